@@ -1,0 +1,38 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+export GRADIO_ANALYTICS_ENABLED := False
+export DJANGO_SETTINGS_MODULE ?= legacy_django.settings
+
+.PHONY: run test install install-test db check lint clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed pyproject.toml
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+db: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+
+run: db
+	$(VENV)/bin/uvicorn fastapi_gateway.asgi:app --host 127.0.0.1 --port $(PORT) \
+		--loop uvloop --http httptools --no-proxy-headers --no-server-header
+
+test: install-test
+	$(VENV)/bin/mypy
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache .mypy_cache

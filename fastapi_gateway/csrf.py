@@ -1,0 +1,56 @@
+"""Django's CSRF rules for the gateway's own unsafe endpoints, by calling Django's middleware.
+
+Re-implementing Origin/Referer/token checks by hand would drift from Django; instead the
+ASGI scope is wrapped in Django's ``ASGIRequest`` and run through ``CsrfViewMiddleware``,
+so ``CSRF_TRUSTED_ORIGINS``, ``CSRF_COOKIE_NAME``, ``CSRF_HEADER_NAME`` and
+``CSRF_USE_SESSIONS`` mean exactly what they mean to the legacy site.
+"""
+
+from __future__ import annotations
+
+import io
+from importlib import import_module
+from typing import NoReturn
+
+from django.conf import settings
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from starlette.types import Scope
+
+from .django_session import session_key_from_headers
+from .exceptions import CsrfFailure
+
+__all__ = ["check_csrf"]
+
+
+class _RaisingCsrfMiddleware(CsrfViewMiddleware):
+    """Raises instead of rendering Django's HTML failure view, so the caller answers in JSON."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> NoReturn:
+        raise CsrfFailure(reason)
+
+
+def _unreachable_view(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("the CSRF check never calls the view")
+
+
+_middleware = _RaisingCsrfMiddleware(_unreachable_view)
+
+
+def check_csrf(scope: Scope) -> None:
+    """Raise ``CsrfFailure`` if Django would refuse this request; safe methods always pass.
+
+    The token is read from the ``X-CSRFToken`` header (``CSRF_HEADER_NAME``) only: the body
+    belongs to the FastAPI handler and is never consumed here.
+    """
+    request = ASGIRequest(dict(scope, root_path=""), io.BytesIO())
+    if settings.CSRF_USE_SESSIONS:
+        engine = import_module(settings.SESSION_ENGINE)
+        request.session = engine.SessionStore(session_key_from_headers(scope.get("headers", [])))
+    try:
+        _middleware.process_request(request)
+        _middleware.process_view(request, _unreachable_view, (), {})
+    except DisallowedHost as exc:
+        raise CsrfFailure(f"host not allowed: {exc}") from exc

@@ -1,0 +1,29 @@
+"""Errors the gateway raises; each carries what a log line or a 4xx body needs."""
+
+from __future__ import annotations
+
+__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError"]
+
+
+class GatewayError(Exception):
+    """Base class for everything the gateway raises on purpose."""
+
+
+class GatewayConfigurationError(GatewayError):
+    """``create_app`` was given arguments that cannot work together."""
+
+
+class NotAuthenticated(GatewayError):
+    """A new route needs a logged-in Django user and the request has none."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(f"authentication required for {path}")
+        self.path = path
+
+
+class CsrfFailure(GatewayError):
+    """Django's CSRF checks refused an unsafe request; ``reason`` is Django's own wording."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"CSRF verification failed: {reason}")
+        self.reason = reason

@@ -1,0 +1,53 @@
+"""Mount Gradio pages behind the Django login.
+
+Each page is a ``gr.Blocks`` built by a page module; the gateway mounts it with the one
+user lookup as Gradio's ``auth_dependency``, offline (no SSR), and with the gateway's upload
+limit, so no page can be mounted without the login by forgetting an argument.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+from fastapi import FastAPI
+
+from .dependencies import gradio_username
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+__all__ = ["GradioPage", "mount_gradio_pages"]
+
+
+class GradioPage(Protocol):
+    """What the gateway needs of a page: where it lives and how to build it."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def build(self) -> Callable[[], gr.Blocks]: ...
+
+
+def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int) -> list[str]:
+    """Build and mount every page; returns the mount paths (no trailing slash)."""
+    import gradio as gr
+
+    mounted: list[str] = []
+    for page in pages:
+        path = "/" + page.path.strip("/")
+        gr.mount_gradio_app(
+            app,
+            page.build(),
+            path=path,
+            auth_dependency=gradio_username,
+            ssr_mode=False,
+            max_file_size=f"{max_upload_mb}mb",
+            footer_links=["api", "settings"],
+            enable_monitoring=False,
+            mcp_server=False,
+            pwa=False,
+        )
+        mounted.append(path)
+    return mounted

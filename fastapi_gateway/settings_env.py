@@ -1,0 +1,66 @@
+"""Turn the gateway's environment variables into ``create_app`` keyword arguments.
+
+Kept apart from ``asgi.py`` so the parsing is testable without importing an app, and so a
+bad value fails at start-up with the variable's name in the message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils.module_loading import import_string
+
+from .exceptions import GatewayConfigurationError
+
+__all__ = ["gateway_kwargs_from_env"]
+
+_DEFAULT_ROUTERS = "/api/v2=api_v2:router"
+_DEFAULT_PAGES = "gradio_ui:PAGES"
+
+
+def _import(target: str, variable: str) -> Any:
+    try:
+        return import_string(target.replace(":", "."))
+    except ImportError as exc:
+        raise GatewayConfigurationError(f"{variable}: cannot import {target!r}: {exc}") from exc
+
+
+def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise GatewayConfigurationError(f"{variable} must be a positive whole number, not {raw!r}")
+    return value
+
+
+def _list(env: Mapping[str, str], variable: str) -> list[str]:
+    return [item.strip() for item in env.get(variable, "").split(",") if item.strip()]
+
+
+def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
+    """``GATEWAY_MAX_UPLOAD_MB``, ``GATEWAY_TRUSTED_PROXIES``, ``GATEWAY_LEGACY_THREADS``,
+    ``GATEWAY_API_ROUTERS`` (``prefix=module:attr`` pairs, comma separated; empty for none)
+    and ``GATEWAY_GRADIO_PAGES`` (``module:attr`` naming a sequence of pages; empty for none).
+    """
+    routers = {}
+    for item in _list(env, "GATEWAY_API_ROUTERS") if "GATEWAY_API_ROUTERS" in env else [_DEFAULT_ROUTERS]:
+        prefix, sep, target = item.partition("=")
+        if not sep or not prefix.startswith("/"):
+            raise GatewayConfigurationError(f"GATEWAY_API_ROUTERS: expected '/prefix=module:attr', got {item!r}")
+        routers[prefix] = _import(target, "GATEWAY_API_ROUTERS")
+    pages_target = env.get("GATEWAY_GRADIO_PAGES", _DEFAULT_PAGES).strip()
+    return {
+        "settings_module": env.get("DJANGO_SETTINGS_MODULE"),
+        "api_routers": routers,
+        "gradio_pages": tuple(_import(pages_target, "GATEWAY_GRADIO_PAGES")) if pages_target else (),
+        "max_upload_mb": _positive_int(env, "GATEWAY_MAX_UPLOAD_MB", 50),
+        "legacy_threads": _positive_int(env, "GATEWAY_LEGACY_THREADS", 4),
+        "trusted_proxies": _list(env, "GATEWAY_TRUSTED_PROXIES"),
+    }
