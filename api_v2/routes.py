@@ -27,7 +27,9 @@ from .schemas import Me, TicketCreate, TicketOut, TicketPatch
 
 __all__ = ["router"]
 
-router = APIRouter(tags=["tickets"], dependencies=[Depends(csrf_protect)])
+# Login first, then CSRF: an anonymous caller learns it must log in (401), and the CSRF
+# check only matters for requests that carry a session.
+router = APIRouter(tags=["tickets"], dependencies=[Depends(require_user), Depends(csrf_protect)])
 
 _NOT_FOUND = {"description": "Missing, or another user's ticket: the two are not told apart."}
 

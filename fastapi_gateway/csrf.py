@@ -36,9 +36,6 @@ def _unreachable_view(request: HttpRequest) -> HttpResponse:
     raise AssertionError("the CSRF check never calls the view")
 
 
-_middleware = _RaisingCsrfMiddleware(_unreachable_view)
-
-
 def check_csrf(scope: Scope) -> None:
     """Raise ``CsrfFailure`` if Django would refuse this request; safe methods always pass.
 
@@ -49,8 +46,10 @@ def check_csrf(scope: Scope) -> None:
     if settings.CSRF_USE_SESSIONS:
         engine = import_module(settings.SESSION_ENGINE)
         request.session = engine.SessionStore(session_key_from_headers(scope.get("headers", [])))
+    # A fresh instance per check: Django caches the parsed CSRF_TRUSTED_ORIGINS on it.
+    middleware = _RaisingCsrfMiddleware(_unreachable_view)
     try:
-        _middleware.process_request(request)
-        _middleware.process_view(request, _unreachable_view, (), {})
+        middleware.process_request(request)
+        middleware.process_view(request, _unreachable_view, (), {})
     except DisallowedHost as exc:
         raise CsrfFailure(f"host not allowed: {exc}") from exc
