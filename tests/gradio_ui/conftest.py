@@ -1,0 +1,81 @@
+"""Fixtures for the Gradio pages: a ``gr.Request`` as the gateway would hand it to a callback.
+
+Callbacks run their ORM work in worker threads with their own database connections, so the
+tests that touch the database use ``transaction=True``: the seeded rows are committed where
+those threads can see them.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import gradio as gr
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser
+
+from gradio_ui.assistant_rules import TicketFacts
+
+RequestFactory = Callable[..., gr.Request]
+NodeRunner = Callable[[str], str]
+
+
+@pytest.fixture
+def gr_request() -> RequestFactory:
+    """``gr_request("alice", status="open")``: the username the gateway's auth_dependency
+    returned, and the page URL's query string that Gradio's client forwards with each event."""
+
+    def make(username: str | None, **query_params: str) -> gr.Request:
+        return gr.Request(username=username, query_params=query_params)
+
+    return make
+
+
+@pytest.fixture
+def inactive_carol(db: None) -> AbstractUser:
+    """A deactivated account whose old session the gateway might still pass through."""
+    return get_user_model()._default_manager.create_user(
+        username="carol", password="x", is_active=False
+    )
+
+
+@pytest.fixture
+def facts_factory() -> Callable[..., TicketFacts]:
+    """Plain ticket facts with sensible defaults, for the rules engine."""
+
+    def make(ticket_id: int, **overrides: object) -> TicketFacts:
+        moment = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+        fields: dict[str, object] = {
+            "id": ticket_id,
+            "title": f"Ticket {ticket_id}",
+            "status": "open",
+            "priority": "normal",
+            "owner": "alice",
+            "created_at": moment,
+            "updated_at": moment,
+            "body": "",
+        }
+        fields.update(overrides)
+        return TicketFacts(**fields)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture
+def run_node() -> NodeRunner:
+    """Run a JavaScript program in Node and return its stdout: the pages' ``js=`` code runs in
+    the browser, so it is exercised against a stub ``document``/``window`` rather than read."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+
+    def run(program: str) -> str:
+        result = subprocess.run(
+            [node, "-e", program], capture_output=True, text=True, timeout=30, check=True
+        )
+        return result.stdout
+
+    return run
