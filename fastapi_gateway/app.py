@@ -20,6 +20,7 @@ from .body_limit import BodySizeLimitMiddleware
 from .django_mount import legacy_asgi_app
 from .exceptions import GatewayConfigurationError
 from .forwarded_headers import ForwardedHeadersMiddleware
+from .gradio_guard import GradioGuardMiddleware
 from .gradio_mount import GradioPage, mount_gradio_pages
 from .login_redirect import LoginRedirectMiddleware
 from .trusted_host import DjangoAllowedHostsMiddleware
@@ -50,6 +51,7 @@ def create_app(
     max_upload_mb: int = 50,
     trusted_proxies: Sequence[str] = (),
     docs_prefix: str = "/api/v2",
+    stream_recheck_seconds: float = 2.0,
     title: str = "Django gateway",
 ) -> FastAPI:
     """Build the gateway.
@@ -57,7 +59,8 @@ def create_app(
     ``api_routers`` maps a URL prefix (e.g. ``"/api/v2"``) to a FastAPI router;
     ``gradio_pages`` are objects with ``path`` and ``build()`` (see ``GradioPage``);
     ``legacy_wsgi_app`` defaults to the Django project named by ``settings_module`` or
-    ``DJANGO_SETTINGS_MODULE``.
+    ``DJANGO_SETTINGS_MODULE``; ``stream_recheck_seconds`` is how often an open Gradio
+    stream re-checks that its Django session still holds its user.
     """
     if max_upload_mb <= 0:
         raise GatewayConfigurationError(f"max_upload_mb must be positive, not {max_upload_mb}")
@@ -78,13 +81,14 @@ def create_app(
     for prefix, router in routers.items():
         app.include_router(router, prefix=prefix.rstrip("/"))
 
-    page_paths = mount_gradio_pages(app, gradio_pages, max_upload_mb=max_upload_mb)
+    gradio_apps = mount_gradio_pages(app, gradio_pages, max_upload_mb=max_upload_mb)
     app.mount("/", legacy_asgi_app(legacy_wsgi_app, threads=legacy_threads))
 
-    new_prefixes = [prefix.rstrip("/") for prefix in routers] + page_paths
+    new_prefixes = [prefix.rstrip("/") for prefix in routers] + list(gradio_apps)
     # Added innermost first: a request meets them in the reverse order.
     app.add_middleware(DjangoUserMiddleware, path_prefixes=new_prefixes)
-    app.add_middleware(LoginRedirectMiddleware, page_paths=page_paths)
+    app.add_middleware(GradioGuardMiddleware, mounts=gradio_apps, recheck_seconds=stream_recheck_seconds)
+    app.add_middleware(LoginRedirectMiddleware, page_paths=list(gradio_apps))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_upload_mb * 1024 * 1024, path_prefixes=new_prefixes)
     # A CORS policy of our own (no foreign origin allowed) also switches off Gradio's, which
     # answers any localhost origin with credentials.

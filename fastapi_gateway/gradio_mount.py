@@ -8,11 +8,13 @@ limit, so no page can be mounted without the login by forgetting an argument.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from fastapi import FastAPI
+from starlette.routing import Mount
 
 from .dependencies import gradio_username
+from .exceptions import GatewayConfigurationError
 
 if TYPE_CHECKING:
     import gradio as gr
@@ -30,11 +32,11 @@ class GradioPage(Protocol):
     def build(self) -> Callable[[], gr.Blocks]: ...
 
 
-def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int) -> list[str]:
-    """Build and mount every page; returns the mount paths (no trailing slash)."""
+def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int) -> dict[str, Any]:
+    """Build and mount every page; returns each mount path (no trailing slash) → its Gradio app."""
     import gradio as gr
 
-    mounted: list[str] = []
+    mounted: dict[str, Any] = {}
     for page in pages:
         path = "/" + page.path.strip("/")
         gr.mount_gradio_app(
@@ -49,5 +51,8 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
             mcp_server=False,
             pwa=False,
         )
-        mounted.append(path)
+        mount = app.routes[-1]
+        if not isinstance(mount, Mount) or mount.path != path:
+            raise GatewayConfigurationError(f"Gradio did not mount {path!r} where expected")
+        mounted[path] = mount.app
     return mounted

@@ -40,12 +40,26 @@ def _positive_int(env: Mapping[str, str], variable: str, default: int) -> int:
     return value
 
 
+def _positive_float(env: Mapping[str, str], variable: str, default: float) -> float:
+    raw = env.get(variable, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not value > 0:
+        raise GatewayConfigurationError(f"{variable} must be a positive number of seconds, not {raw!r}")
+    return value
+
+
 def _list(env: Mapping[str, str], variable: str) -> list[str]:
     return [item.strip() for item in env.get(variable, "").split(",") if item.strip()]
 
 
 def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """``GATEWAY_MAX_UPLOAD_MB``, ``GATEWAY_TRUSTED_PROXIES``, ``GATEWAY_LEGACY_THREADS``,
+    ``GATEWAY_STREAM_RECHECK_SECONDS``,
     ``GATEWAY_API_ROUTERS`` (``prefix=module:attr`` pairs, comma separated; empty for none)
     and ``GATEWAY_GRADIO_PAGES`` (``module:attr`` naming a sequence of pages; empty for none).
     """
@@ -63,4 +77,5 @@ def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, An
         "max_upload_mb": _positive_int(env, "GATEWAY_MAX_UPLOAD_MB", 50),
         "legacy_threads": _positive_int(env, "GATEWAY_LEGACY_THREADS", 4),
         "trusted_proxies": _list(env, "GATEWAY_TRUSTED_PROXIES"),
+        "stream_recheck_seconds": _positive_float(env, "GATEWAY_STREAM_RECHECK_SECONDS", 2.0),
     }

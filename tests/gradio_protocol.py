@@ -34,8 +34,12 @@ async def run_event(
     session_hash: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Join the queue and read the stream to ``process_completed``; returns that message."""
+    """Join the queue and read the stream to ``process_completed``; returns that message.
+
+    Like Gradio's frontend in a browser, the join carries the page's ``Origin``.
+    """
     session_hash = session_hash or new_session_hash()
+    headers = {"Origin": str(client.base_url).rstrip("/"), **(headers or {})}
     joined = await client.post(
         f"{mount}/gradio_api/queue/join",
         json={"data": data, "fn_index": fn_index, "session_hash": session_hash, "event_data": None, "trigger_id": None},

@@ -47,7 +47,7 @@ def _server_env(workdir: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     workdir = tmp_path_factory.mktemp("live")
     env = _server_env(workdir)
     for command in (["migrate", "--noinput"], ["seed_demo"]):

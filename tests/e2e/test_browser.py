@@ -51,19 +51,19 @@ def log_in(page: Page, username: str, password: str = "demo-password") -> None:
     page.click("form [type=submit]")
 
 
-def test_gradio_page_login_journey(live_server: LiveServer, page: Page) -> None:
-    page.goto(f"{live_server.url}/ui/tickets/?status=open")
-    expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/ui/tickets/%3Fstatus%3Dopen")
+def test_gradio_page_login_journey(gateway_server: LiveServer, page: Page) -> None:
+    page.goto(f"{gateway_server.url}/ui/tickets/?status=open")
+    expect(page).to_have_url(f"{gateway_server.url}/accounts/login/?next=/ui/tickets/%3Fstatus%3Dopen")
 
     log_in(page, "alice")
-    expect(page).to_have_url(f"{live_server.url}/ui/tickets/?status=open")
+    expect(page).to_have_url(f"{gateway_server.url}/ui/tickets/?status=open")
     expect(page.get_by_text("Signed in as alice")).to_be_visible()
     table = page.locator(".table-wrap, table").first
     expect(table).to_contain_text("Alice:")
     expect(table).not_to_contain_text("Bob:")
 
     page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(f"{live_server.url}/accounts/login/")
+    expect(page).to_have_url(f"{gateway_server.url}/accounts/login/")
     # Really logged out of Django: the legacy site wants a login again.
-    page.goto(f"{live_server.url}/tickets/")
-    expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/tickets/")
+    page.goto(f"{gateway_server.url}/tickets/")
+    expect(page).to_have_url(f"{gateway_server.url}/accounts/login/?next=/tickets/")

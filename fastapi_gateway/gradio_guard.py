@@ -1,0 +1,276 @@
+"""Pure ASGI guard in front of each Gradio mount: login, ownership, origin, live revocation.
+
+For every request under a page's mount path it finds the Gradio route the request will
+reach (``gradio_routes``), then: serves public assets as they are; refuses blocked routes
+(404); refuses unsafe cross-site requests (403); wants the Django login (401); checks that
+the ``session_hash``, ``event_id``, ``upload_id`` or file path named by the request belongs
+to this user and Django session (403/404); records identifiers the answer hands out; and,
+for long-lived streams, re-checks the login while the stream is open, ending it after a
+logout, password change or deactivation.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import anyio
+from starlette.datastructures import QueryParams
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .django_session import aresolve_user, session_key_from_headers, user_for_scope
+from .exceptions import CsrfFailure
+from .gradio_ownership import Kind, Owner, OwnershipRegistry
+from .gradio_routes import Access, GradioRouteIndex, RouteRule, Source
+from .origin_check import check_same_origin
+
+__all__ = ["GradioGuardMiddleware"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_INSPECTED_BODY = 8 * 1024 * 1024
+
+
+class _Refused(Exception):
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+class GradioGuardMiddleware:
+    """Guards the Gradio apps mounted at ``mounts`` (mount path → the mounted Gradio app)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        mounts: Mapping[str, Any],
+        registry: OwnershipRegistry | None = None,
+        recheck_seconds: float = 2.0,
+    ) -> None:
+        self.app = app
+        self.indexes = {path.rstrip("/"): GradioRouteIndex(gradio_app) for path, gradio_app in mounts.items()}
+        self.registry = registry if registry is not None else OwnershipRegistry()
+        self.recheck_seconds = recheck_seconds
+
+    def _mount_of(self, path: str) -> tuple[str, GradioRouteIndex] | None:
+        for mount, index in self.indexes.items():
+            if path == mount or path.startswith(mount + "/"):
+                return mount, index
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._mount_of(scope["path"]) if scope["type"] in ("http", "websocket") else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            # Gradio serves no websockets; nothing under its mount may open one.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        mount, index = found
+        rule, path_params = index.match(scope["method"], scope["path"][len(mount):] or "/")
+        try:
+            await self._guard(scope, receive, send, rule, path_params)
+        except _Refused as refusal:
+            await JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code)(scope, receive, send)
+
+    async def _guard(self, scope: Scope, receive: Receive, send: Send, rule: RouteRule, path_params: dict[str, Any]) -> None:
+        if rule.access is Access.PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        if rule.access is Access.BLOCKED:
+            raise _Refused(404, "Not Found")
+        user = await user_for_scope(scope)
+        session_key = session_key_from_headers(scope.get("headers", ()))
+        if not user.is_authenticated or not session_key:
+            raise _Refused(401, "Not authenticated")
+        try:
+            check_same_origin(scope)
+        except CsrfFailure as exc:
+            raise _Refused(403, str(exc)) from exc
+        owner = Owner.of(getattr(user, "pk", None), session_key)
+
+        body: bytes | None = None
+        if "body" in (src[0] for src in (rule.session_hash, rule.event_id, rule.upload_id, rule.file_path) if src):
+            body, receive = await _buffer_body(receive)
+        identifiers = _Identifiers(scope, path_params, body)
+        self._check_ownership(rule, identifiers, owner)
+
+        if rule.issues_events or rule.issues_files:
+            send = self._recording_send(send, rule, owner)
+        if rule.streaming:
+            await self._stream_while_logged_in(scope, receive, send, owner, session_key)
+        else:
+            await self.app(scope, receive, send)
+
+    def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner) -> None:
+        claims: list[tuple[Kind, Source | None]] = [("session", rule.session_hash), ("upload", rule.upload_id)]
+        for kind, source in claims:
+            value = ids.get(source)
+            if source is not None and value is not None and not self.registry.claim(kind, value, owner):
+                logger.warning("refused %s %r: it belongs to another user or session", kind, value)
+                raise _Refused(403, f"This Gradio {kind} belongs to another user.")
+        if rule.session_hash is not None and rule.session_hash[0] != "body" and ids.get(rule.session_hash) is None:
+            raise _Refused(400, "session_hash is required.")
+        if rule.event_id is not None:
+            event_id = ids.get(rule.event_id)
+            if event_id is None or not self.registry.owns("event", event_id, owner):
+                raise _Refused(404, "No such event.")
+        if rule.file_path is not None:
+            path = ids.get(rule.file_path)
+            if path is None or not self.registry.owns("file", _normalise_file(path), owner):
+                raise _Refused(404, "File not found.")
+
+    def _recording_send(self, send: Send, rule: RouteRule, owner: Owner) -> Send:
+        """Record event ids and file paths from the answer before the client can use them."""
+        buffered = bytearray()
+        streamed_line = bytearray()
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                if rule.streaming:
+                    streamed_line.extend(chunk)
+                    *complete, rest = bytes(streamed_line).split(b"\n")
+                    streamed_line[:] = rest
+                    for line in complete:
+                        if line.startswith(b"data:"):
+                            self._record(_parse_json(line[5:]), rule, owner)
+                elif len(buffered) + len(chunk) <= _MAX_INSPECTED_BODY:
+                    buffered.extend(chunk)
+                    if not message.get("more_body", False):
+                        self._record(_parse_json(bytes(buffered)), rule, owner)
+            await send(message)
+
+        return recording_send
+
+    def _record(self, payload: Any, rule: RouteRule, owner: Owner) -> None:
+        if payload is None:
+            return
+        if rule.issues_events and isinstance(payload, dict) and isinstance(payload.get("event_id"), str):
+            self.registry.grant("event", payload["event_id"], owner)
+        if rule.issues_files:
+            for path in _file_paths(payload):
+                self.registry.grant("file", _normalise_file(path), owner)
+
+    async def _stream_while_logged_in(
+        self, scope: Scope, receive: Receive, send: Send, owner: Owner, session_key: str
+    ) -> None:
+        """Run a long-lived response, ending it once the session no longer holds this user."""
+        started = finished = revoked = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started, finished
+            if message["type"] == "http.response.start":
+                started = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                finished = True
+            await send(message)
+
+        async with anyio.create_task_group() as tasks:
+
+            async def watch() -> None:
+                nonlocal revoked
+                while True:
+                    await anyio.sleep(self.recheck_seconds)
+                    user = await aresolve_user(session_key)
+                    if not user.is_authenticated or str(getattr(user, "pk", None)) != owner.user_pk:
+                        revoked = True
+                        logger.info("ending a Gradio stream: the Django session no longer holds its user")
+                        tasks.cancel_scope.cancel()
+                        return
+
+            tasks.start_soon(watch)
+            await self.app(scope, receive, tracking_send)
+            tasks.cancel_scope.cancel()
+        if revoked and not finished:
+            if started:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await JSONResponse({"detail": "Not authenticated"}, status_code=401)(scope, receive, send)
+
+
+class _Identifiers:
+    """Where a rule's identifiers live: path parameters, query string or JSON body."""
+
+    def __init__(self, scope: Scope, path_params: Mapping[str, Any], body: bytes | None) -> None:
+        self.path_params = path_params
+        self.query = QueryParams(scope.get("query_string", b""))
+        self.body = _parse_json(body) if body is not None else None
+        if body is not None and not isinstance(self.body, dict):
+            raise _Refused(400, "Expected a JSON object body.")
+
+    def get(self, source: Source | None) -> str | None:
+        if source is None:
+            return None
+        where, name = source
+        if where == "path":
+            value = self.path_params.get(name)
+        elif where == "query":
+            value = self.query.get(name)
+        else:
+            value = self.body.get(name) if isinstance(self.body, dict) else None
+        return value if isinstance(value, str) and value else None
+
+
+async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
+    """Read a (small, JSON) request body to inspect it, and hand the app a replay of it."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise _Refused(400, "Client disconnected.")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > _MAX_INSPECTED_BODY:
+            raise _Refused(413, "Request body too large to inspect.")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    body = b"".join(chunks)
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return body, replay
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _normalise_file(path: str) -> str:
+    return os.path.normpath(path)
+
+
+def _file_paths(payload: Any) -> Iterator[str]:
+    """Paths of Gradio ``FileData`` objects anywhere in an answer (and upload's plain list)."""
+    if isinstance(payload, list) and all(isinstance(item, str) for item in payload):
+        yield from payload
+        return
+    stack: list[Any] = [payload]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("path"), str) and ("url" in item or "meta" in item):
+                yield item["path"]
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
