@@ -24,12 +24,17 @@ BASE_URL = "http://testserver"
 GatewayFactory = Callable[..., "asynccontextmanager[httpx.AsyncClient]"]
 
 
+def client_for(app: FastAPI) -> httpx.AsyncClient:
+    """A browser-like client of its own (its own cookie jar) for an app already running."""
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+
+
 @asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan (Gradio starts its queue there) and yield a client for it."""
     async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 50000))
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        async with client_for(app) as client:
             yield client
 
 

@@ -98,3 +98,24 @@ async def test_logout_ends_gradio_access(ui: httpx.AsyncClient, demo_users: Any,
         "/accounts/logout/", data={"csrfmiddlewaretoken": ui.cookies["csrftoken"]}, headers={"Referer": "http://testserver/"}
     )
     assert (await ui.get("/ui/probe/config")).status_code == 401
+
+
+async def test_forged_forwarded_host_does_not_reach_gradios_urls(ui: httpx.AsyncClient, demo_users: Any, demo_password: str) -> None:
+    await login(ui, "alice", demo_password)
+    config = await ui.get("/ui/probe/config", headers={"X-Forwarded-Host": "evil.example", "X-Forwarded-Proto": "https"})
+    assert config.status_code == 200
+    assert "evil.example" not in config.text
+    assert config.json()["root"].startswith("http://testserver")
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:3000", "http://127.0.0.1:9999", "null"])
+async def test_gradio_gives_no_credentialed_cors_to_other_local_apps(ui: httpx.AsyncClient, demo_users: Any, demo_password: str, origin: str) -> None:
+    await login(ui, "alice", demo_password)
+    response = await ui.get("/ui/probe/config", headers={"Origin": origin, "Host": "localhost"})
+    assert "access-control-allow-origin" not in response.headers
+    assert "access-control-allow-credentials" not in response.headers
+    preflight = await ui.options(
+        "/ui/probe/gradio_api/queue/join",
+        headers={"Origin": origin, "Host": "localhost", "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in preflight.headers
