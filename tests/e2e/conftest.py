@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
-class LiveServer:
+class GatewayServer:
     url: str
     env: dict[str, str]
     log: Path
@@ -41,13 +41,14 @@ def _server_env(workdir: Path) -> dict[str, str]:
         DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
         DJANGO_MEDIA_ROOT=str(workdir / "media"),
         GRADIO_ANALYTICS_ENABLED="False",
+        GATEWAY_STREAM_RECHECK_SECONDS="0.5",
         PYTHONUNBUFFERED="1",
     )
     return env
 
 
 @pytest.fixture(scope="session")
-def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
     workdir = tmp_path_factory.mktemp("live")
     env = _server_env(workdir)
     for command in (["migrate", "--noinput"], ["seed_demo"]):
@@ -74,7 +75,7 @@ def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveSer
             if time.monotonic() > deadline:
                 pytest.fail(f"uvicorn did not answer within 60 s:\n{log.read_text()}")
             time.sleep(0.1)
-        yield LiveServer(url=url, env=env, log=log)
+        yield GatewayServer(url=url, env=env, log=log)
     finally:
         process.terminate()
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from .conftest import LiveServer
+from .conftest import GatewayServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -51,7 +51,7 @@ def log_in(page: Page, username: str, password: str = "demo-password") -> None:
     page.click("form [type=submit]")
 
 
-def test_gradio_page_login_journey(gateway_server: LiveServer, page: Page) -> None:
+def test_gradio_page_login_journey(gateway_server: GatewayServer, page: Page) -> None:
     page.goto(f"{gateway_server.url}/ui/tickets/?status=open")
     expect(page).to_have_url(f"{gateway_server.url}/accounts/login/?next=/ui/tickets/%3Fstatus%3Dopen")
 
