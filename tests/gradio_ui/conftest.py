@@ -70,7 +70,7 @@ def run_node() -> NodeRunner:
     the browser, so it is exercised against a stub ``document``/``window`` rather than read."""
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        pytest.fail("node is not installed: .ci/run installs Debian's nodejs")
 
     def run(program: str) -> str:
         result = subprocess.run(
