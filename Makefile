@@ -6,7 +6,7 @@ PORT ?= 8000
 export GRADIO_ANALYTICS_ENABLED := False
 export DJANGO_SETTINGS_MODULE ?= legacy_django.settings
 
-.PHONY: run test install install-test db check lint clean
+.PHONY: run test fuzz install install-test db clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ run: db
 test: install-test
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The long fuzzing run: FUZZ_EXAMPLES generated inputs per target against a real server.
+FUZZ_EXAMPLES ?= 10000
+fuzz: install-test
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest tests/fuzz -p no:cacheprovider -q
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache .mypy_cache

@@ -110,14 +110,17 @@ class GradioGuardMiddleware:
             await self.app(scope, receive, send)
 
     def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner) -> None:
-        claims: list[tuple[Kind, Source | None]] = [("session", rule.session_hash), ("upload", rule.upload_id)]
-        for kind, source in claims:
-            value = ids.get(source)
-            if source is not None and value is not None and not self.registry.claim(kind, value, owner):
-                logger.warning("refused %s %r: it belongs to another user or session", kind, value)
-                raise _Refused(403, f"This Gradio {kind} belongs to another user.")
-        if rule.session_hash is not None and rule.session_hash[0] != "body" and ids.get(rule.session_hash) is None:
+        session_hash = ids.get(rule.session_hash)
+        if session_hash is not None:
+            if rule.claims_session:
+                self._claim("session", session_hash, owner)
+            elif not self.registry.owns("session", session_hash, owner):
+                raise _Refused(403, "This Gradio session is not yours, or has not started.")
+        elif rule.session_hash is not None and (rule.session_hash[0] != "body" or not rule.claims_session):
             raise _Refused(400, "session_hash is required.")
+        upload_id = ids.get(rule.upload_id)
+        if upload_id is not None:
+            self._claim("upload", upload_id, owner)
         if rule.event_id is not None:
             event_id = ids.get(rule.event_id)
             if event_id is None or not self.registry.owns("event", event_id, owner):
@@ -126,6 +129,11 @@ class GradioGuardMiddleware:
             path = ids.get(rule.file_path)
             if path is None or not self.registry.owns("file", _normalise_file(path), owner):
                 raise _Refused(404, "File not found.")
+
+    def _claim(self, kind: Kind, identifier: str, owner: Owner) -> None:
+        if not self.registry.claim(kind, identifier, owner):
+            logger.warning("refused a Gradio %s: it belongs to another user or session", kind)
+            raise _Refused(403, f"This Gradio {kind} belongs to another user.")
 
     def _recording_send(self, send: Send, rule: RouteRule, owner: Owner) -> Send:
         """Record event ids and file paths from the answer before the client can use them."""
@@ -187,7 +195,17 @@ class GradioGuardMiddleware:
                         return
 
             tasks.start_soon(watch)
-            await self.app(scope, receive, tracking_send)
+            try:
+                await self.app(scope, receive, tracking_send)
+            except Exception as exc:
+                if not started:
+                    raise
+                # Gradio raises inside a stream it already answered 200 (e.g. queue/data
+                # for a finished session); the status cannot change, so end it cleanly.
+                logger.warning("a Gradio stream failed after it started: %r", exc)
+                if not finished:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    finished = True
             tasks.cancel_scope.cancel()
         if revoked and not finished:
             if started:

@@ -34,6 +34,7 @@ class RouteRule:
 
     access: Access
     session_hash: Source | None = None
+    claims_session: bool = False  # first use binds a new session_hash; otherwise it must be owned
     event_id: Source | None = None
     upload_id: Source | None = None
     file_path: Source | None = None
@@ -46,7 +47,7 @@ PUBLIC = RouteRule(Access.PUBLIC)
 LOGIN = RouteRule(Access.LOGIN)
 BLOCKED = RouteRule(Access.BLOCKED)
 _SESSION_IN_BODY: Source = ("body", "session_hash")
-_RUN = RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, issues_files=True)
+_RUN = RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True, issues_files=True)
 _CALL = RouteRule(Access.LOGIN, issues_events=True)
 _CALL_RESULT = RouteRule(Access.LOGIN, event_id=("path", "event_id"), streaming=True, issues_files=True)
 _STREAM_SEGMENT = RouteRule(Access.LOGIN, session_hash=("path", "session_hash"))
@@ -110,10 +111,11 @@ GRADIO_ROUTES: Mapping[str, RouteRule] = {
     "GET /gradio_api/startup-events": LOGIN,
     "GET /gradio_api/queue/status": LOGIN,
     "GET /gradio_api/custom_component/{id}/{environment}/{type}/{file_name}": LOGIN,
-    # The queue: a session_hash belongs to the user (and Django session) that first used it.
-    "POST /gradio_api/queue/join": RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, issues_events=True),
+    # The queue: a session_hash belongs to the user (and Django session) that first used it
+    # — the page's heartbeat or its first join; every other route needs it owned already.
+    "POST /gradio_api/queue/join": RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True, issues_events=True),
     "GET /gradio_api/queue/data": RouteRule(Access.LOGIN, session_hash=("query", "session_hash"), streaming=True, issues_files=True),
-    "GET /gradio_api/heartbeat/{session_hash}": RouteRule(Access.LOGIN, session_hash=("path", "session_hash"), streaming=True),
+    "GET /gradio_api/heartbeat/{session_hash}": RouteRule(Access.LOGIN, session_hash=("path", "session_hash"), claims_session=True, streaming=True),
     "POST /gradio_api/cancel": RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, event_id=("body", "event_id")),
     "POST /gradio_api/reset": RouteRule(Access.LOGIN, event_id=("body", "event_id")),
     "POST /gradio_api/reset/": RouteRule(Access.LOGIN, event_id=("body", "event_id")),

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,10 +48,14 @@ def _server_env(workdir: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="session")
-def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
-    workdir = tmp_path_factory.mktemp("live")
-    env = _server_env(workdir)
+@contextmanager
+def running_gateway(workdir: Path, **extra_env: str) -> Iterator[GatewayServer]:
+    """Migrate and seed a fresh SQLite database, start uvicorn on it, stop it afterwards.
+
+    On the way out the server's log must hold no traceback: an error the client never saw
+    is still an error.
+    """
+    env = {**_server_env(workdir), **extra_env}
     for command in (["migrate", "--noinput"], ["seed_demo"]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env, check=True, capture_output=True)
     port = _free_port()
@@ -63,18 +68,7 @@ def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"uvicorn exited early:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"uvicorn did not answer within 60 s:\n{log.read_text()}")
-            time.sleep(0.1)
+        _wait_until_serving(process, url, log)
         yield GatewayServer(url=url, env=env, log=log)
     finally:
         process.terminate()
@@ -84,3 +78,24 @@ def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway
             process.kill()
     text = log.read_text()
     assert "Traceback" not in text, f"the server logged a traceback:\n{text}"
+
+
+def _wait_until_serving(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        if process.poll() is not None:
+            pytest.fail(f"uvicorn exited early:\n{log.read_text()}")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"uvicorn did not answer within 60 s:\n{log.read_text()}")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def gateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
+    with running_gateway(tmp_path_factory.mktemp("live")) as server:
+        yield server

@@ -109,6 +109,8 @@ async def test_cancel_of_another_users_event_is_refused(users: Users) -> None:
     alice_hash, bob_hash = new_session_hash(), new_session_hash()
     joined = await join(users.alice, users.fn("slow"), ["5"], alice_hash)
     event_id = joined.json()["event_id"]
+    # bob has a real session of his own, and names alice's event in it.
+    assert (await join(users.bob, users.fn("whoami"), [], bob_hash)).status_code == 200
     cancel = await users.bob.post(
         f"{MOUNT}/gradio_api/cancel",
         json={"session_hash": bob_hash, "fn_index": users.fn("slow"), "event_id": event_id},
@@ -120,6 +122,18 @@ async def test_cancel_of_another_users_event_is_refused(users: Users) -> None:
     stream = await users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": alice_hash})
     completed = [m for m in parse_sse(stream.text) if m.get("msg") == "process_completed"]
     assert completed[0]["output"]["data"] == ["step 4"], "bob's cancel must not have cut alice's event short"
+
+
+async def test_a_session_must_have_started_before_it_is_read_or_cancelled(users: Users) -> None:
+    never_joined = new_session_hash()
+    data = await users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": never_joined})
+    assert data.status_code == 403
+    cancel = await users.alice.post(
+        f"{MOUNT}/gradio_api/cancel",
+        json={"session_hash": never_joined, "fn_index": 0, "event_id": "e"},
+        headers=SAME_ORIGIN,
+    )
+    assert cancel.status_code == 403
 
 
 async def test_owner_can_cancel_her_own_event(users: Users) -> None:
