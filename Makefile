@@ -30,9 +30,13 @@ run: db
 	$(VENV)/bin/uvicorn fastapi_gateway.asgi:app --host 127.0.0.1 --port $(PORT) \
 		--loop uvloop --http httptools --no-proxy-headers --no-server-header
 
+# The second pass runs the session adapter over every engine against PostgreSQL and Redis.
+TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
 test: install-test
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -p no:cacheprovider -q \
+		tests/gateway/test_session_engines.py tests/gateway/test_django_session.py tests/api_v2
 
 # The long fuzzing run: FUZZ_EXAMPLES generated inputs per target against a real server.
 FUZZ_EXAMPLES ?= 10000

@@ -9,6 +9,7 @@ malformed or tampered resolves to ``AnonymousUser``; nothing here raises.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, MutableMapping
 from importlib import import_module
@@ -69,14 +70,36 @@ def session_key_from_headers(headers: Iterable[tuple[bytes, bytes]]) -> str | No
     return cookies.get(settings.SESSION_COOKIE_NAME) or None
 
 
+_WRITING_METHODS = ("save", "delete", "create", "cycle_key", "flush", "clear")
+
+
+def _ignore_write(self: SessionBase, *args: Any, **kwargs: Any) -> None:
+    logger.debug("ignored a session write: the gateway only reads sessions")
+
+
+@functools.cache
+def _read_only_store(store_class: type[SessionBase]) -> type[SessionBase]:
+    """The engine's own ``SessionStore`` with every writing method made a no-op.
+
+    Loading alone can write in some engines — the file engine deletes an expired session and
+    creates a new one while loading it — so "read-only" is enforced on the class rather than
+    trusted to each engine's load path. Any engine, custom ones included, is covered.
+    """
+    overrides: dict[str, Any] = {name: _ignore_write for name in _WRITING_METHODS}
+    # The session data is signed with a salt made of the class's qualified name: the
+    # subclass must keep the engine's, or no session would decode.
+    overrides["__qualname__"] = store_class.__qualname__
+    return type(store_class.__name__, (store_class,), overrides)
+
+
 def load_session(session_key: str) -> SessionBase:
-    """The configured engine's ``SessionStore`` for this key; it loads on first read.
+    """The configured engine's ``SessionStore`` for this key, read-only; it loads on first read.
 
     An invalid key is dropped by the store's own validation, an unknown or expired one loads
     empty: both read as a session without a user.
     """
     engine = import_module(settings.SESSION_ENGINE)
-    return cast(SessionBase, engine.SessionStore(session_key))
+    return _read_only_store(engine.SessionStore)(session_key)
 
 
 def resolve_user(session_key: str | None) -> DjangoUser:

@@ -8,12 +8,15 @@ users are the ones ``manage.py seed_demo`` makes, so tests and demos agree.
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from asgiref.sync import SyncToAsync
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.management import call_command
+from django.db import connections
 from pytest_django import Settings
 
 from legacy_django.tickets.management.commands.seed_demo import DEMO_PASSWORD
@@ -57,3 +60,12 @@ def bob(demo_users: dict[str, AbstractUser]) -> AbstractUser:
 def admin_user(demo_users: dict[str, AbstractUser]) -> AbstractUser:
     """Overrides pytest-django's, so ``admin_client`` is the demo ``admin``."""
     return demo_users["admin"]
+
+
+@pytest.fixture(autouse=True)
+def _close_async_orm_connections() -> Iterator[None]:
+    """Close the connection Django's async ORM methods (``acount``…) opened in asgiref's
+    thread-sensitive worker: nothing else closes it, and PostgreSQL refuses to drop the test
+    database while it is open."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()

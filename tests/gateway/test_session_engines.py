@@ -1,0 +1,93 @@
+"""The adapter over every session engine, against real Redis (and PostgreSQL in CI's second pass).
+
+For each engine: Django's real ``login()`` makes the session; the adapter must resolve the
+same user Django would, refuse what Django would refuse, and leave the storage untouched.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import AbstractUser
+from django.core.cache import caches
+from django.test import Client
+
+from fastapi_gateway.django_session import resolve_user
+
+from .session_engines import ENGINES, Engine
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(params=ENGINES, ids=[engine.name for engine in ENGINES])
+def engine(request: pytest.FixtureRequest, settings: Any, tmp_path: Path) -> Engine:
+    engine: Engine = request.param
+    engine.configure(settings, tmp_path)
+    if engine.cache:
+        caches["default"].clear()
+    return engine
+
+
+def log_in(user: AbstractUser) -> tuple[str, str]:
+    """(session key, cookie value) of a session made by Django's own login."""
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies["sessionid"].value
+    return client.session.session_key or cookie, cookie
+
+
+def test_valid_session(engine: Engine, alice: AbstractUser) -> None:
+    key, cookie = log_in(alice)
+    before = engine.snapshot(key, cookie)
+    assert resolve_user(cookie).get_username() == "alice"
+    assert engine.snapshot(key, cookie) == before
+
+
+def test_tampered_session_is_anonymous(engine: Engine, alice: AbstractUser) -> None:
+    key, cookie = log_in(alice)
+    cookie = engine.tamper(key, cookie)
+    before = engine.snapshot(key, cookie)
+    assert not resolve_user(cookie).is_authenticated
+    assert engine.snapshot(key, cookie) == before
+
+
+def test_expired_session_is_anonymous_and_left_alone(engine: Engine, alice: AbstractUser, settings: Any) -> None:
+    key, cookie = log_in(alice)
+    cookie = engine.expire(key, cookie, settings)
+    before = engine.snapshot(key, cookie)
+    assert not resolve_user(cookie).is_authenticated
+    # The file engine deletes an expired session and writes a new one while loading it;
+    # the adapter's store ignores writes, so nothing changes on disk.
+    assert engine.snapshot(key, cookie) == before
+
+
+@pytest.mark.parametrize("change", ["password", "inactive"])
+def test_password_change_and_deactivation(engine: Engine, alice: AbstractUser, change: str) -> None:
+    key, cookie = log_in(alice)
+    before = engine.snapshot(key, cookie)
+    if change == "password":
+        alice.set_password("changed-elsewhere")
+    else:
+        alice.is_active = False
+    alice.save()
+    assert not resolve_user(cookie).is_authenticated
+    assert engine.snapshot(key, cookie) == before, "get_user() would flush; the adapter must not"
+
+
+def test_key_rotation_keeps_sessions_as_long_as_django_does(engine: Engine, alice: AbstractUser, settings: Any) -> None:
+    old, new = "old-secret-" + "o" * 40, "new-secret-" + "n" * 40
+    settings.SECRET_KEY = old
+    key, cookie = log_in(alice)
+    before = engine.snapshot(key, cookie)
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = new, [old]
+    assert resolve_user(cookie).get_username() == "alice"
+    assert engine.snapshot(key, cookie) == before, "get_user() would cycle the key; the adapter must not"
+    settings.SECRET_KEY_FALLBACKS = []
+    assert not resolve_user(cookie).is_authenticated
+
+
+@pytest.mark.parametrize("cookie", ["", "x", "a" * 32, "../" * 12, "é" * 40, "a:b:c", "." * 80])
+def test_garbage_cookies(engine: Engine, db: None, cookie: str) -> None:
+    assert not resolve_user(cookie).is_authenticated
