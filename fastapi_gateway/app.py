@@ -7,8 +7,10 @@ being answered by Django exactly as before.
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import django
@@ -23,10 +25,32 @@ from .forwarded_headers import ForwardedHeadersMiddleware
 from .gradio_guard import GradioGuardMiddleware
 from .gradio_mount import GradioPage, mount_gradio_pages
 from .login_redirect import LoginRedirectMiddleware
+from .metrics_endpoint import metrics_router
+from .new_side import load_router
+from .routing.declarations import MigratedRoute
+from .routing.middleware import RoutingMiddleware
+from .routing.runtime import RoutingRuntime
+from .routing.table import declared_routes
 from .trusted_host import DjangoAllowedHostsMiddleware
 from .user_middleware import DjangoUserMiddleware
 
 __all__ = ["create_app"]
+
+logger = logging.getLogger("fastapi_gateway")
+
+
+def _declared_routes() -> tuple[MigratedRoute, ...]:
+    """The project's declared routes; a declaration that fails to load disables routing only."""
+    try:
+        routes = declared_routes()
+    except Exception:  # noqa: BLE001 - the site must still serve its legacy URLs
+        logger.exception("the migrated routes could not be loaded; every URL is served by legacy")
+        return ()
+    if routes and not apps.is_installed("fastapi_gateway.routing"):
+        raise GatewayConfigurationError(
+            "routes are declared but 'fastapi_gateway.routing' is not in INSTALLED_APPS (it stores their states)"
+        )
+    return routes
 
 
 def _setup_django(settings_module: str | None) -> None:
@@ -45,7 +69,10 @@ def create_app(
     *,
     settings_module: str | None = None,
     legacy_wsgi_app: Any | None = None,
-    api_routers: Mapping[str, APIRouter] | None = None,
+    api_routers: Mapping[str, APIRouter | str] | None = None,
+    migrated_routes: Sequence[MigratedRoute] | None = None,
+    route_poll_seconds: float = 0.5,
+    metrics_token: str | None = None,
     gradio_pages: Sequence[GradioPage] = (),
     legacy_threads: int = 4,
     max_upload_mb: int = 50,
@@ -56,7 +83,11 @@ def create_app(
 ) -> FastAPI:
     """Build the gateway.
 
-    ``api_routers`` maps a URL prefix (e.g. ``"/api/v2"``) to a FastAPI router;
+    ``api_routers`` maps a URL prefix (e.g. ``"/api/v2"``) to a FastAPI router or an import
+    string (``"api_v2:router"``, loaded so that a broken router answers 503 alone);
+    ``migrated_routes`` are the legacy URLs that may move (default: the
+    ``GATEWAY_MIGRATED_ROUTES`` setting), their states read live from the database;
+    ``metrics_token`` lets a scraper read ``/metrics`` (staff users always can);
     ``gradio_pages`` are objects with ``path`` and ``build()`` (see ``GradioPage``);
     ``legacy_wsgi_app`` defaults to the Django project named by ``settings_module`` or
     ``DJANGO_SETTINGS_MODULE``; ``stream_recheck_seconds`` is how often an open Gradio
@@ -65,31 +96,46 @@ def create_app(
     if max_upload_mb <= 0:
         raise GatewayConfigurationError(f"max_upload_mb must be positive, not {max_upload_mb}")
     _setup_django(settings_module)
-    routers = dict(api_routers or {})
+    routers = {prefix.rstrip("/"): load_router(prefix, router) for prefix, router in (api_routers or {}).items()}
+    routes = _declared_routes() if migrated_routes is None else tuple(migrated_routes)
+    routing = RoutingRuntime(routes, poll_seconds=route_poll_seconds)
     docs_prefix = docs_prefix.rstrip("/")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with routing.running():
+            yield
+
     app = FastAPI(
         title=title,
         docs_url=f"{docs_prefix}/docs",
         redoc_url=None,
         openapi_url=f"{docs_prefix}/openapi.json",
+        lifespan=lifespan,
     )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    app.include_router(metrics_router(metrics_token))
     for prefix, router in routers.items():
-        app.include_router(router, prefix=prefix.rstrip("/"))
+        if isinstance(router, APIRouter):
+            app.include_router(router, prefix=prefix)
+        else:
+            app.mount(prefix, router)
 
     gradio_apps = mount_gradio_pages(app, gradio_pages, max_upload_mb=max_upload_mb)
     app.mount("/", legacy_asgi_app(legacy_wsgi_app, threads=legacy_threads))
 
-    new_prefixes = [prefix.rstrip("/") for prefix in routers] + list(gradio_apps)
+    new_prefixes = [*routers, *gradio_apps]
     # Added innermost first: a request meets them in the reverse order.
     app.add_middleware(DjangoUserMiddleware, path_prefixes=new_prefixes)
     app.add_middleware(GradioGuardMiddleware, mounts=gradio_apps, recheck_seconds=stream_recheck_seconds)
     app.add_middleware(LoginRedirectMiddleware, page_paths=list(gradio_apps))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_upload_mb * 1024 * 1024, path_prefixes=new_prefixes)
+    if routes:
+        app.add_middleware(RoutingMiddleware, table=routing.table, shadow=routing.shadow)
     # A CORS policy of our own (no foreign origin allowed) also switches off Gradio's, which
     # answers any localhost origin with credentials.
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError"]
+__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError"]
 
 
 class GatewayError(Exception):
@@ -27,3 +27,7 @@ class CsrfFailure(GatewayError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"CSRF verification failed: {reason}")
         self.reason = reason
+
+
+class RoutingError(GatewayError):
+    """A route-table change that cannot be made: unknown route or state, bad percent."""

@@ -7,6 +7,7 @@ limit, so no page can be mounted without the login by forgetting an argument.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -14,12 +15,15 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 
 from .dependencies import gradio_username
+from .new_side import UnavailableApp
 from .exceptions import GatewayConfigurationError
 
 if TYPE_CHECKING:
     import gradio as gr
 
 __all__ = ["GradioPage", "mount_gradio_pages"]
+
+logger = logging.getLogger("fastapi_gateway")
 
 
 class GradioPage(Protocol):
@@ -39,9 +43,15 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
     mounted: dict[str, Any] = {}
     for page in pages:
         path = "/" + page.path.strip("/")
+        try:
+            blocks = page.build()
+        except Exception:  # noqa: BLE001 - one broken page must not take the site down
+            logger.exception("the Gradio page %s could not be built; it answers 503", path)
+            app.mount(path, UnavailableApp(f"the page {path}"))
+            continue
         gr.mount_gradio_app(
             app,
-            page.build(),
+            blocks,
             path=path,
             auth_dependency=gradio_username,
             ssr_mode=False,

@@ -59,16 +59,16 @@ def _list(env: Mapping[str, str], variable: str) -> list[str]:
 
 def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """``GATEWAY_MAX_UPLOAD_MB``, ``GATEWAY_TRUSTED_PROXIES``, ``GATEWAY_LEGACY_THREADS``,
-    ``GATEWAY_STREAM_RECHECK_SECONDS``,
+    ``GATEWAY_STREAM_RECHECK_SECONDS``, ``GATEWAY_ROUTE_POLL_SECONDS``, ``GATEWAY_METRICS_TOKEN``,
     ``GATEWAY_API_ROUTERS`` (``prefix=module:attr`` pairs, comma separated; empty for none)
     and ``GATEWAY_GRADIO_PAGES`` (``module:attr`` naming a sequence of pages; empty for none).
     """
-    routers = {}
+    routers: dict[str, str] = {}
     for item in _list(env, "GATEWAY_API_ROUTERS") if "GATEWAY_API_ROUTERS" in env else [_DEFAULT_ROUTERS]:
         prefix, sep, target = item.partition("=")
         if not sep or not prefix.startswith("/"):
             raise GatewayConfigurationError(f"GATEWAY_API_ROUTERS: expected '/prefix=module:attr', got {item!r}")
-        routers[prefix] = _import(target, "GATEWAY_API_ROUTERS")
+        routers[prefix] = target  # imported by create_app: a broken router answers 503 alone
     pages_target = env.get("GATEWAY_GRADIO_PAGES", _DEFAULT_PAGES).strip()
     return {
         "settings_module": env.get("DJANGO_SETTINGS_MODULE"),
@@ -78,4 +78,6 @@ def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, An
         "legacy_threads": _positive_int(env, "GATEWAY_LEGACY_THREADS", 4),
         "trusted_proxies": _list(env, "GATEWAY_TRUSTED_PROXIES"),
         "stream_recheck_seconds": _positive_float(env, "GATEWAY_STREAM_RECHECK_SECONDS", 2.0),
+        "route_poll_seconds": _positive_float(env, "GATEWAY_ROUTE_POLL_SECONDS", 0.5),
+        "metrics_token": env.get("GATEWAY_METRICS_TOKEN") or None,
     }

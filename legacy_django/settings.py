@@ -45,6 +45,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "legacy_django.tickets",
+    # The gateway's route table (states, audit trail, shadow diffs), visible in the admin.
+    "fastapi_gateway.routing",
 ]
 
 MIDDLEWARE = [
@@ -148,3 +150,7 @@ LOGGING = {
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["stderr"], "level": "WARNING"},
 }
+
+# Migration to the gateway ---------------------------------------------------
+# The legacy URLs that have a new implementation, declared in code (states live in the DB).
+GATEWAY_MIGRATED_ROUTES = "migration_plan.routes.ROUTES"

@@ -6,6 +6,7 @@ every test here runs with ``transaction=True``: data is committed where those th
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -31,9 +32,29 @@ def client_for(app: FastAPI) -> httpx.AsyncClient:
 
 
 @asynccontextmanager
+async def running(app: FastAPI) -> AsyncIterator[FastAPI]:
+    """Run the app's lifespan as a server does — the ASGI lifespan protocol in a task of its
+    own — so start-up work (Gradio's queue, the route table poller) lives as long as the app,
+    whichever task a fixture's set-up and tear-down run in."""
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, from_app.put))
+    await to_app.put({"type": "lifespan.startup"})
+    started = await from_app.get()
+    assert started["type"] == "lifespan.startup.complete", started
+    try:
+        yield app
+    finally:
+        await to_app.put({"type": "lifespan.shutdown"})
+        stopped = await from_app.get()
+        await task
+        assert stopped["type"] == "lifespan.shutdown.complete", stopped
+
+
+@asynccontextmanager
 async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """Run the app's lifespan (Gradio starts its queue there) and yield a client for it."""
-    async with app.router.lifespan_context(app):
+    async with running(app):
         async with client_for(app) as client:
             yield client
 

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model
 from fastapi_gateway import create_app
 from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse, run_event
 
-from .conftest import BASE_URL, client_for, login
+from .conftest import BASE_URL, client_for, login, running
 from .gradio_pages import PROBE
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -41,7 +41,7 @@ class Users:
 @pytest.fixture
 async def users(demo_users: Any, demo_password: str) -> AsyncIterator[Users]:
     app = create_app(gradio_pages=[PROBE], stream_recheck_seconds=0.2, max_upload_mb=1)
-    async with app.router.lifespan_context(app):
+    async with running(app):
         users = Users(app)
         async with users.alice, users.bob, users.anonymous:
             await login(users.alice, "alice", demo_password)

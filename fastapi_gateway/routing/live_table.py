@@ -1,0 +1,58 @@
+"""Each worker's copy of the route table, kept current by polling one number.
+
+Why polling a version row rather than Redis pub/sub or PostgreSQL LISTEN/NOTIFY: it works
+on every database Django supports (the embedded default is SQLite), needs no extra service,
+costs one indexed single-row read per worker per ``poll_seconds`` whatever the traffic, and
+bounds propagation by that interval (0.5 s by default, well inside the 2 s promise). A
+missed notification cannot leave a worker stale; a database outage keeps the last table.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import anyio
+
+from ..orm import run_orm
+from .declarations import MigratedRoute, RouteState
+from .metrics import ROUTE_STATE, TABLE_VERSION
+from .table import LEGACY, RouteSetting, current_version, load_states
+
+__all__ = ["LiveRouteTable"]
+
+logger = logging.getLogger("fastapi_gateway.routing")
+
+
+class LiveRouteTable:
+    def __init__(self, routes: Sequence[MigratedRoute], *, poll_seconds: float = 0.5) -> None:
+        self.routes = tuple(routes)
+        self.poll_seconds = poll_seconds
+        self.version = -1
+        self._states: dict[str, RouteSetting] = {}
+
+    def setting(self, name: str) -> RouteSetting:
+        return self._states.get(name, LEGACY)
+
+    async def refresh(self) -> bool:
+        """Reload if the version moved; True when the table changed."""
+        version = await run_orm(current_version)
+        if version == self.version:
+            return False
+        states = await run_orm(load_states, [route.name for route in self.routes])
+        self._states, self.version = states, version
+        TABLE_VERSION.set(version)
+        for route in self.routes:
+            current = self.setting(route.name).state
+            for state in RouteState:
+                ROUTE_STATE.labels(route.name, state.value).set(1 if state is current else 0)
+        logger.info("route table v%d loaded: %s", version, {name: s.state.value for name, s in states.items()})
+        return True
+
+    async def poll_forever(self) -> None:
+        while True:
+            try:
+                await self.refresh()
+            except Exception:  # noqa: BLE001 - an outage keeps the last known table
+                logger.warning("route table refresh failed; serving the last known states", exc_info=True)
+            await anyio.sleep(self.poll_seconds)

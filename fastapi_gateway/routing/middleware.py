@@ -1,0 +1,188 @@
+"""Pure ASGI routing of migrated URLs to the legacy or the new side, per the live route table.
+
+Unmatched paths pass straight through at the cost of a few compiled-regex checks. A matched
+path is served according to its route's state; every routed answer says who served it in
+``X-Served-By``. The new side is this same app at the route's new URL, so its handlers keep
+their login, CSRF and upload rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import anyio
+from starlette.responses import RedirectResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..django_session import session_key_from_headers, user_for_scope
+from .canary import in_canary
+from .declarations import SAFE_METHODS, RouteMatch, RouteState, match_route
+from .live_table import LiveRouteTable
+from .metrics import FALLBACKS, LATENCY, REQUESTS
+from .replay import Answer, call_in_process, rewrite_scope
+from .shadow import ShadowJob, ShadowRunner
+
+__all__ = ["RoutingMiddleware"]
+
+logger = logging.getLogger("fastapi_gateway.routing")
+
+_SHADOW_CAPTURE_LIMIT = 1024 * 1024
+
+
+def _with_served_by(send: Send, side: str) -> Send:
+    async def tagged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []), (b"x-served-by", side.encode())]}
+        await send(message)
+
+    return tagged
+
+
+class RoutingMiddleware:
+    def __init__(self, app: ASGIApp, *, table: LiveRouteTable, shadow: ShadowRunner) -> None:
+        self.app = app
+        self.table = table
+        self.shadow = shadow
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matched = match_route(self.table.routes, scope["path"]) if scope["type"] == "http" else None
+        if matched is None:
+            await self.app(scope, receive, send)
+            return
+        route, method = matched.route, scope["method"]
+        setting = self.table.setting(route.name)
+        state = setting.state if route.may_move(method) else RouteState.LEGACY
+        if state is RouteState.CANARY:
+            state = RouteState.NEW if in_canary(route.name, await self._identity(scope), setting.percent) else RouteState.LEGACY
+        started = time.perf_counter()
+        side = "legacy"
+        status_holder: list[int] = []
+        send = self._observing(send, status_holder)
+        try:
+            if state is RouteState.REDIRECT or (state is RouteState.NEW and route.page):
+                side = "new"
+                await self._redirect(matched, scope, receive, send)
+            elif state is RouteState.NEW:
+                side = await self._serve_new(matched, scope, receive, send)
+            elif state is RouteState.SHADOW and route.may_shadow(method):
+                await self._serve_with_shadow(matched, scope, receive, send)
+            else:
+                await self.app(scope, receive, _with_served_by(send, "legacy"))
+        finally:
+            status = status_holder[0] if status_holder else 500
+            REQUESTS.labels(route.name, side, f"{status // 100}xx").inc()
+            LATENCY.labels(route.name, side).observe(time.perf_counter() - started)
+
+    @staticmethod
+    def _observing(send: Send, status_holder: list[int]) -> Send:
+        async def observed(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder.append(message["status"])
+            await send(message)
+
+        return observed
+
+    async def _identity(self, scope: Scope) -> str | None:
+        """Canary stickiness: the user id when logged in, else the session cookie, else none."""
+        user = await user_for_scope(scope)
+        if user.is_authenticated:
+            return f"user:{getattr(user, 'pk', '')}"
+        session_key = session_key_from_headers(scope.get("headers", ()))
+        return f"session:{session_key}" if session_key else None
+
+    async def _redirect(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> None:
+        route = matched.route
+        location = route.new_url(matched.params, scope.get("query_string", b""))
+        await RedirectResponse(location, status_code=route.redirect_status)(scope, receive, _with_served_by(send, "new"))
+
+    async def _serve_new(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> str:
+        route = matched.route
+        path = route.new.format(**matched.params)
+        new_scope = rewrite_scope(scope, path, scope.get("query_string", b""))
+        if scope["method"] not in SAFE_METHODS:
+            # An unsafe request's body is consumed by the new side: no second try on legacy.
+            await self.app(new_scope, receive, _with_served_by(send, "new"))
+            return "new"
+        body = await _read_body(receive)
+        answer: Answer | None = None
+        reason = "timeout"
+        with anyio.move_on_after(route.new_timeout):
+            try:
+                answer = await call_in_process(self.app, new_scope, body)
+                reason = f"status {answer.status}"
+            except Exception:  # noqa: BLE001 - the user gets the legacy answer instead
+                logger.warning("new side of %s raised; serving legacy", route.name, exc_info=True)
+                answer, reason = None, "exception"
+        if answer is not None and answer.status < 500:
+            await _send_answer(answer, _with_served_by(send, "new"))
+            return "new"
+        FALLBACKS.labels(route.name, reason.split()[0]).inc()
+        logger.warning(
+            "new side of %s failed (%s): served by legacy", route.name, reason,
+            extra={"event": "route_fallback", "route": route.name, "reason": reason},
+        )
+        await self.app(scope, _replaying(body, receive), _with_served_by(send, "legacy"))
+        return "legacy"
+
+    async def _serve_with_shadow(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> None:
+        route = matched.route
+        legacy = Answer()
+        captured: list[bytes] = []
+        captured_size = 0
+        request_body: list[bytes] = []
+
+        async def teeing_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                request_body.append(message.get("body", b""))
+            return message
+
+        async def capturing_send(message: Message) -> None:
+            nonlocal captured_size
+            if message["type"] == "http.response.start":
+                legacy.status = message["status"]
+                legacy.headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in message.get("headers", [])}
+            elif message["type"] == "http.response.body" and captured_size <= _SHADOW_CAPTURE_LIMIT:
+                chunk = message.get("body", b"")
+                captured.append(chunk)
+                captured_size += len(chunk)
+            await send(message)
+
+        await self.app(scope, teeing_receive, _with_served_by(capturing_send, "legacy"))
+        if captured_size > _SHADOW_CAPTURE_LIMIT or not legacy.status:
+            return
+        legacy.body = b"".join(captured)
+        path = route.new.format(**matched.params)
+        self.shadow.submit(ShadowJob(self.app, route, rewrite_scope(scope, path, scope.get("query_string", b"")), b"".join(request_body), legacy))
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """The body already read, then the client's own channel (so a disconnect still shows)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+async def _send_answer(answer: Answer, send: Send) -> None:
+    await send({"type": "http.response.start", "status": answer.status, "headers": answer.raw_headers})
+    await send({"type": "http.response.body", "body": answer.body, "more_body": False})

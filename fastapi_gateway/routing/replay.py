@@ -1,0 +1,57 @@
+"""Call the gateway's own inner app with a request and collect the whole answer in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import anyio
+
+from starlette.types import ASGIApp, Message, Scope
+
+__all__ = ["Answer", "call_in_process", "rewrite_scope"]
+
+
+@dataclass
+class Answer:
+    status: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    body: bytes = b""
+
+
+def rewrite_scope(scope: Scope, path: str, query_string: bytes) -> Scope:
+    """The same request aimed at another path of this app (the user and cookies kept)."""
+    return {
+        **scope,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query_string,
+        "gateway.legacy_path": scope["path"],
+    }
+
+
+async def call_in_process(app: ASGIApp, scope: Scope, body: bytes) -> Answer:
+    answer = Answer()
+    chunks: list[bytes] = []
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        # Nobody disconnects from an in-process call; the caller bounds it with a timeout.
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            answer.status = message["status"]
+            answer.raw_headers = list(message.get("headers", []))
+            answer.headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in answer.raw_headers}
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(dict(scope), receive, send)
+    answer.body = b"".join(chunks)
+    return answer

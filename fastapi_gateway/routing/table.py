@@ -1,0 +1,131 @@
+"""The route table: declarations from code, states from the database, changes audited.
+
+Reading is for the gateway's workers (a snapshot, refreshed when ``TableVersion`` moves);
+changing is for the CLI and the admin, and validates against the declarations so a typo
+cannot create a state nobody serves.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils.module_loading import import_string
+
+from ..exceptions import RoutingError
+from .declarations import MigratedRoute, RouteState
+
+__all__ = ["RouteSetting", "declared_routes", "load_states", "current_version", "set_route_state", "rollback_route"]
+
+logger = logging.getLogger("fastapi_gateway.routing")
+
+
+@dataclass(frozen=True)
+class RouteSetting:
+    state: RouteState = RouteState.LEGACY
+    percent: int = 0
+
+
+LEGACY = RouteSetting()
+
+
+def declared_routes() -> tuple[MigratedRoute, ...]:
+    """The routes named by the ``GATEWAY_MIGRATED_ROUTES`` setting (an import string)."""
+    target = getattr(settings, "GATEWAY_MIGRATED_ROUTES", None)
+    if not target:
+        return ()
+    routes = tuple(import_string(target) if isinstance(target, str) else target)
+    names = [route.name for route in routes]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise RoutingError(f"route names declared twice: {', '.join(duplicates)}")
+    return routes
+
+
+def current_version() -> int:
+    from .models import TableVersion
+
+    row = TableVersion.objects.filter(pk=1).values_list("version", flat=True).first()
+    return int(row or 0)
+
+
+def load_states(declared: Iterable[str]) -> dict[str, RouteSetting]:
+    """States of the declared routes; rows naming undeclared routes are ignored with a warning."""
+    from .models import RouteStateRecord
+
+    known = set(declared)
+    states: dict[str, RouteSetting] = {}
+    for name, state, percent in RouteStateRecord.objects.values_list("name", "state", "percent"):
+        if name not in known:
+            logger.warning("route table: ignoring state %r of undeclared route %r", state, name)
+            continue
+        try:
+            states[name] = RouteSetting(RouteState(state), int(percent))
+        except ValueError:
+            logger.warning("route table: ignoring unknown state %r of route %r", state, name)
+    return states
+
+
+def _validate(name: str, state: str, percent: int | None, declared: Sequence[MigratedRoute]) -> tuple[RouteState, int]:
+    names = [route.name for route in declared]
+    if name not in names:
+        raise RoutingError(f"unknown route {name!r}; declared routes: {', '.join(names) or '(none)'}")
+    try:
+        route_state = RouteState(state)
+    except ValueError:
+        raise RoutingError(f"unknown state {state!r}; states: {', '.join(s.value for s in RouteState)}") from None
+    if percent is not None and not 0 <= percent <= 100:
+        raise RoutingError(f"percent must be between 0 and 100, not {percent}")
+    if route_state is RouteState.CANARY and percent is None:
+        raise RoutingError("a canary needs --percent N (0-100)")
+    return route_state, (percent or 0) if route_state is RouteState.CANARY else 0
+
+
+def set_route_state(name: str, state: str, *, percent: int | None = None, reason: str = "", actor: str = "") -> RouteSetting:
+    """Change one route's state for every worker: row, audit entry and version bump, atomically."""
+    from .models import RouteChange, RouteStateRecord, TableVersion
+
+    route_state, route_percent = _validate(name, state, percent, declared_routes())
+    with transaction.atomic():
+        record, _ = RouteStateRecord.objects.select_for_update().get_or_create(name=name)
+        previous = record.state
+        RouteChange.objects.create(
+            name=name,
+            from_state=record.state,
+            from_percent=record.percent,
+            to_state=route_state.value,
+            to_percent=route_percent,
+            changed_by=actor,
+            reason=reason,
+        )
+        record.state, record.percent, record.changed_by, record.reason = route_state.value, route_percent, actor, reason
+        record.save()
+        TableVersion.objects.get_or_create(pk=1)
+        TableVersion.objects.filter(pk=1).update(version=F("version") + 1)
+    logger.info(
+        "route %s: %s -> %s", name, previous, route_state.value,
+        extra={"event": "route_flip", "route": name, "from_state": previous, "to_state": route_state.value,
+               "percent": route_percent, "actor": actor, "reason": reason},
+    )
+    return RouteSetting(route_state, route_percent)
+
+
+def rollback_route(name: str, *, reason: str = "", actor: str = "") -> RouteSetting:
+    """Put a route back where it was before its last change (one command when the new side is wrong)."""
+    from .models import RouteChange
+
+    _validate(name, RouteState.LEGACY.value, None, declared_routes())
+    last = RouteChange.objects.filter(name=name).first()
+    if last is None:
+        raise RoutingError(f"route {name!r} has never been changed: nothing to roll back")
+    return set_route_state(
+        name,
+        last.from_state,
+        percent=last.from_percent if last.from_state == RouteState.CANARY.value else None,
+        reason=reason or f"rollback of change #{last.pk}",
+        actor=actor,
+    )
