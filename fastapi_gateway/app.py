@@ -114,6 +114,8 @@ def create_app(
         lifespan=lifespan,
     )
 
+    app.state.route_table = routing.table  # for operators' introspection and the tests
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}

@@ -12,7 +12,7 @@ import logging
 import time
 
 import anyio
-from starlette.responses import RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..django_session import session_key_from_headers, user_for_scope
@@ -102,7 +102,21 @@ class RoutingMiddleware:
         new_scope = rewrite_scope(scope, path, scope.get("query_string", b""))
         if scope["method"] not in SAFE_METHODS:
             # An unsafe request's body is consumed by the new side: no second try on legacy.
-            await self.app(new_scope, receive, _with_served_by(send, "new"))
+            tagged = _with_served_by(send, "new")
+            started = False
+
+            async def tracking(message: Message) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await tagged(message)
+
+            try:
+                await self.app(new_scope, receive, tracking)
+            except Exception:
+                logger.exception("new side of %s raised on %s", route.name, scope["method"])
+                if started:
+                    raise
+                await JSONResponse({"detail": "Internal Server Error"}, status_code=500)(scope, receive, tagged)
             return "new"
         body = await _read_body(receive)
         answer: Answer | None = None

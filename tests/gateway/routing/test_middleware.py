@@ -1,0 +1,251 @@
+"""Each route state end to end through the gateway, and every way the new side can fail."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from typing import Any
+
+import httpx
+import pytest
+from django.contrib.auth.models import AbstractUser
+from prometheus_client import REGISTRY
+
+from fastapi_gateway.routing.models import ShadowMismatch
+from legacy_django.tickets.models import Ticket
+from tests.gateway.conftest import login
+
+from .conftest import CALLS, FAULTY_ROUTES, Gateway
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FAULTY = {route.name: route for route in FAULTY_ROUTES}
+
+
+def metric(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_legacy_is_the_default(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    response = await alice_on.get("/api/tickets/")
+    assert response.status_code == 200
+    assert response.headers["x-served-by"] == "legacy"
+    assert {t["owner"] for t in response.json()} == {"alice"}
+    # Unmigrated URLs are not tagged: they are not routed.
+    assert "x-served-by" not in (await alice_on.get("/tickets/new/")).headers
+
+
+async def test_new_serves_the_same_json_contract(gateway: Gateway, alice_on: httpx.AsyncClient, alice: AbstractUser) -> None:
+    legacy_list = (await alice_on.get("/api/tickets/?status=open")).json()
+    ticket = await Ticket.objects.filter(owner=alice).afirst()
+    assert ticket is not None
+    legacy_detail = (await alice_on.get(f"/api/tickets/{ticket.pk}/")).json()
+    await gateway.flip("api-tickets", "new")
+    await gateway.flip("api-ticket-detail", "new")
+    new_list = await alice_on.get("/api/tickets/?status=open")
+    assert new_list.headers["x-served-by"] == "new"
+    assert new_list.json() == legacy_list
+    new_detail = await alice_on.get(f"/api/tickets/{ticket.pk}/")
+    assert new_detail.headers["x-served-by"] == "new" and new_detail.json() == legacy_detail
+    # Same permission rules on the new side: bob's ticket is 404, anonymous is 401.
+    bobs = await Ticket.objects.exclude(owner=alice).afirst()
+    assert bobs is not None
+    assert (await alice_on.get(f"/api/tickets/{bobs.pk}/")).status_code == 404
+    async with gateway.client() as anonymous:
+        assert (await anonymous.get("/api/tickets/")).status_code == 401
+
+
+async def test_redirect_keeps_the_query(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    await gateway.flip("tickets-page", "redirect")
+    response = await alice_on.get("/tickets/?status=open&page=2")
+    assert response.status_code == 302
+    assert response.headers["location"] == "/ui/tickets/?status=open&page=2"
+    assert response.headers["x-served-by"] == "new"
+    # A page route in "new" (or a canary's new side) reaches the page by redirect too.
+    await gateway.flip("tickets-page", "new")
+    assert (await alice_on.get("/tickets/")).headers["location"] == "/ui/tickets/"
+    # Rolled back: Django's list page again.
+    await gateway.flip("tickets-page", "legacy")
+    page = await alice_on.get("/tickets/")
+    assert page.status_code == 200 and page.headers["x-served-by"] == "legacy"
+
+
+async def test_methods_that_may_not_move_stay_on_legacy(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    await gateway.flip("api-tickets", "new")
+    response = await alice_on.post("/api/tickets/", json={})
+    assert response.status_code == 405  # the legacy API's answer, not the new API's POST
+    assert response.headers["x-served-by"] == "legacy"
+
+
+async def test_canary_is_sticky_per_user(gateway: Gateway, demo_password: str) -> None:
+    await gateway.flip("api-tickets", "canary", percent=50)
+    sides: dict[str, set[str]] = {}
+    for username in ("alice", "bob", "admin"):
+        async with gateway.client() as client:
+            await login(client, username, demo_password)
+            sides[username] = {(await client.get("/api/tickets/")).headers["x-served-by"] for _ in range(5)}
+            # A new login (new session, same user) lands on the same side.
+            await client.post("/accounts/logout/", data={"csrfmiddlewaretoken": client.cookies["csrftoken"]}, headers={"Referer": "http://testserver/"})
+            await login(client, username, demo_password)
+            sides[username].add((await client.get("/api/tickets/")).headers["x-served-by"])
+    assert all(len(seen) == 1 for seen in sides.values()), sides
+    await gateway.flip("api-tickets", "canary", percent=100)
+    async with gateway.client() as client:
+        await login(client, "alice", demo_password)
+        assert (await client.get("/api/tickets/")).headers["x-served-by"] == "new"
+    await gateway.flip("api-tickets", "canary", percent=0)
+    async with gateway.client() as client:
+        await login(client, "alice", demo_password)
+        assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+
+
+@pytest.mark.parametrize("name", ["raises", "five-hundred", "hangs"])
+async def test_failing_new_side_falls_back_to_legacy(gateway_with: Any, demo_password: str, name: str) -> None:
+    async with gateway_with(FAULTY[name]) as gateway:
+        await gateway.flip(name, "new")
+        reason = {"raises": "exception", "five-hundred": "status", "hangs": "timeout"}[name]
+        before = metric("gateway_route_fallbacks_total", route=name, reason=reason)
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            response = await client.get("/api/tickets/")
+        assert response.status_code == 200
+        assert response.headers["x-served-by"] == "legacy"
+        assert {t["owner"] for t in response.json()} == {"alice"}
+        assert metric("gateway_route_fallbacks_total", route=name, reason=reason) == before + 1
+
+
+async def test_unsafe_methods_are_not_retried_on_legacy(gateway_with: Any, demo_password: str) -> None:
+    async with gateway_with(FAULTY["raises"]) as gateway:
+        await gateway.flip("raises", "new")
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            response = await client.post("/api/tickets/", json={}, headers={"Origin": "http://testserver"})
+        assert response.status_code == 500 and response.headers["x-served-by"] == "new"
+
+
+async def _wait_for_shadow(gateway: Gateway, count: int) -> None:
+    for _ in range(200):
+        if gateway.app.state.route_table and _shadow(gateway).completed >= count:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the shadow comparison never ran")
+
+
+def _shadow(gateway: Gateway) -> Any:
+    from fastapi_gateway.routing.middleware import RoutingMiddleware
+
+    stack = gateway.app.middleware_stack
+    while not isinstance(stack, RoutingMiddleware):
+        stack = stack.app
+    return stack.shadow
+
+
+async def test_shadow_answers_like_legacy_and_records_mismatches(gateway_with: Any, demo_password: str) -> None:
+    async with gateway_with(FAULTY["wrong"]) as gateway:
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            legacy = await client.get("/api/tickets/")
+            await gateway.flip("wrong", "shadow")
+            shadowed = await client.get("/api/tickets/")
+            await _wait_for_shadow(gateway, 1)
+        assert shadowed.status_code == legacy.status_code
+        assert shadowed.content == legacy.content
+        assert shadowed.headers["x-served-by"] == "legacy"
+        mismatch = await ShadowMismatch.objects.aget(route="wrong")
+        assert mismatch.count == 1
+        paths = {d["path"] for d in mismatch.differences}
+        assert "$.length" in paths
+        assert "alice" not in mismatch.new_body
+
+
+async def test_shadow_of_a_matching_new_side_agrees(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    await gateway.flip("api-tickets", "shadow")
+    before = metric("gateway_shadow_comparisons_total", route="api-tickets", result="agree")
+    response = await alice_on.get("/api/tickets/")
+    assert response.headers["x-served-by"] == "legacy"
+    await _wait_for_shadow(gateway, 1)
+    assert metric("gateway_shadow_comparisons_total", route="api-tickets", result="agree") == before + 1
+    assert not await ShadowMismatch.objects.filter(route="api-tickets").aexists()
+
+
+async def test_unsafe_methods_are_never_shadowed_unless_opted_in(gateway_with: Any, demo_password: str) -> None:
+    async with gateway_with(FAULTY["wrong"]) as gateway:
+        await gateway.flip("wrong", "shadow")
+        calls = CALLS.get("wrong-tickets", 0)
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            await client.post("/api/tickets/", json={})
+        await asyncio.sleep(0.2)
+        assert CALLS.get("wrong-tickets", 0) == calls
+
+
+async def test_undeclared_and_unknown_rows_are_ignored(gateway: Gateway, alice_on: httpx.AsyncClient, caplog: Any) -> None:
+    from fastapi_gateway.orm import run_orm
+    from fastapi_gateway.routing.models import RouteStateRecord
+
+    await run_orm(RouteStateRecord.objects.create, name="removed-route", state="new")
+    await run_orm(RouteStateRecord.objects.create, name="api-ticket-detail", state="sideways")
+    await gateway.flip("api-tickets", "new")
+    assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "new"
+    assert (await alice_on.get("/api/tickets/1/")).headers["x-served-by"] == "legacy"
+    assert "undeclared route 'removed-route'" in caplog.text
+    assert "unknown state 'sideways'" in caplog.text
+
+
+async def test_flip_reaches_the_worker_within_the_poll_interval(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    seconds = await gateway.flip("api-tickets", "new")
+    assert seconds < 2
+    assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "new"
+
+
+async def test_broken_new_router_leaves_the_site_working(gateway_with: Any, demo_password: str, caplog: Any) -> None:
+    from fastapi_gateway.routing import MigratedRoute
+
+    route = MigratedRoute(name="to-broken", legacy="/api/tickets/", new="/broken/tickets")
+    async with gateway_with(route, api_routers={"/broken": "no_such_module.anywhere:router"}) as gateway:
+        assert "could not be imported" in caplog.text
+        await gateway.flip("to-broken", "new")
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            routed = await client.get("/api/tickets/")
+            assert routed.status_code == 200 and routed.headers["x-served-by"] == "legacy"
+            assert (await client.get("/broken/tickets")).status_code == 503
+            assert (await client.get("/api/v2/me")).status_code == 200
+            assert (await client.get("/tickets/")).status_code == 200
+
+
+async def test_broken_gradio_page_answers_503_alone(gateway_factory: Any, demo_users: Any, demo_password: str, caplog: Any) -> None:
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class BrokenPage:
+        path: str = "/ui/broken"
+
+        @staticmethod
+        def build() -> Any:
+            raise ImportError("a page module that does not import")
+
+    async with gateway_factory(gradio_pages=[BrokenPage()]) as client:
+        assert "could not be built" in caplog.text
+        await login(client, "alice", demo_password)
+        assert (await client.get("/ui/broken/")).status_code == 503
+        assert (await client.get("/tickets/")).status_code == 200
+
+
+async def test_metrics_need_staff_or_the_token(gateway_with: Any, demo_password: str) -> None:
+    from migration_plan.routes import ROUTES
+
+    async with gateway_with(*ROUTES, metrics_token="s3cret-scrape-token") as gateway:
+        async with gateway.client() as client:
+            assert (await client.get("/metrics")).status_code == 403
+            assert (await client.get("/metrics", headers={"Authorization": "Bearer wrong"})).status_code == 403
+            await login(client, "alice", demo_password)
+            await client.get("/api/tickets/")
+            assert (await client.get("/metrics")).status_code == 403
+            scraped = await client.get("/metrics", headers={"Authorization": "Bearer s3cret-scrape-token"})
+        assert scraped.status_code == 200
+        assert re.search(r'gateway_route_requests_total\{route="api-tickets",side="legacy",status="2xx"\} \d', scraped.text)
+        assert "gateway_route_latency_seconds_bucket" in scraped.text
+        async with gateway.client() as staff:
+            await login(staff, "admin", demo_password)
+            assert (await staff.get("/metrics")).status_code == 200
