@@ -1,0 +1,105 @@
+"""Changing the table: validated against the declarations, audited, versioned, reversible."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from fastapi_gateway.exceptions import RoutingError
+from fastapi_gateway.routing.models import RouteChange, RouteStateRecord
+from fastapi_gateway.routing.table import current_version, load_states, rollback_route, set_route_state
+
+pytestmark = pytest.mark.django_db
+
+
+def test_set_writes_state_audit_and_version() -> None:
+    version = current_version()
+    set_route_state("api-tickets", "canary", percent=20, reason="try 20%", actor="alice")
+    record = RouteStateRecord.objects.get(name="api-tickets")
+    assert (record.state, record.percent, record.changed_by, record.reason) == ("canary", 20, "alice", "try 20%")
+    change = RouteChange.objects.get(name="api-tickets")
+    assert (change.from_state, change.to_state, change.to_percent) == ("legacy", "canary", 20)
+    assert current_version() == version + 1
+
+
+def test_rollback_is_one_call() -> None:
+    set_route_state("api-tickets", "canary", percent=20)
+    set_route_state("api-tickets", "new")
+    setting = rollback_route("api-tickets", actor="oncall")
+    assert (setting.state.value, setting.percent) == ("canary", 20)
+    assert RouteChange.objects.first().reason.startswith("rollback of change")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("no-such-route", "new"), "unknown route"),
+        (("api-tickets", "sideways"), "unknown state"),
+        (("api-tickets", "canary"), "needs --percent"),
+    ],
+)
+def test_bad_changes_are_refused_clearly(args: tuple[str, str], message: str) -> None:
+    with pytest.raises(RoutingError, match=message):
+        set_route_state(*args)
+    assert not RouteChange.objects.exists()
+
+
+@pytest.mark.parametrize("percent", [-1, 101])
+def test_percent_outside_0_100_is_refused(percent: int) -> None:
+    with pytest.raises(RoutingError, match="between 0 and 100"):
+        set_route_state("api-tickets", "canary", percent=percent)
+
+
+def test_rollback_without_history_is_refused() -> None:
+    with pytest.raises(RoutingError, match="never been changed"):
+        rollback_route("tickets-page")
+
+
+def test_load_ignores_rows_of_undeclared_routes(caplog: Any) -> None:
+    RouteStateRecord.objects.create(name="gone", state="new")
+    set_route_state("tickets-page", "redirect")
+    states = load_states(["api-tickets", "tickets-page"])
+    assert set(states) == {"tickets-page"}
+    assert "undeclared route 'gone'" in caplog.text
+
+
+def test_cli_lists_sets_and_rolls_back() -> None:
+    out = io.StringIO()
+    call_command("routes", stdout=out)
+    assert "api-tickets" in out.getvalue() and "legacy" in out.getvalue()
+    call_command("routes", "set", "tickets-page", "redirect", "--reason", "UI ready", stdout=out)
+    assert "tickets-page is now redirect" in out.getvalue()
+    listing = io.StringIO()
+    call_command("routes", "list", stdout=listing)
+    assert "redirect" in listing.getvalue() and "by cli:" in listing.getvalue()
+    call_command("routes", "rollback", "tickets-page", stdout=out)
+    assert RouteStateRecord.objects.get(name="tickets-page").state == "legacy"
+    history = io.StringIO()
+    call_command("routes", "history", "tickets-page", stdout=history)
+    assert "legacy -> redirect" in history.getvalue() and "(UI ready)" in history.getvalue()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["set", "nope", "new"], ["set", "api-tickets", "bogus"], ["set", "api-tickets", "canary", "--percent", "150"]],
+)
+def test_cli_errors_are_clear(argv: list[str]) -> None:
+    with pytest.raises(CommandError):
+        call_command("routes", *argv, stdout=io.StringIO())
+
+
+def test_admin_changes_are_audited(admin_client: Any) -> None:
+    response = admin_client.post(
+        "/admin/gateway_routing/routestaterecord/add/",
+        {"name": "api-tickets", "state": "canary", "percent": 30, "reason": "from the admin"},
+    )
+    assert response.status_code == 302, response.content[:500]
+    change = RouteChange.objects.get(name="api-tickets")
+    assert (change.to_state, change.to_percent, change.changed_by) == ("canary", 30, "admin:admin")
+    refused = admin_client.post(
+        "/admin/gateway_routing/routestaterecord/add/", {"name": "api-tickets", "state": "canary", "percent": 0}
+    )
+    assert refused.status_code == 200 and b"needs a percentage" in refused.content
