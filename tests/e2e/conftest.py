@@ -49,7 +49,7 @@ def _server_env(workdir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_gateway(workdir: Path, **extra_env: str) -> Iterator[GatewayServer]:
+def running_gateway(workdir: Path, *, workers: int = 1, **extra_env: str) -> Iterator[GatewayServer]:
     """Migrate and seed a fresh SQLite database, start uvicorn on it, stop it afterwards.
 
     On the way out the server's log must hold no traceback: an error the client never saw
@@ -63,7 +63,7 @@ def running_gateway(workdir: Path, **extra_env: str) -> Iterator[GatewayServer]:
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-             "--no-proxy-headers", "--loop", "uvloop", "--http", "httptools"],
+             "--no-proxy-headers", "--loop", "uvloop", "--http", "httptools", "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
