@@ -67,3 +67,28 @@ def test_gradio_page_login_journey(gateway_server: GatewayServer, page: Page) ->
     # Really logged out of Django: the legacy site wants a login again.
     page.goto(f"{gateway_server.url}/tickets/")
     expect(page).to_have_url(f"{gateway_server.url}/accounts/login/?next=/tickets/")
+
+
+def test_tickets_page_redirected_to_gradio_keeps_the_filter(gateway_server: GatewayServer, page: Page) -> None:
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    def routes(*argv: str) -> None:
+        subprocess.run([sys.executable, "manage.py", "routes", *argv], cwd=ROOT, env=gateway_server.env, check=True, capture_output=True)
+
+    page.goto(f"{gateway_server.url}/accounts/login/")
+    log_in(page, "bob")
+    routes("set", "tickets-page", "redirect", "--reason", "browser test")
+    try:
+        page.wait_for_timeout(1200)  # > the route table's poll interval
+        page.goto(f"{gateway_server.url}/tickets/?status=pending")
+        expect(page).to_have_url(f"{gateway_server.url}/ui/tickets/?status=pending")
+        expect(page.get_by_text("Signed in as bob")).to_be_visible()
+        table = page.locator(".table-wrap, table").first
+        expect(table).to_contain_text("Bob:")
+        expect(table).to_contain_text("pending")
+        expect(page.get_by_label("Status")).to_have_value("pending")
+    finally:
+        routes("set", "tickets-page", "legacy", "--reason", "end of browser test")
