@@ -27,6 +27,7 @@ from .gradio_mount import GradioPage, mount_gradio_pages
 from .login_redirect import LoginRedirectMiddleware
 from .metrics_endpoint import metrics_router
 from .new_side import load_router
+from .outage import OutageMiddleware
 from .routing.declarations import MigratedRoute
 from .routing.middleware import RoutingMiddleware
 from .routing.runtime import RoutingRuntime
@@ -141,6 +142,7 @@ def create_app(
     # A CORS policy of our own (no foreign origin allowed) also switches off Gradio's, which
     # answers any localhost origin with credentials.
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
+    app.add_middleware(OutageMiddleware)
     app.add_middleware(DjangoAllowedHostsMiddleware)
     app.add_middleware(ForwardedHeadersMiddleware, trusted_proxies=trusted_proxies)
     return app

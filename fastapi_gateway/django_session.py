@@ -27,7 +27,9 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare
 
+from .exceptions import BackendUnavailable
 from .orm import run_orm
+from .outage import is_outage, probe_session_store
 
 __all__ = [
     "DjangoUser",
@@ -105,14 +107,22 @@ def load_session(session_key: str) -> SessionBase:
 def resolve_user(session_key: str | None) -> DjangoUser:
     """The user ``get_user()`` would return for this session key, decided read-only.
 
-    Runs ORM code: call it from a worker thread (``aresolve_user``), never the event loop.
+    Raises ``BackendUnavailable`` when the session store or database cannot be reached:
+    that is an outage (503), not an anonymous visitor. Runs ORM code: call it from a worker
+    thread (``aresolve_user``), never the event loop.
     """
     if not session_key:
         return _anonymous()
     try:
-        return _resolve(load_session(session_key)) or _anonymous()
-    except Exception:  # noqa: BLE001 - a bad cookie or a broken backend is anonymous, not a 500
-        logger.warning("session could not be resolved; treating the request as anonymous", exc_info=True)
+        session = load_session(session_key)
+        user = _resolve(session)
+        if user is None and session.is_empty():
+            probe_session_store(session)  # empty because the store is down? then it is an outage
+        return user or _anonymous()
+    except Exception as exc:  # noqa: BLE001 - a bad cookie or a broken backend is anonymous, not a 500
+        if is_outage(exc):
+            raise BackendUnavailable(exc) from exc
+        logger.warning("session could not be resolved; treating the request as anonymous: %r", exc)
         return _anonymous()
 
 

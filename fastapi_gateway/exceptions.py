@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError"]
+__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError", "BackendUnavailable"]
 
 
 class GatewayError(Exception):
@@ -31,3 +31,11 @@ class CsrfFailure(GatewayError):
 
 class RoutingError(GatewayError):
     """A route-table change that cannot be made: unknown route or state, bad percent."""
+
+
+class BackendUnavailable(GatewayError):
+    """The session store or the database could not be reached (not: the session was bad)."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(f"session backend unavailable: {cause!r}")
+        self.cause = cause

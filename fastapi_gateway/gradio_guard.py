@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .django_session import aresolve_user, session_key_from_headers, user_for_scope
-from .exceptions import CsrfFailure
+from .exceptions import BackendUnavailable, CsrfFailure
 from .gradio_ownership import Kind, Owner, OwnershipRegistry
 from .gradio_routes import Access, GradioRouteIndex, RouteRule, Source
 from .origin_check import check_same_origin
@@ -187,8 +187,11 @@ class GradioGuardMiddleware:
                 nonlocal revoked
                 while True:
                     await anyio.sleep(self.recheck_seconds)
-                    user = await aresolve_user(session_key)
-                    if not user.is_authenticated or str(getattr(user, "pk", None)) != owner.user_pk:
+                    try:
+                        user = await aresolve_user(session_key)
+                    except BackendUnavailable:
+                        user = None  # cannot tell whether the user is still logged in: fail closed
+                    if user is None or not user.is_authenticated or str(getattr(user, "pk", None)) != owner.user_pk:
                         revoked = True
                         logger.info("ending a Gradio stream: the Django session no longer holds its user")
                         tasks.cancel_scope.cancel()

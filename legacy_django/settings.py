@@ -50,6 +50,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Redis down must not log everyone out: 503, and the session cookie kept (see its docstring).
+    "fastapi_gateway.django_outage.SessionOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -147,8 +149,11 @@ MEDIA_URL = "/media/"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"outage": {"()": "fastapi_gateway.django_outage.OutageLogFilter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["stderr"], "level": "WARNING"},
+    # An unreachable database is one line per request, not a traceback (the answer is a 503).
+    "loggers": {"django.request": {"filters": ["outage"]}},
 }
 
 # Migration to the gateway ---------------------------------------------------

@@ -13,3 +13,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("legacy_django.tickets.urls")),
 ]
+
+# An unreachable database or session store answers 503 (with Retry-After), not a bare 500.
+handler500 = "fastapi_gateway.django_outage.server_error"
