@@ -91,3 +91,31 @@ def test_key_rotation_keeps_sessions_as_long_as_django_does(engine: Engine, alic
 @pytest.mark.parametrize("cookie", ["", "x", "a" * 32, "../" * 12, "é" * 40, "a:b:c", "." * 80])
 def test_garbage_cookies(engine: Engine, db: None, cookie: str) -> None:
     assert not resolve_user(cookie).is_authenticated
+
+
+def _django_middleware_queries(cookie: str) -> int:
+    """Queries Django's own SessionMiddleware + AuthenticationMiddleware make to find the user."""
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.sessions.middleware import SessionMiddleware
+    from django.db import connection
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+
+    request = RequestFactory().get("/", HTTP_COOKIE=f"sessionid={cookie}")
+    with CaptureQueriesContext(connection) as queries:
+        SessionMiddleware(lambda r: HttpResponse()).process_request(request)
+        AuthenticationMiddleware(lambda r: HttpResponse()).process_request(request)
+        assert request.user.is_authenticated
+    return len(queries)
+
+
+def test_no_database_round_trip_django_would_not_make(engine: Engine, alice: AbstractUser) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _, cookie = log_in(alice)
+    expected = _django_middleware_queries(cookie)
+    with CaptureQueriesContext(connection) as queries:
+        assert resolve_user(cookie).is_authenticated
+    assert len(queries) == expected, [query["sql"] for query in queries]
