@@ -204,3 +204,34 @@ async def test_multipart_upload_creates_a_downloadable_ticket(gateway: httpx.Asy
     assert "uploaded through the gateway" in detail.text
     download = await gateway.get(f"/tickets/{ticket.pk}/attachment")
     assert download.status_code == 200 and download.content == payload
+
+
+async def test_djangos_own_upload_limits_hold_through_the_gateway(
+    gateway: httpx.AsyncClient, demo_users: Any, demo_password: str, settings: Any
+) -> None:
+    """The gateway's upload limit is for new routes; legacy URLs keep Django's settings."""
+    await login(gateway, "alice", demo_password)
+    form = await gateway.get("/tickets/new/")
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert token
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    before = await Ticket.objects.acount()
+    too_big = await gateway.post(
+        "/tickets/new/",
+        data={"title": "x" * 20_000, "priority": "normal", "csrfmiddlewaretoken": token.group(1)},
+        headers={"Referer": f"{BASE_URL}/tickets/new/"},
+    )
+    assert too_big.status_code == 400  # Django's RequestDataTooBig
+    assert await Ticket.objects.acount() == before
+    # Files above FILE_UPLOAD_MAX_MEMORY_SIZE are spooled to disk by Django, and still arrive whole.
+    payload = b"z" * 300_000
+    spooled = await gateway.post(
+        "/tickets/new/",
+        data={"title": "Alice: spooled upload", "priority": "normal", "csrfmiddlewaretoken": token.group(1)},
+        files={"attachment": ("big.bin", payload, "application/octet-stream")},
+        headers={"Referer": f"{BASE_URL}/tickets/new/"},
+    )
+    assert spooled.status_code == 302
+    ticket = await Ticket.objects.aget(title="Alice: spooled upload")
+    assert (await gateway.get(f"/tickets/{ticket.pk}/attachment")).content == payload
