@@ -13,6 +13,8 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .channels import ResponseTracker
+
 __all__ = ["BodySizeLimitMiddleware"]
 
 
@@ -44,7 +46,7 @@ class BodySizeLimitMiddleware:
             return
 
         received = 0
-        response_started = False
+        tracker = ResponseTracker(send)
 
         async def counting_receive() -> Message:
             nonlocal received
@@ -55,14 +57,9 @@ class BodySizeLimitMiddleware:
                     raise _BodyTooLarge
             return message
 
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            response_started = response_started or message["type"] == "http.response.start"
-            await send(message)
-
         try:
-            await self.app(scope, counting_receive, tracking_send)
+            await self.app(scope, counting_receive, tracker)
         except _BodyTooLarge:
-            if response_started:
+            if tracker.started:
                 raise
             await self._too_large()(scope, receive, send)

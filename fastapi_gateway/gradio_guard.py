@@ -22,6 +22,7 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .channels import ResponseTracker, read_body, replay_body
 from .django_session import aresolve_user, session_key_from_headers, user_for_scope
 from .exceptions import BackendUnavailable, CsrfFailure
 from .gradio_ownership import Kind, Owner, OwnershipRegistry
@@ -171,15 +172,8 @@ class GradioGuardMiddleware:
         self, scope: Scope, receive: Receive, send: Send, owner: Owner, session_key: str
     ) -> None:
         """Run a long-lived response, ending it once the session no longer holds this user."""
-        started = finished = revoked = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started, finished
-            if message["type"] == "http.response.start":
-                started = True
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                finished = True
-            await send(message)
+        tracker = ResponseTracker(send)
+        revoked = False
 
         async with anyio.create_task_group() as tasks:
 
@@ -199,20 +193,18 @@ class GradioGuardMiddleware:
 
             tasks.start_soon(watch)
             try:
-                await self.app(scope, receive, tracking_send)
+                await self.app(scope, receive, tracker)
             except Exception as exc:
-                if not started:
+                if not tracker.started:
                     raise
                 # Gradio raises inside a stream it already answered 200 (e.g. queue/data
                 # for a finished session); the status cannot change, so end it cleanly.
                 logger.warning("a Gradio stream failed after it started: %r", exc)
-                if not finished:
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                    finished = True
+                await tracker.finish()
             tasks.cancel_scope.cancel()
-        if revoked and not finished:
-            if started:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if revoked:
+            if tracker.started:
+                await tracker.finish()
             else:
                 await JSONResponse({"detail": "Not authenticated"}, status_code=401)(scope, receive, send)
 
@@ -242,30 +234,13 @@ class _Identifiers:
 
 async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
     """Read a (small, JSON) request body to inspect it, and hand the app a replay of it."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise _Refused(400, "Client disconnected.")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _MAX_INSPECTED_BODY:
-            raise _Refused(413, "Request body too large to inspect.")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    body = b"".join(chunks)
-    replayed = False
-
-    async def replay() -> Message:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return body, replay
+    try:
+        body = await read_body(receive, limit=_MAX_INSPECTED_BODY)
+    except ConnectionAbortedError as exc:
+        raise _Refused(400, "Client disconnected.") from exc
+    except OverflowError as exc:
+        raise _Refused(413, "Request body too large to inspect.") from exc
+    return body, replay_body(body, receive)
 
 
 def _parse_json(raw: bytes) -> Any:

@@ -13,8 +13,9 @@ import time
 
 from django.db import InterfaceError, OperationalError
 from starlette.responses import JSONResponse
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from .channels import ResponseTracker
 from .exceptions import BackendUnavailable
 
 __all__ = ["is_outage", "probe_session_store", "OutageMiddleware", "RETRY_AFTER_SECONDS"]
@@ -66,17 +67,11 @@ class OutageMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
+        tracker = ResponseTracker(send)
         try:
-            await self.app(scope, receive, tracking)
+            await self.app(scope, receive, tracker)
         except BackendUnavailable as exc:
-            if started:
+            if tracker.started:
                 raise
             now = time.monotonic()
             if now - self._last_logged > _LOG_EVERY_SECONDS:

@@ -15,6 +15,7 @@ import anyio
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..channels import ResponseTracker, read_body, replay_body
 from ..django_session import session_key_from_headers, user_for_scope
 from .canary import in_canary
 from .declarations import SAFE_METHODS, RouteMatch, RouteState, match_route
@@ -57,8 +58,8 @@ class RoutingMiddleware:
             state = RouteState.NEW if in_canary(route.name, await self._identity(scope), setting.percent) else RouteState.LEGACY
         started = time.perf_counter()
         side = "legacy"
-        status_holder: list[int] = []
-        send = self._observing(send, status_holder)
+        tracker = ResponseTracker(send)
+        send = tracker
         try:
             if state is RouteState.REDIRECT or (state is RouteState.NEW and route.page):
                 side = "new"
@@ -70,18 +71,9 @@ class RoutingMiddleware:
             else:
                 await self.app(scope, receive, _with_served_by(send, "legacy"))
         finally:
-            status = status_holder[0] if status_holder else 500
+            status = tracker.status or 500
             REQUESTS.labels(route.name, side, f"{status // 100}xx").inc()
             LATENCY.labels(route.name, side).observe(time.perf_counter() - started)
-
-    @staticmethod
-    def _observing(send: Send, status_holder: list[int]) -> Send:
-        async def observed(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status_holder.append(message["status"])
-            await send(message)
-
-        return observed
 
     async def _identity(self, scope: Scope) -> str | None:
         """Canary stickiness: the user id when logged in, else the session cookie, else none."""
@@ -102,23 +94,16 @@ class RoutingMiddleware:
         new_scope = rewrite_scope(scope, path, scope.get("query_string", b""))
         if scope["method"] not in SAFE_METHODS:
             # An unsafe request's body is consumed by the new side: no second try on legacy.
-            tagged = _with_served_by(send, "new")
-            started = False
-
-            async def tracking(message: Message) -> None:
-                nonlocal started
-                started = started or message["type"] == "http.response.start"
-                await tagged(message)
-
+            tracker = ResponseTracker(_with_served_by(send, "new"))
             try:
-                await self.app(new_scope, receive, tracking)
+                await self.app(new_scope, receive, tracker)
             except Exception:
                 logger.exception("new side of %s raised on %s", route.name, scope["method"])
-                if started:
+                if tracker.started:
                     raise
-                await JSONResponse({"detail": "Internal Server Error"}, status_code=500)(scope, receive, tagged)
+                await JSONResponse({"detail": "Internal Server Error"}, status_code=500)(scope, receive, tracker)
             return "new"
-        body = await _read_body(receive)
+        body = await read_body(receive)
         answer: Answer | None = None
         reason = "timeout"
         with anyio.move_on_after(route.new_timeout):
@@ -136,7 +121,7 @@ class RoutingMiddleware:
             "new side of %s failed (%s): served by legacy", route.name, reason,
             extra={"event": "route_fallback", "route": route.name, "reason": reason},
         )
-        await self.app(scope, _replaying(body, receive), _with_served_by(send, "legacy"))
+        await self.app(scope, replay_body(body, receive), _with_served_by(send, "legacy"))
         return "legacy"
 
     async def _serve_with_shadow(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> None:
@@ -169,32 +154,6 @@ class RoutingMiddleware:
         legacy.body = b"".join(captured)
         path = route.new.format(**matched.params)
         self.shadow.submit(ShadowJob(self.app, route, rewrite_scope(scope, path, scope.get("query_string", b"")), b"".join(request_body), legacy))
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """The body already read, then the client's own channel (so a disconnect still shows)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
 
 
 async def _send_answer(answer: Answer, send: Send) -> None:
