@@ -1,0 +1,63 @@
+"""A plain TCP forwarder: ``python tcp_forward.py LISTEN_HOST:PORT=TARGET_HOST:PORT ...``.
+
+PostgreSQL and Redis listen on 127.0.0.1 of the root network namespace only; the test's
+"hosts" (network namespaces) reach them through this, listening on the root side of each
+veth link, as a database host's own address would be reached. Standard library only, so
+the test needs neither socat nor iptables. Prints ``ready`` once every listener is bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while chunk := await reader.read(65536):
+            writer.write(chunk)
+            await writer.drain()
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        with contextlib.suppress(ConnectionError, OSError):
+            writer.close()
+
+
+def _handler(target_host: str, target_port: int):  # type: ignore[no-untyped-def]
+    async def forward(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        try:
+            target_reader, target_writer = await asyncio.open_connection(target_host, target_port)
+        except OSError:
+            client_writer.close()
+            return
+        await asyncio.gather(_pipe(client_reader, target_writer), _pipe(target_reader, client_writer))
+
+    return forward
+
+
+def _split(address: str) -> tuple[str, int]:
+    host, _, port = address.rpartition(":")
+    return host, int(port)
+
+
+async def main(routes: list[str]) -> None:
+    servers = []
+    for route in routes:
+        listen, _, target = route.partition("=")
+        listen_host, listen_port = _split(listen)
+        servers.append(await asyncio.start_server(_handler(*_split(target)), listen_host, listen_port))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    print("ready", flush=True)
+    await stop.wait()
+    for server in servers:
+        server.close()
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
