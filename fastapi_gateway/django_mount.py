@@ -1,17 +1,21 @@
-"""The legacy Django site as an ASGI app, through ``a2wsgi``'s WSGI bridge.
+"""The legacy Django site as an ASGI app, through our ``WSGIBridge`` (a2wsgi's design, hardened).
 
 Django's own ASGI handler is not used: it holds whole ``FileResponse`` bodies in memory and
-served legacy pages at under half of gunicorn's rate here (see FACTS.md); a2wsgi streams
-bodies both ways and closes the response iterable, so ``request_finished`` fires.
+served legacy pages at under half of gunicorn's rate here (see FACTS.md). Plain a2wsgi streams
+bodies both ways and closes the response iterable, but costs four thread round trips a page,
+passes a truncated upload to the view as complete, lets ``X-Forwarded_Proto`` through as
+``HTTP_X_FORWARDED_PROTO`` and keeps a thread on a stream whose client has left; the bridge
+keeps the first two properties and fixes the rest (see ``wsgi_bridge`` and ``wsgi_environ``).
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
-from a2wsgi import WSGIMiddleware
 from django.core.wsgi import get_wsgi_application
 from starlette.types import ASGIApp
+
+from .wsgi_bridge import WSGIBridge
 
 __all__ = ["legacy_asgi_app"]
 
@@ -23,4 +27,4 @@ def legacy_asgi_app(wsgi_app: Any | None = None, *, threads: int = 4) -> ASGIApp
     database allows per process, since each thread holds its own Django connection.
     """
     application = wsgi_app if wsgi_app is not None else get_wsgi_application()
-    return cast(ASGIApp, WSGIMiddleware(application, workers=threads))
+    return WSGIBridge(application, threads=threads)
