@@ -1,107 +1,143 @@
-"""Structural comparison of two answers: status, content type and JSON bodies.
+"""Compare two answers to the same request the way a client reads them.
 
-Key order never matters; list order matters except at paths declared unordered; fields
-matched by an ignore selector are left out. Selectors are JSONPath-like: ``$.title``,
-``$[*].updated_at``, ``$.items[0].id``, ``$..token`` (any depth).
+The status, then the allow-listed headers (``compare_headers``), then the body by what it
+is: JSON structurally (``compare_json``), HTML as a parsed document (``compare_html``),
+other text line by line, anything else byte for byte. A page route (``Rules.page``) stops
+after the headers: a Gradio page and a Django template are different documents.
 """
 
 from __future__ import annotations
 
+import difflib
+import hashlib
 import json
-import re
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["Difference", "compare_json", "compare_responses", "selector_matches"]
+from .compare_headers import compare_headers
+from .compare_html import compare_html
+from .compare_json import compare_json
+from .difference import EXTRA, MISSING, Difference
+from .html_document import parse_html
+from .reply import Reply
+from .rules import Rules
+from .selectors import selector_matches
 
-_MISSING = object()
+__all__ = [
+    "Difference",
+    "Reply",
+    "Rules",
+    "compare_json",
+    "compare_replies",
+    "compare_responses",
+    "decode_json",
+    "is_html",
+    "is_json",
+    "selector_matches",
+    "text_of",
+]
 
-
-@dataclass(frozen=True)
-class Difference:
-    """One differing place: its path (``$.title``), and both sides' values (``None`` if absent)."""
-
-    path: str
-    legacy: Any
-    new: Any
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "legacy": self.legacy, "new": self.new}
-
-
-def _selector_regex(selector: str) -> re.Pattern[str]:
-    pattern = re.escape(selector)
-    pattern = pattern.replace(r"\[\*\]", r"\[\d+\]").replace(r"\.\*", r"\.[^.\[]+")
-    pattern = pattern.replace(r"\.\.", r"(?:\.[^.\[]+|\[\d+\])*\.")
-    return re.compile(pattern + r"(?:$|[.\[])")
-
-
-def selector_matches(selectors: Iterable[str], path: str) -> bool:
-    """Whether ``path`` (or one of its ancestors) is selected by any selector."""
-    return any(_selector_regex(selector).match(path) for selector in selectors)
+_MAX_TEXT_DIFFERENCES = 50
+_TEXT_TYPES = ("text/", "application/xml", "application/javascript")
 
 
-def _canonical(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+def is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
-def compare_json(
-    legacy: Any, new: Any, *, ignore: Sequence[str] = (), unordered: Sequence[str] = (), path: str = "$"
-) -> list[Difference]:
-    if selector_matches(ignore, path):
-        return []
-    if isinstance(legacy, dict) and isinstance(new, dict):
-        differences: list[Difference] = []
-        for key in sorted(set(legacy) | set(new), key=str):
-            child = f"{path}.{key}"
-            left, right = legacy.get(key, _MISSING), new.get(key, _MISSING)
-            if left is _MISSING or right is _MISSING:
-                if not selector_matches(ignore, child):
-                    differences.append(Difference(child, None if left is _MISSING else left, None if right is _MISSING else right))
-                continue
-            differences.extend(compare_json(left, right, ignore=ignore, unordered=unordered, path=child))
-        return differences
-    if isinstance(legacy, list) and isinstance(new, list):
-        if selector_matches(unordered, path):
-            legacy, new = sorted(legacy, key=_canonical), sorted(new, key=_canonical)
-        if len(legacy) != len(new):
-            return [Difference(f"{path}.length", len(legacy), len(new))]
-        differences = []
-        for index, (left, right) in enumerate(zip(legacy, new, strict=True)):
-            differences.extend(compare_json(left, right, ignore=ignore, unordered=unordered, path=f"{path}[{index}]"))
-        return differences
-    if type(legacy) is not type(new) and not (isinstance(legacy, (int, float)) and isinstance(new, (int, float))):
-        return [Difference(path, legacy, new)]
-    return [] if legacy == new else [Difference(path, legacy, new)]
+def is_html(media_type: str) -> bool:
+    return media_type in ("text/html", "application/xhtml+xml")
 
 
-def _media_type(headers: dict[str, str]) -> str:
-    return headers.get("content-type", "").split(";")[0].strip().lower()
+def text_of(reply: Reply) -> str:
+    charset = "utf-8"
+    for parameter in (reply.header("content-type") or "").split(";")[1:]:
+        name, _, value = parameter.strip().partition("=")
+        if name.lower() == "charset" and value:
+            charset = value.strip('"')
+    try:
+        return reply.body.decode(charset, "replace")
+    except LookupError:
+        return reply.body.decode("utf-8", "replace")
+
+
+def decode_json(body: bytes) -> Any:
+    """The decoded body; raises ``ValueError`` when it is not JSON."""
+    return json.loads(body)
+
+
+def _compare_text(legacy: str, new: str) -> list[Difference]:
+    left, right = legacy.splitlines(), new.splitlines()
+    differences: list[Difference] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, left, right, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        pairs = min(i2 - i1, j2 - j1)
+        differences.extend(Difference(f"line {i1 + k + 1}", left[i1 + k], right[j1 + k]) for k in range(pairs))
+        differences.extend(Difference(f"line {i + 1}", left[i], None, MISSING) for i in range(i1 + pairs, i2))
+        differences.extend(Difference(f"line {i2 + k + 1}", None, right[j], EXTRA) for k, j in enumerate(range(j1 + pairs, j2)))
+    if len(differences) > _MAX_TEXT_DIFFERENCES:
+        hidden = len(differences) - _MAX_TEXT_DIFFERENCES
+        differences = differences[:_MAX_TEXT_DIFFERENCES] + [Difference("body", f"… {hidden} more lines differ", None)]
+    return differences
+
+
+def _digest(body: bytes) -> str:
+    return f"<{len(body)} bytes, sha256 {hashlib.sha256(body).hexdigest()[:12]}>"
+
+
+def _compare_bodies(legacy: Reply, new: Reply, rules: Rules) -> list[Difference]:
+    kind = legacy.media_type
+    if is_json(kind):
+        try:
+            legacy_json = decode_json(legacy.body)
+        except ValueError:
+            return [] if legacy.body == new.body else [Difference("body", "<not JSON>", _digest(new.body))]
+        try:
+            new_json = decode_json(new.body)
+        except ValueError:
+            return [Difference("body", _digest(legacy.body), f"<not JSON> {_digest(new.body)}")]
+        return compare_json(legacy_json, new_json, rules=rules)
+    if is_html(kind):
+        return compare_html(parse_html(text_of(legacy)), parse_html(text_of(new)), rules)
+    if kind.startswith(_TEXT_TYPES) or kind.endswith("+xml"):
+        return _compare_text(text_of(legacy), text_of(new))
+    return [] if legacy.body == new.body else [Difference("body", _digest(legacy.body), _digest(new.body))]
+
+
+def compare_replies(legacy: Reply, new: Reply, rules: Rules | None = None) -> list[Difference]:
+    """Every difference between the two answers that the rules do not leave out."""
+    rules = rules or Rules()
+    differences: list[Difference] = []
+    if legacy.status != new.status:
+        differences.append(Difference("status", legacy.status, new.status))
+    differences.extend(compare_headers(legacy, new, rules))
+    same_kind = legacy.media_type == new.media_type
+    if not rules.page and same_kind and (legacy.body or new.body):
+        differences.extend(_compare_bodies(legacy, new, rules))
+    if rules.ignore:
+        differences = [difference for difference in differences if not selector_matches(rules.ignore, difference.path)]
+    return differences
+
+
+_ResponseTuple = tuple[int, Mapping[str, str] | Iterable[tuple[Any, Any]], bytes]
 
 
 def compare_responses(
-    legacy: tuple[int, dict[str, str], bytes],
-    new: tuple[int, dict[str, str], bytes],
+    legacy: _ResponseTuple | Reply,
+    new: _ResponseTuple | Reply,
     *,
-    ignore: Sequence[str] = (),
-    unordered: Sequence[str] = (),
+    ignore: Iterable[str] = (),
+    unordered: Iterable[str] = (),
+    rules: Rules | None = None,
 ) -> list[Difference]:
-    """Differences between two ``(status, headers, body)`` answers; bodies as JSON when both are."""
-    (legacy_status, legacy_headers, legacy_body), (new_status, new_headers, new_body) = legacy, new
-    differences: list[Difference] = []
-    if legacy_status != new_status:
-        differences.append(Difference("status", legacy_status, new_status))
-    legacy_type, new_type = _media_type(legacy_headers), _media_type(new_headers)
-    if legacy_type != new_type:
-        differences.append(Difference("content-type", legacy_type, new_type))
-        return differences
-    if legacy_type == "application/json":
-        try:
-            legacy_json, new_json = json.loads(legacy_body), json.loads(new_body)
-        except ValueError:
-            return differences + ([Difference("body", "<invalid JSON>", "<invalid JSON>")] if legacy_body != new_body else [])
-        return differences + compare_json(legacy_json, new_json, ignore=ignore, unordered=unordered)
-    if legacy_body != new_body:
-        differences.append(Difference("body", f"<{len(legacy_body)} bytes>", f"<{len(new_body)} bytes>"))
-    return differences
+    """``compare_replies`` for ``(status, headers, body)`` tuples as well as ``Reply`` objects."""
+    merged = (rules or Rules()).plus(Rules(ignore=tuple(ignore), unordered=tuple(unordered)))
+    return compare_replies(_reply(legacy), _reply(new), merged)
+
+
+def _reply(answer: _ResponseTuple | Reply) -> Reply:
+    if isinstance(answer, Reply):
+        return answer
+    status, headers, body = answer
+    return Reply.of(status, headers, body)

@@ -6,7 +6,11 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path, reverse
+from django.utils.html import format_html
 
 from ..exceptions import RoutingError
 from .declarations import RouteState
@@ -81,9 +85,49 @@ class RouteChangeAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 @admin.register(ShadowMismatch)
 class ShadowMismatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    list_display = ["route", "count", "last_seen", "method", "path", "legacy_status", "new_status"]
+    """Mismatches seen in shadow mode; ``report/`` shows the latest of every route as a parity
+    report, and each row links to its own side-by-side diff (staff with view permission only)."""
+
+    list_display = ["route", "count", "last_seen", "method", "path", "differing_fields", "legacy_status", "new_status", "diff_link"]
     list_filter = ["route"]
     readonly_fields = [field.name for field in ShadowMismatch._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="differing fields")
+    def differing_fields(self, record: ShadowMismatch) -> str:
+        paths = [str(item.get("path", "?")) for item in record.differences if isinstance(item, dict)]
+        return ", ".join(paths[:4]) + (" …" if len(paths) > 4 else "")
+
+    @admin.display(description="diff")
+    def diff_link(self, record: ShadowMismatch) -> str:
+        return format_html('<a href="{}">diff</a>', reverse("admin:gateway_routing_shadowmismatch_diff", args=[record.pk]))
+
+    def get_urls(self) -> list[URLPattern]:
+        own = [
+            path("report/", self.admin_site.admin_view(self.report_view), name="gateway_routing_shadowmismatch_report"),
+            path("<int:pk>/diff/", self.admin_site.admin_view(self.diff_view), name="gateway_routing_shadowmismatch_diff"),
+        ]
+        return own + super().get_urls()
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        report_url = reverse("admin:gateway_routing_shadowmismatch_report")
+        self.message_user(request, format_html('The latest mismatches of every route, with diffs: <a href="{}">shadow report</a>', report_url))
+        return super().changelist_view(request, extra_context)
+
+    def _page(self, request: HttpRequest, records: list[ShadowMismatch]) -> HttpResponse:
+        from ..parity.reports import render_html
+        from ..parity.shadow_report import shadow_report
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return HttpResponse(render_html(shadow_report(records, declared_routes())))
+
+    def report_view(self, request: HttpRequest) -> HttpResponse:
+        from ..parity.shadow_report import latest_mismatches
+
+        return self._page(request, latest_mismatches())
+
+    def diff_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        return self._page(request, [get_object_or_404(ShadowMismatch, pk=pk)])

@@ -3,7 +3,8 @@
 The user's answer is Django's and is never held back: the legacy response is copied as it
 streams out, and the comparison is queued only once it has been sent. The queue is bounded
 (a full queue drops the comparison and counts it), each new-side call has a timeout, and
-mismatches are stored deduplicated (route + signature of the differing paths) and redacted.
+mismatches are stored deduplicated (route + signature of the differing paths) and redacted
+with the parity tools' ``Redactor``, so ``manage.py parity --from-shadow`` can replay them.
 """
 
 from __future__ import annotations
@@ -11,25 +12,26 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
+from django.conf import settings
 from anyio.streams.memory import MemoryObjectSendStream
 from starlette.types import ASGIApp, Scope
 
 from ..orm import run_orm
-from ..parity.compare import Difference, compare_responses
+from ..parity.compare import Difference, Reply, Rules, compare_replies, decode_json, is_html, is_json, text_of
+from ..parity.html_document import html_lines, parse_html
+from ..parity.redaction import Redactor
 from .declarations import MigratedRoute
 from .metrics import SHADOW_DROPPED, SHADOW_RESULTS
 from .replay import Answer, call_in_process
 
-__all__ = ["ShadowJob", "ShadowRunner", "redact"]
+__all__ = ["ShadowJob", "ShadowRunner", "redact", "redactor", "stored_body"]
 
 logger = logging.getLogger("fastapi_gateway.routing")
 
-_SECRET_KEYS = re.compile(r"pass(word)?|secret|token|csrf|session|cookie|authori[sz]ation|api[_-]?key", re.I)
 _STORED_BODY_LIMIT = 4096
 
 
@@ -42,21 +44,38 @@ class ShadowJob:
     legacy: Answer
 
 
+def redactor() -> Redactor:
+    """Secret-looking fields, plus the fields named by the ``GATEWAY_PARITY_REDACT`` setting."""
+    return Redactor(getattr(settings, "GATEWAY_PARITY_REDACT", ()))
+
+
 def redact(value: Any) -> Any:
-    """Mask fields whose names look secret, at any depth, before anything is stored."""
-    if isinstance(value, dict):
-        return {key: "[redacted]" if _SECRET_KEYS.search(str(key)) else redact(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
+    """Mask fields whose names look secret (or are configured), at any depth, before anything is stored."""
+    return redactor().json(value)
 
 
-def _stored_body(body: bytes) -> str:
-    try:
-        text = json.dumps(redact(json.loads(body)), indent=1, sort_keys=True)
-    except ValueError:
-        text = body.decode("utf-8", "replace")
+def _reply(answer: Answer, target: str) -> Reply:
+    return Reply.of(answer.status, answer.raw_headers or answer.headers, answer.body, target)
+
+
+def stored_body(reply: Reply, secrets: Redactor) -> str:
+    """A body as the shadow store keeps it: redacted (JSON fields, HTML token inputs, text pairs), capped."""
+    text: str | None = None
+    if is_json(reply.media_type):
+        try:
+            text = json.dumps(secrets.json(decode_json(reply.body)), indent=1, sort_keys=True, ensure_ascii=False)
+        except ValueError:
+            text = None
+    if text is None and is_html(reply.media_type):
+        text = "\n".join(line for _, line in html_lines(parse_html(text_of(reply)), attrs_filter=secrets.html_attrs))
+    if text is None:
+        text = secrets.text(text_of(reply))
     return text[:_STORED_BODY_LIMIT]
+
+
+def _target(scope: Scope, path: str) -> str:
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
 
 
 def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Difference]) -> None:
@@ -69,16 +88,18 @@ def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Diffe
     updated = ShadowMismatch.objects.filter(route=job.route.name, signature=signature).update(count=F("count") + 1)
     if updated:
         return
+    secrets = redactor()
+    legacy_target = _target(job.scope, job.scope.get("gateway.legacy_path", job.scope["path"]))
     ShadowMismatch.objects.create(
         route=job.route.name,
         signature=signature,
         method=job.scope["method"],
-        path=job.scope.get("gateway.legacy_path", job.scope["path"]),
-        differences=redact([difference.as_dict() for difference in differences]),
+        path=legacy_target,
+        differences=[secrets.difference(difference).as_dict() for difference in differences],
         legacy_status=job.legacy.status,
         new_status=new.status if new else None,
-        legacy_body=_stored_body(job.legacy.body),
-        new_body=_stored_body(new.body) if new else "",
+        legacy_body=stored_body(_reply(job.legacy, legacy_target), secrets),
+        new_body=stored_body(_reply(new, _target(job.scope, job.scope["path"])), secrets) if new else "",
     )
     stale = ShadowMismatch.objects.filter(route=job.route.name).order_by("-last_seen").values_list("pk", flat=True)[100:]
     ShadowMismatch.objects.filter(pk__in=list(stale)).delete()
@@ -127,16 +148,15 @@ class ShadowRunner:
         if deadline.cancelled_caught or new is None:
             SHADOW_RESULTS.labels(job.route.name, "timeout").inc()
             differences = [Difference("timeout", None, f"> {job.route.new_timeout} s")]
-        elif job.route.page:
-            # A page is not the same document as the legacy one: it must just answer.
-            ok = new.status < 400
-            differences = [] if ok else [Difference("status", job.legacy.status, new.status)]
         else:
-            differences = compare_responses(
-                (job.legacy.status, job.legacy.headers, job.legacy.body),
-                (new.status, new.headers, new.body),
-                ignore=job.route.parity_ignore,
-                unordered=job.route.parity_unordered,
+            rules = Rules.for_route(job.route).plus(
+                # The middleware keeps legacy headers as a dict (one Set-Cookie): cookies only
+                # compare when it handed over the raw list.
+                Rules(ignore_cookies=(settings.CSRF_COOKIE_NAME,), compare_cookies=bool(job.legacy.raw_headers))
+            )
+            legacy_target = _target(job.scope, job.scope.get("gateway.legacy_path", job.scope["path"]))
+            differences = compare_replies(
+                _reply(job.legacy, legacy_target), _reply(new, _target(job.scope, job.scope["path"])), rules
             )
         if not differences:
             SHADOW_RESULTS.labels(job.route.name, "agree").inc()

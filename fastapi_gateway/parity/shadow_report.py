@@ -1,0 +1,62 @@
+"""Recorded shadow mismatches shown in the parity report format, one case per stored kind.
+
+The store keeps redacted, capped bodies and the redacted differing fields, so what is shown
+here was already safe when it was written; nothing is re-fetched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from ..routing.declarations import MigratedRoute
+from .difference import Difference
+from .observation import observation_from_text
+from .results import DIFFER, CaseResult, RunReport
+
+if TYPE_CHECKING:
+    from ..routing.models import ShadowMismatch
+
+__all__ = ["mismatch_result", "shadow_report", "latest_mismatches"]
+
+
+def _new_target(record: ShadowMismatch, routes: dict[str, MigratedRoute]) -> str:
+    route = routes.get(record.route)
+    url = urlsplit(record.path)
+    params = route.match(url.path) if route else None
+    if route is None or params is None:
+        return "(new side)"
+    return route.new_url(params, url.query.encode())
+
+
+def mismatch_result(record: ShadowMismatch, routes: Sequence[MigratedRoute] = ()) -> CaseResult:
+    by_name = {route.name: route for route in routes}
+    return CaseResult(
+        route=record.route,
+        name=f"shadow #{record.pk}: seen {record.count}×, last {record.last_seen:%Y-%m-%d %H:%M:%S}",
+        kind="http",
+        method=record.method,
+        legacy_target=record.path,
+        new_target=_new_target(record, by_name),
+        source=f"first seen {record.first_seen:%Y-%m-%d %H:%M:%S}",
+        outcome=DIFFER,
+        differences=[Difference.from_dict(item) for item in record.differences if isinstance(item, dict)],
+        legacy=observation_from_text(record.legacy_status, record.legacy_body),
+        new=observation_from_text(record.new_status, record.new_body) if record.new_status is not None else None,
+        anchor=f"mismatch-{record.pk}",
+    )
+
+
+def latest_mismatches(per_route: int = 10) -> list[ShadowMismatch]:
+    """The latest ``per_route`` kinds of mismatch of each route, routes by name."""
+    from ..routing.models import ShadowMismatch
+
+    records: list[ShadowMismatch] = []
+    for route in ShadowMismatch.objects.order_by("route").values_list("route", flat=True).distinct():
+        records += list(ShadowMismatch.objects.filter(route=route).order_by("-last_seen")[:per_route])
+    return records
+
+
+def shadow_report(records: Iterable[ShadowMismatch], routes: Sequence[MigratedRoute] = ()) -> RunReport:
+    return RunReport([mismatch_result(record, routes) for record in records], title="Shadow mismatches")
