@@ -1,5 +1,8 @@
 """``/api/v2`` routes: thin async shells over the shared ticket queries, run off the loop.
 
+Reads answer HEAD as well as GET, as Django's views do: a migrated route moves both, and a
+HEAD that fell through to Django's 404 would be a difference users notice.
+
 Datetimes are returned as the legacy API's ``isoformat()`` strings (not re-serialised by
 pydantic), so the two APIs can be compared byte for byte by the parity tools.
 """
@@ -42,12 +45,12 @@ def _invalid(exc: ValidationError) -> HTTPException:
     return HTTPException(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT, detail=exc.message_dict)
 
 
-@router.get("/me", response_model=Me)
+@router.api_route("/me", methods=["GET", "HEAD"], response_model=Me)
 async def me(user: DjangoUser = Depends(require_user)) -> Me:
     return Me(username=user.get_username(), is_staff=user.is_staff)
 
 
-@router.get("/tickets", response_model=list[TicketOut])
+@router.api_route("/tickets", methods=["GET", "HEAD"], response_model=list[TicketOut])
 async def list_tickets(status: str | None = None, user: DjangoUser = Depends(require_user)) -> JSONResponse:
     def query() -> list[dict[str, Any]]:
         return [ticket_as_dict(ticket) for ticket in filter_by_status(visible_tickets(user), status)]
@@ -69,7 +72,7 @@ async def create(payload: TicketCreate, user: DjangoUser = Depends(require_user)
         raise _invalid(exc) from exc
 
 
-@router.get("/tickets/{ticket_id}", response_model=TicketOut, responses={404: _NOT_FOUND})
+@router.api_route("/tickets/{ticket_id}", methods=["GET", "HEAD"], response_model=TicketOut, responses={404: _NOT_FOUND})
 async def detail(ticket_id: int, user: DjangoUser = Depends(require_user)) -> JSONResponse:
     def read() -> dict[str, Any]:
         return ticket_as_dict(get_visible_ticket(user, ticket_id))

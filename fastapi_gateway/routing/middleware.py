@@ -141,7 +141,8 @@ class RoutingMiddleware:
             nonlocal captured_size
             if message["type"] == "http.response.start":
                 legacy.status = message["status"]
-                legacy.headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in message.get("headers", [])}
+                legacy.raw_headers = list(message.get("headers", []))
+                legacy.headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in legacy.raw_headers}
             elif message["type"] == "http.response.body" and captured_size <= _SHADOW_CAPTURE_LIMIT:
                 chunk = message.get("body", b"")
                 captured.append(chunk)

@@ -138,3 +138,11 @@ async def test_logout_ends_api_access_on_the_next_request(as_alice: httpx.AsyncC
     )
     assert logout.status_code == 302
     assert (await as_alice.get("/api/v2/me")).status_code == 401
+
+
+async def test_reads_answer_head_like_the_legacy_views(as_alice: httpx.AsyncClient) -> None:
+    for new, legacy in (("/api/v2/tickets", "/api/tickets/"), ("/api/v2/me", None)):
+        head = await as_alice.head(new)
+        assert head.status_code == 200 and head.headers["content-type"] == "application/json"
+        if legacy:
+            assert (await as_alice.head(legacy)).status_code == 200
