@@ -189,7 +189,7 @@ class _WSGICall:
                 self._deliver(_Head(self.status, self.headers, b"".join(self.chunks)))
         except _Abandoned:
             pass
-        except BaseException as exc:  # noqa: BLE001 - whatever the app raised must reach the client as an error
+        except BaseException as exc:  # whatever the app raised must reach the client as an error
             if self.stream is not None:
                 self.stream.finish(exc)  # too late for a 500: the loop re-raises, the server drops the connection
             else:
@@ -244,6 +244,7 @@ class _WSGICall:
         except RuntimeError:  # the loop is closed: nobody is listening
             if not quietly:
                 raise _Abandoned from None
+
 
 class WSGIBridge:
     """Serve ``app`` over ASGI from a pool of ``threads`` worker threads.

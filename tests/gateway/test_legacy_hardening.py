@@ -16,7 +16,6 @@ from typing import Any
 
 import httpx
 import pytest
-from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractUser
 from django.core.files.base import ContentFile
 from django.core.signals import request_finished
