@@ -45,3 +45,19 @@ fuzz: install-test
 
 clean:
 	rm -rf $(VENV) db.sqlite3 media staticfiles .pytest_cache .mypy_cache
+
+# Benchmarks, on demand (not in CI): real servers on 127.0.0.1 driven by wrk, every figure a
+# ratio to a baseline of the same run. BENCH_ARGS: --quick, --only a,c, --write-results.
+.PHONY: bench bench-guard bench-guard-baseline
+bench: install
+	@$(PY) -c "import matplotlib, psutil, httpx" 2>/dev/null || $(PY) -m pip install --quiet -e '.[bench]'
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(PY) -m bench $(BENCH_ARGS)
+
+# The counted regression guard of the gateway's hot path (also part of `make test`).
+bench-guard: install-test
+	$(PY) -m pytest -p no:cacheprovider -q tests/bench_guard
+
+# After a deliberate change of the hot path's cost: rewrite bench/guard_baseline.json, commit it.
+bench-guard-baseline: install-test
+	BENCH_GUARD_WRITE_BASELINE=1 $(PY) -m pytest -p no:cacheprovider -q tests/bench_guard

@@ -1,0 +1,154 @@
+"""(a) legacy page throughput and latency, (b) latency added at one connection.
+
+``/tickets/`` as alice is a real Django page: session, user, a query, a template. The gateway
+serves it through its bridge and every middleware; the baseline is ``gunicorn
+legacy_django.wsgi`` (sync) with the same number of processes. gunicorn's sync worker
+closes every connection, so each load is run twice: with keep-alive (what a browser or a
+proxy does with the gateway) and with ``Connection: close`` on both sides (like for like).
+Runs are interleaved round by round, so slow minutes of a shared machine hit every server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .config import BenchConfig
+from .figures import Figure, Goal, Series
+from .login import Login, check_page, log_in
+from .servers import A2WSGI_PLAIN, DJANGO_ASGI, GATEWAY, GUNICORN, RunningServer, ServerKind, ServerPool
+from .sites import SiteFactory
+from .wrk import WrkResult, run_wrk
+
+__all__ = ["measure_legacy_load"]
+
+PAGE = "/tickets/"
+PAGE_MARKER = "Alice:"  # alice's own tickets are on the page: the session held
+
+
+@dataclass(frozen=True)
+class _Scenario:
+    connections: int
+    close: bool
+    workers: tuple[int, ...]
+
+    @property
+    def mode(self) -> str:
+        return "close" if self.close else "keep-alive"
+
+
+def _servers(sections: str) -> list[tuple[ServerKind, int]]:
+    wanted = [(GUNICORN, 1), (GATEWAY, 1), (A2WSGI_PLAIN, 1), (DJANGO_ASGI, 1)]
+    if "a" in sections:
+        wanted += [(GUNICORN, 2), (GATEWAY, 2), (A2WSGI_PLAIN, 2)]
+    return wanted
+
+
+def _scenarios(sections: str, connections: int) -> list[_Scenario]:
+    scenarios = []
+    if "a" in sections:
+        scenarios += [_Scenario(connections, False, (1, 2)), _Scenario(connections, True, (1, 2))]
+    if "b" in sections:
+        scenarios += [_Scenario(1, False, (1,)), _Scenario(1, True, (1,))]
+    return scenarios
+
+
+def measure_legacy_load(config: BenchConfig, sites: SiteFactory, pool: ServerPool, sections: str,
+                        log: Any = print) -> tuple[list[Figure], list[dict[str, Any]]]:
+    started: list[tuple[RunningServer, Login]] = []
+    for kind, workers in _servers(sections):
+        server = pool.start(kind, sites.new(f"legacy-{kind.name}-w{workers}"), workers=workers)
+        login = log_in(server.url)
+        check_page(server.url, PAGE, login, PAGE_MARKER)
+        started.append((server, login))
+    for server, login in started:  # warm every worker: imports, template cache, connections
+        run_wrk(server.url + PAGE, cookie=login.cookie, connections=config.connections, duration=config.warmup)
+    runs: dict[tuple[str, int, bool], list[WrkResult]] = {}
+    scenarios = _scenarios(sections, config.connections)
+    for round_index in range(config.repeats):
+        order = started[round_index % len(started):] + started[:round_index % len(started)]
+        for scenario in scenarios:
+            for server, login in order:
+                if server.workers not in scenario.workers:
+                    continue
+                result = run_wrk(server.url + PAGE, cookie=login.cookie, connections=scenario.connections,
+                                 duration=config.duration, close=scenario.close)
+                if result.failed:
+                    raise RuntimeError(f"{server.name}: {result.failed} failed requests under load: {result.errors}")
+                runs.setdefault((server.name, scenario.connections, scenario.close), []).append(result)
+                log(f"  (a/b) round {round_index + 1} {server.name:<18} c={scenario.connections:<2} {scenario.mode:<10} "
+                    f"{result.rps:8.1f} req/s  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms")
+    for server, login in started:
+        check_page(server.url, PAGE, login, PAGE_MARKER)
+        pool.stop(server)
+    raw = [{"server": name, **result.as_json()} for (name, _, _), results in runs.items() for result in results]
+    figures = []
+    if "a" in sections:
+        figures += _throughput_figures(runs, config.connections)
+    if "b" in sections:
+        figures += _added_latency_figures(runs)
+    return figures, raw
+
+
+def _series(runs: dict[tuple[str, int, bool], list[WrkResult]], server: str, connections: int, close: bool,
+            metric: str) -> Series | None:
+    results = runs.get((server, connections, close))
+    if not results:
+        return None
+    better = "higher" if metric == "rps" else "lower"
+    return Series.of([getattr(r, metric) for r in results], better)  # type: ignore[arg-type]
+
+
+_METRICS = {"rps": ("req/s", "req/s"), "p50_ms": ("p50", "ms"), "p99_ms": ("p99", "ms")}
+
+
+def _throughput_figures(runs: dict[tuple[str, int, bool], list[WrkResult]], connections: int) -> list[Figure]:
+    figures: list[Figure] = []
+    for workers in (1, 2):
+        base_name = f"gunicorn w{workers}"
+        for close in (False, True):
+            mode = "close" if close else "keep-alive"
+            contenders: Sequence[tuple[str, tuple[str, ...]]] = [
+                (f"gateway w{workers}", ("rps", "p50_ms", "p99_ms")),
+                (f"a2wsgi-plain w{workers}", ("rps", "p99_ms")),
+            ]
+            if workers == 1:
+                contenders = [*contenders, ("django-asgi w1", ("rps", "p99_ms"))]
+            for name, metrics in contenders:
+                for metric in metrics:
+                    value = _series(runs, name, connections, close, metric)
+                    base = _series(runs, base_name, connections, close, metric)
+                    if value is None or base is None:
+                        continue
+                    title, unit = _METRICS[metric]
+                    goal = None
+                    if name.startswith("gateway") and metric == "rps":
+                        goal = Goal("ratio", ">=", 1.0, "#8.2")
+                    elif name.startswith("gateway") and metric == "p99_ms":
+                        goal = Goal("ratio", "<=", 1.2, "#8.2")
+                    figures.append(Figure(
+                        section="a", key=f"a.{name.replace(' ', '.')}.{mode}.{metric}",
+                        label=f"{PAGE} {title}, {name}, {connections} conns {mode}", unit=unit,
+                        value=value, baseline_label=f"{base_name} {mode}", baseline=base, goal=goal,
+                    ))
+    return figures
+
+
+def _added_latency_figures(runs: dict[tuple[str, int, bool], list[WrkResult]]) -> list[Figure]:
+    figures: list[Figure] = []
+    for close in (False, True):
+        mode = "close" if close else "keep-alive"
+        base = _series(runs, "gunicorn w1", 1, close, "p50_ms")
+        for name in ("gateway w1", "a2wsgi-plain w1", "django-asgi w1"):
+            value = _series(runs, name, 1, close, "p50_ms")
+            if value is None or base is None:
+                continue
+            figures.append(Figure(
+                section="b", key=f"b.{name.replace(' ', '.')}.{mode}.p50",
+                label=f"{PAGE} p50 at 1 conn {mode}, {name}", unit="ms", value=value,
+                baseline_label=f"gunicorn w1 {mode}", baseline=base,
+                goal=Goal("delta", "<=", 0.2, "#8.2") if name.startswith("gateway") else None,
+                note="added latency = Δ",
+            ))
+    return figures

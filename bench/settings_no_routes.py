@@ -1,0 +1,9 @@
+"""The bundled project's settings without a route table: the gateway as it was before routing.
+
+``GATEWAY_MIGRATED_ROUTES`` has no environment variable (it is code, not configuration), so
+the routing-cost figure selects this module with ``DJANGO_SETTINGS_MODULE`` instead.
+"""
+
+from legacy_django.settings import *  # noqa: F403
+
+GATEWAY_MIGRATED_ROUTES = None

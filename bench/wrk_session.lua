@@ -1,0 +1,19 @@
+-- wrk script of the bench suite: sends the logged-in session's cookies, optionally
+-- "Connection: close", and prints one machine-readable line with the latency percentiles.
+local cookie = os.getenv("BENCH_COOKIE") or ""
+if cookie ~= "" then
+  wrk.headers["Cookie"] = cookie
+end
+if os.getenv("BENCH_CONNECTION_CLOSE") == "1" then
+  wrk.headers["Connection"] = "close"
+end
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_RESULT {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%f,' ..
+    '"errors":{"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d}}\n',
+    summary.requests, summary.duration, summary.bytes,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max, latency.mean,
+    e.connect, e.read, e.write, e.status, e.timeout))
+end

@@ -1,0 +1,96 @@
+"""The regression guard of the gateway's hot path: counted per request, compared to a baseline.
+
+A fixed loop of legacy requests (a routed page, a routed JSON API, an anonymous form) goes
+through the gateway as ``fastapi_gateway.asgi`` builds it; ``bench.hot_path`` counts the
+function calls run by the gateway and by the ASGI framework under it, and the thread hops,
+per request. More than ``margin`` (15 %) above ``bench/guard_baseline.json`` fails. Counts,
+not time: the same code gives the same counts on a busy CI machine (see ``bench.hot_path``
+for why not callgrind). A deliberate change re-baselines with ``make bench-guard-baseline``
+and commits the new ``bench/guard_baseline.json`` with the change that explains it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.test import Client
+
+from bench.hot_path import BASELINE, GUARDED, LegacyRequest, count_hot_path, load_baseline
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MARGIN = 0.15
+ROUNDS = 10
+_CSRF_SECRET = "benchguardcsrfsecret0123456789ab"  # a valid 32-character secret: no cookie rotation
+
+
+def _gateway() -> Any:
+    from fastapi_gateway import create_app
+    from fastapi_gateway.settings_env import gateway_kwargs_from_env
+
+    # The production composition (API router, both Gradio pages, route table) as the ASGI
+    # entrypoint builds it from an empty environment; the route poller is not started, so
+    # nothing runs between requests.
+    return create_app(**gateway_kwargs_from_env({"DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}))
+
+
+def _requests(alice: AbstractUser) -> list[LegacyRequest]:
+    client = Client()
+    client.force_login(alice)
+    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}; csrftoken={_CSRF_SECRET}"
+    return [
+        LegacyRequest("/tickets/", cookie),  # the tickets-page route, legacy state: session, user, query, template
+        LegacyRequest("/api/tickets/", cookie),  # the api-tickets route, legacy state: JSON
+        LegacyRequest("/accounts/login/", f"csrftoken={_CSRF_SECRET}"),  # not routed, anonymous, a form
+    ]
+
+
+def _versions() -> dict[str, str]:
+    names = ("Django", "starlette", "fastapi", "anyio", "a2wsgi", "uvloop", "prometheus_client", "gradio")
+    return {"python": platform.python_version(), **{name: metadata.version(name) for name in names}}
+
+
+def _table(measured: dict[str, float], baseline: dict[str, float]) -> str:
+    lines = [f"{'per request':<20}{'measured':>12}{'baseline':>12}{'limit':>12}"]
+    for key in sorted(set(measured) | set(baseline)):
+        limit = f"{baseline[key] * (1 + MARGIN):12.1f}" if key in GUARDED and key in baseline else " " * 12
+        lines.append(f"{key:<20}{measured.get(key, 0):12.1f}{baseline.get(key, 0):12.1f}{limit}")
+    return "\n".join(lines)
+
+
+def test_gateway_hot_path_cost_stays_within_margin(alice: AbstractUser) -> None:
+    cost = count_hot_path(_gateway, _requests(alice), rounds=ROUNDS)
+    measured = cost.per_request()
+    if os.environ.get("BENCH_GUARD_WRITE_BASELINE") == "1":
+        from fastapi_gateway import django_mount
+
+        BASELINE.write_text(json.dumps({
+            "margin": MARGIN,
+            "guarded": list(GUARDED),
+            "per_request": {k: round(v, 2) for k, v in measured.items()},
+            "requests": cost.requests,
+            "bridge": next((f"{v.__module__}.{v.__name__}" for k, v in vars(django_mount).items()
+                            if k in ("WSGIBridge", "WSGIMiddleware")), "unknown"),
+            "versions": _versions(),
+            "written": datetime.date.today().isoformat(),
+            "how": "make bench-guard-baseline (BENCH_GUARD_WRITE_BASELINE=1 pytest tests/bench_guard)",
+        }, indent=1) + "\n")
+        return
+    stored = load_baseline()
+    baseline = stored["per_request"]
+    over = [key for key in GUARDED if measured[key] > baseline[key] * (1 + stored.get("margin", MARGIN))]
+    assert not over, (
+        f"the gateway's per-request cost grew past the +{MARGIN:.0%} margin on {', '.join(over)}:\n"
+        f"{_table(measured, baseline)}\n"
+        f"baseline versions {stored.get('versions')}, measured {_versions()}.\n"
+        "If the growth is deliberate (or a dependency upgrade), run `make bench-guard-baseline` and commit "
+        "bench/guard_baseline.json with the change that explains it."
+    )
