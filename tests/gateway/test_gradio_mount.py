@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
-import gradio as gr
 import httpx
 import pytest
 
 from tests.gradio_protocol import fn_index_of, run_event
 
 from .conftest import login
+from .gradio_pages import PROBE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _whoami_page() -> gr.Blocks:
-    with gr.Blocks(title="Who am I") as demo:
-        shown = gr.Markdown()
-
-        def whoami(request: gr.Request) -> str:
-            return f"Signed in as {request.username}"
-
-        demo.load(whoami, None, shown, api_name="whoami")
-    return demo
-
-
-@dataclass(frozen=True)
-class _Page:
-    path: str
-    build: Callable[[], gr.Blocks]
-
-
-PAGE = _Page("/ui/probe", _whoami_page)
+PAGE = PROBE
 
 
 @pytest.fixture
