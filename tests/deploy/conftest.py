@@ -261,12 +261,22 @@ def free_port_range(count: int, host: str = "127.0.0.1") -> int:
     raise RuntimeError("no free port range")
 
 
-def port_refuses(host: str, port: int) -> bool:
-    """True when nothing listens there: the process behind it is really gone."""
-    try:
-        with socket.create_connection((host, port), timeout=1):
+def port_refuses(host: str, port: int, *, within: float = 0.0) -> bool:
+    """True when nothing listens there (now, or at some point in the next ``within`` seconds).
+
+    A killed process is not gone at once: its threads exit one by one and the kernel closes
+    its listening socket only when the last one has (seen here: a zombie leader with one
+    thread left still accepting a connection 18 ms after SIGKILL). ``within`` waits for that.
+    """
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=1):
+                pass
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
             return False
-    except ConnectionRefusedError:
-        return True
-    except OSError:
-        return False
+        time.sleep(0.05)
