@@ -7,12 +7,15 @@ worker thread keeps its own connection open forever.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
 from django.db import close_old_connections
+
+from .thread_context import run_in_thread_context
 
 __all__ = ["run_orm"]
 
@@ -28,7 +31,13 @@ def _with_connection_hygiene(func: Callable[_P, _R], *args: _P.args, **kwargs: _
         close_old_connections()
 
 
+def _in_thread_context(call: Callable[[], _R]) -> _R:
+    # anyio runs this in a copy of the caller's context; the thread's own long-lived one
+    # keeps Django's cache clients (and their Redis connections) from call to call.
+    return run_in_thread_context(contextvars.copy_context(), call)
+
+
 async def run_orm(func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
     """Call ``func`` in a worker thread, closing connections Django would close around a request."""
     call = functools.partial(_with_connection_hygiene, func, *args, **kwargs)
-    return await anyio.to_thread.run_sync(call)
+    return await anyio.to_thread.run_sync(_in_thread_context, call)

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
+from .thread_context import run_in_thread_context
 from .wsgi_environ import FILE_BLOCK_SIZE, FileWrapper, RequestBody, build_environ, response_headers
 
 if TYPE_CHECKING:
@@ -280,7 +281,7 @@ class WSGIBridge:
             return  # the client left before its body arrived: no thread, and nobody to answer
         call = _WSGICall(self, scope, body, loop)
         pump = None if body.complete else loop.create_task(body.pump(receive, call.abandon))
-        self.executor.submit(contextvars.copy_context().run, call.run)
+        self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
         try:
             outcome = await call.outcome
             if outcome is None:

@@ -119,3 +119,30 @@ def test_no_database_round_trip_django_would_not_make(engine: Engine, alice: Abs
     with CaptureQueriesContext(connection) as queries:
         assert resolve_user(cookie).is_authenticated
     assert len(queries) == expected, [query["sql"] for query in queries]
+
+
+@pytest.mark.parametrize("engine", [e for e in ENGINES if e.cache], ids=lambda e: e.name, indirect=True)
+async def test_worker_threads_keep_their_redis_connection_like_a_wsgi_thread(
+    engine: Engine, gateway_factory: Any, demo_password: str, alice: AbstractUser
+) -> None:
+    """Each lookup used to run in a fresh copy of the caller's context, where Django's
+    ``caches`` (an asgiref Local) is empty: a new RedisCache, pool and TCP connect per request.
+    A gateway's threads keep theirs for their lifetime, as gunicorn's do."""
+    import redis
+
+    from .conftest import login
+    from .session_engines import REDIS_URL
+
+    def connects() -> int:
+        with redis.Redis.from_url(REDIS_URL) as server:
+            return int(server.info("stats")["total_connections_received"])
+
+    async with gateway_factory() as client:
+        await login(client, "alice", demo_password)
+        before = connects()
+        for _ in range(25):
+            assert (await client.get("/api/v2/me")).json()["username"] == "alice"  # the adapter, via run_orm
+            assert (await client.get("/tickets/")).status_code == 200  # Django's SessionMiddleware, via the bridge
+        opened = connects() - before - 1  # -1: connects() itself
+    # One per worker thread that ran a lookup (the bridge has 4, anyio's pool reuses its idle ones).
+    assert opened <= 8, f"{opened} Redis connections for 50 requests"
