@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -11,6 +15,8 @@ from fastapi import APIRouter, Request
 from fastapi_gateway import GatewayConfigurationError, create_app
 
 from .conftest import login
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -98,3 +104,14 @@ def test_bad_configuration_is_refused() -> None:
         create_app(max_upload_mb=0)
     with pytest.raises(GatewayConfigurationError):
         create_app(settings_module="some_other_project.settings")
+
+
+def test_the_entrypoint_freezes_what_it_built_out_of_the_collector_s_reach(tmp_path: Path) -> None:
+    """Full collections must not walk Django's and Gradio's long-lived objects on every request."""
+    probe = "import gc, fastapi_gateway.asgi; print(gc.get_freeze_count(), len(gc.get_objects()))"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "GRADIO_ANALYTICS_ENABLED": "False"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    frozen, still_tracked = map(int, done.stdout.split())
+    assert frozen > 100_000 and still_tracked < frozen / 20, (frozen, still_tracked)
