@@ -76,6 +76,8 @@ def create_app(
     metrics_token: str | None = None,
     gradio_pages: Sequence[GradioPage] = (),
     legacy_threads: int = 4,
+    legacy_concurrency: int = 1,
+    legacy_overflow_ms: float = 20.0,
     max_upload_mb: int = 50,
     trusted_proxies: Sequence[str] = (),
     docs_prefix: str = "/api/v2",
@@ -92,8 +94,15 @@ def create_app(
     ``gradio_pages`` are objects with ``path`` and ``build()`` (see ``GradioPage``);
     ``legacy_wsgi_app`` defaults to the Django project named by ``settings_module`` or
     ``DJANGO_SETTINGS_MODULE``; ``stream_recheck_seconds`` is how often an open Gradio
-    stream re-checks that its Django session still holds its user.
+    stream re-checks that its Django session still holds its user. Legacy views run in
+    ``legacy_threads`` threads, ``legacy_concurrency`` at a time, one more each time the oldest
+    running has taken ``legacy_overflow_ms`` (see ``fastapi_gateway.admission``).
     """
+    if legacy_concurrency < 1 or legacy_threads < 1 or legacy_overflow_ms <= 0:
+        raise GatewayConfigurationError(
+            f"need legacy_threads >= 1, legacy_concurrency >= 1 and legacy_overflow_ms > 0, not "
+            f"{legacy_threads}, {legacy_concurrency}, {legacy_overflow_ms}"
+        )
     if max_upload_mb <= 0:
         raise GatewayConfigurationError(f"max_upload_mb must be positive, not {max_upload_mb}")
     _setup_django(settings_module)
@@ -129,7 +138,10 @@ def create_app(
             app.mount(prefix, router)
 
     gradio_apps = mount_gradio_pages(app, gradio_pages, max_upload_mb=max_upload_mb)
-    app.mount("/", legacy_asgi_app(legacy_wsgi_app, threads=legacy_threads))
+    legacy = legacy_asgi_app(
+        legacy_wsgi_app, threads=legacy_threads, concurrency=legacy_concurrency, overflow_after=legacy_overflow_ms / 1000
+    )
+    app.mount("/", legacy)
 
     new_prefixes = [*routers, *gradio_apps]
     # Added innermost first: a request meets them in the reverse order.

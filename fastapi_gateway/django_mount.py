@@ -15,16 +15,20 @@ from typing import Any
 from django.core.wsgi import get_wsgi_application
 from starlette.types import ASGIApp
 
-from .wsgi_bridge import WSGIBridge
+from .wsgi_bridge import OVERFLOW_AFTER, WSGIBridge
 
 __all__ = ["legacy_asgi_app"]
 
 
-def legacy_asgi_app(wsgi_app: Any | None = None, *, threads: int = 4) -> ASGIApp:
+def legacy_asgi_app(
+    wsgi_app: Any | None = None, *, threads: int = 4, concurrency: int = 1, overflow_after: float = OVERFLOW_AFTER
+) -> ASGIApp:
     """Wrap ``wsgi_app`` (default: the configured Django project's) for the gateway.
 
     ``threads`` bounds how many legacy requests run at once; keep it at or below what the
     database allows per process, since each thread holds its own Django connection.
+    ``concurrency`` of them start together, more only while some have run longer than
+    ``overflow_after`` seconds (a slow query, a remote call); see ``fastapi_gateway.admission``.
     """
     application = wsgi_app if wsgi_app is not None else get_wsgi_application()
-    return WSGIBridge(application, threads=threads)
+    return WSGIBridge(application, threads=threads, concurrency=concurrency, overflow_after=overflow_after)

@@ -59,6 +59,7 @@ def _list(env: Mapping[str, str], variable: str) -> list[str]:
 
 def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """``GATEWAY_MAX_UPLOAD_MB``, ``GATEWAY_TRUSTED_PROXIES``, ``GATEWAY_LEGACY_THREADS``,
+    ``GATEWAY_LEGACY_CONCURRENCY``, ``GATEWAY_LEGACY_OVERFLOW_MS``,
     ``GATEWAY_STREAM_RECHECK_SECONDS``, ``GATEWAY_ROUTE_POLL_SECONDS``, ``GATEWAY_METRICS_TOKEN``,
     ``GATEWAY_API_ROUTERS`` (``prefix=module:attr`` pairs, comma separated; empty for none)
     and ``GATEWAY_GRADIO_PAGES`` (``module:attr`` naming a sequence of pages; empty for none).
@@ -76,6 +77,8 @@ def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, An
         "gradio_pages": tuple(_import(pages_target, "GATEWAY_GRADIO_PAGES")) if pages_target else (),
         "max_upload_mb": _positive_int(env, "GATEWAY_MAX_UPLOAD_MB", 50),
         "legacy_threads": _positive_int(env, "GATEWAY_LEGACY_THREADS", 4),
+        "legacy_concurrency": _positive_int(env, "GATEWAY_LEGACY_CONCURRENCY", 1),
+        "legacy_overflow_ms": _positive_float(env, "GATEWAY_LEGACY_OVERFLOW_MS", 20.0),
         "trusted_proxies": _list(env, "GATEWAY_TRUSTED_PROXIES"),
         "stream_recheck_seconds": _positive_float(env, "GATEWAY_STREAM_RECHECK_SECONDS", 2.0),
         "route_poll_seconds": _positive_float(env, "GATEWAY_ROUTE_POLL_SECONDS", 0.5),

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
+from .admission import Admission
 from .thread_context import run_in_thread_context
 from .wsgi_environ import FILE_BLOCK_SIZE, FileWrapper, RequestBody, build_environ, response_headers
 
@@ -29,11 +30,12 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from wsgiref.types import WSGIApplication
 
-__all__ = ["WSGIBridge", "BUFFER_LIMIT"]
+__all__ = ["WSGIBridge", "BUFFER_LIMIT", "OVERFLOW_AFTER"]
 
 logger = logging.getLogger(__name__)
 
 BUFFER_LIMIT = 256 * 1024
+OVERFLOW_AFTER = 0.02
 _COALESCE_LIMIT = 64 * 1024
 _ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
 
@@ -252,13 +254,27 @@ class WSGIBridge:
 
     ``buffer_limit`` is how much of a known-length body is collected in the thread before it
     is streamed instead, and how far a stream may run ahead of the client; ``file_block_size``
-    is the smallest block ``wsgi.file_wrapper`` reads.
+    is the smallest block ``wsgi.file_wrapper`` reads. ``concurrency`` calls run at once, more
+    only while some have run longer than ``overflow_after`` seconds (see ``admission``);
+    ``None`` lets all ``threads`` run at once, as a2wsgi does.
     """
 
     def __init__(
-        self, app: WSGIApplication, *, threads: int = 4, buffer_limit: int = BUFFER_LIMIT, file_block_size: int = FILE_BLOCK_SIZE
+        self,
+        app: WSGIApplication,
+        *,
+        threads: int = 4,
+        concurrency: int | None = 1,
+        overflow_after: float = OVERFLOW_AFTER,
+        buffer_limit: int = BUFFER_LIMIT,
+        file_block_size: int = FILE_BLOCK_SIZE,
     ) -> None:
         self.app = app
+        self.admission = (
+            Admission(limit=concurrency, ceiling=threads, overflow_after=overflow_after)
+            if concurrency is not None and concurrency < threads
+            else None
+        )
         self.buffer_limit = buffer_limit
         self.file_wrapper = functools.partial(FileWrapper, min_block_size=file_block_size)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="legacy-wsgi")
@@ -280,10 +296,15 @@ class WSGIBridge:
         if body.truncated:
             return  # the client left before its body arrived: no thread, and nobody to answer
         call = _WSGICall(self, scope, body, loop)
+        gate = self.admission
+        if gate is not None:
+            await gate.enter(call)
         pump = None if body.complete else loop.create_task(body.pump(receive, call.abandon))
-        self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
         try:
+            self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
             outcome = await call.outcome
+            if gate is not None:
+                gate.leave(call)  # the head is out: a stream goes on in its thread without the turn
             if outcome is None:
                 return
             await send({"type": "http.response.start", "status": outcome.status, "headers": outcome.headers})
@@ -294,6 +315,8 @@ class WSGIBridge:
                 pump = loop.create_task(body.pump(receive, call.abandon))
             await outcome.stream.send_to(send)
         finally:
+            if gate is not None:
+                gate.leave(call)
             call.abandon()
             body.abandon()
             if pump is not None:
