@@ -1,8 +1,10 @@
 """Replay what shadow mode recorded: each stored mismatch becomes cases again.
 
-The shadow store keeps the method and URL of a mismatch, not who made the request (nor a
-request body), so a recorded request is replayed as each sample user and anonymous. Unsafe
-requests are not replayed: their bodies were never stored, and should not be.
+The shadow store keeps the method, URL and user of a mismatch (the first request seen with
+that signature), never a request body. A recorded request is replayed as the user who made it
+(anonymous if they were); rows recorded before the user was kept, and rows whose user no
+longer exists, are replayed as each sample user and anonymous. Unsafe requests are not
+replayed: their bodies were never stored, and should not be.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ def shadow_cases(routes: Sequence[MigratedRoute], users: Sequence[str], *, per_r
     """Cases from the latest ``per_route`` mismatches of each route (ORM: call from a thread)."""
     from ..routing.models import ShadowMismatch
 
+    from django.contrib.auth import get_user_model
+
+    known = get_user_model()._default_manager.all()
     cases: list[HttpCase] = []
     warnings: list[str] = []
     for route in routes:
@@ -34,7 +39,16 @@ def shadow_cases(routes: Sequence[MigratedRoute], users: Sequence[str], *, per_r
                 warnings.append(f"{route.name}: {label} ({record.path}) no longer matches the route's legacy URL")
                 continue
             new = route.new_url(params, url.query.encode())
-            for user in [*users, None]:
+            replay_as: list[str | None] = [*users, None]
+            if record.username == "":
+                replay_as = [None]
+            elif record.username is not None:
+                if known.filter(**{known.model.USERNAME_FIELD: record.username}).exists():
+                    replay_as = [record.username]
+                else:
+                    warnings.append(f"{route.name}: {label} was seen as {record.username!r}, who no longer exists; "
+                                    "replayed as the sample users")
+            for user in replay_as:
                 cases.append(HttpCase(
                     name=label, legacy=record.path, new=new, route=route.name, method=record.method,
                     user=user, source=f"shadow #{record.pk}",

@@ -88,7 +88,7 @@ class ShadowMismatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Mismatches seen in shadow mode; ``report/`` shows the latest of every route as a parity
     report, and each row links to its own side-by-side diff (staff with view permission only)."""
 
-    list_display = ["route", "count", "last_seen", "method", "path", "differing_fields", "legacy_status", "new_status", "diff_link"]
+    list_display = ["route", "count", "last_seen", "method", "path", "username", "differing_fields", "legacy_status", "new_status", "diff_link"]
     list_filter = ["route"]
     readonly_fields = [field.name for field in ShadowMismatch._meta.fields]
 

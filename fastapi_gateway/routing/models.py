@@ -67,6 +67,8 @@ class ShadowMismatch(models.Model):
     last_seen = models.DateTimeField(auto_now=True)
     method = models.CharField(max_length=10)
     path = models.TextField()
+    # Who made the first request with this signature: "" anonymous, None unknown (older rows).
+    username = models.CharField(max_length=150, null=True, blank=True)
     differences = models.JSONField(default=list)
     legacy_status = models.PositiveSmallIntegerField()
     new_status = models.PositiveSmallIntegerField(null=True)

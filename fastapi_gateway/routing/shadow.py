@@ -20,6 +20,7 @@ from django.conf import settings
 from anyio.streams.memory import MemoryObjectSendStream
 from starlette.types import ASGIApp, Scope
 
+from ..django_session import resolve_user, session_key_from_headers
 from ..orm import run_orm
 from ..parity.compare import Difference, Reply, Rules, compare_replies, decode_json, is_html, is_json, text_of
 from ..parity.html_document import html_lines, parse_html
@@ -90,11 +91,13 @@ def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Diffe
         return
     secrets = redactor()
     legacy_target = _target(job.scope, job.scope.get("gateway.legacy_path", job.scope["path"]))
+    user = job.scope.get("user") or resolve_user(session_key_from_headers(job.scope.get("headers", ())))
     ShadowMismatch.objects.create(
         route=job.route.name,
         signature=signature,
         method=job.scope["method"],
         path=legacy_target,
+        username=user.get_username() if user.is_authenticated else "",
         differences=[secrets.difference(difference).as_dict() for difference in differences],
         legacy_status=job.legacy.status,
         new_status=new.status if new else None,

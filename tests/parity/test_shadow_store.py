@@ -65,15 +65,41 @@ async def test_mismatches_are_stored_redacted_deduplicated_with_their_query(
 
 async def test_recorded_mismatches_replay_as_cases(parity_routes: Any, build_gateway: Any, runner_with: Any, demo_password: str) -> None:
     await _shadowed(build_gateway, "wrong-tickets", "/api/tickets/?status=open", demo_password)
-    cases, warnings = await run_orm(shadow_cases, [ROUTE["wrong-tickets"]], ["alice"])
+    # Replayed as the user who made the request (alice), not as every sample user.
+    cases, warnings = await run_orm(shadow_cases, [ROUTE["wrong-tickets"]], ["bob"])
     assert warnings == []
     assert [(case.user, case.legacy, case.new) for case in cases] == [
         ("alice", "/api/tickets/?status=open", "/parity-v2/wrong-tickets?status=open"),
-        (None, "/api/tickets/?status=open", "/parity-v2/wrong-tickets?status=open"),
     ]
     async with runner_with() as runner:
         report = await runner.run(cases)
-    assert [(case.outcome, case.fields()) for case in report.cases] == [("differ", ["$[0].title"]), ("agree", [])]
+    assert [(case.outcome, case.fields()) for case in report.cases] == [("differ", ["$[0].title"])]
+
+
+async def test_mismatches_of_unknown_or_deleted_users_replay_as_the_sample_users(
+    parity_routes: Any, build_gateway: Any, demo_password: str
+) -> None:
+    await _shadowed(build_gateway, "wrong-tickets", "/api/tickets/?status=open", demo_password)
+    record = await ShadowMismatch.objects.aget(route="wrong-tickets")
+    assert record.username == "alice"
+    everyone = [("bob", "/api/tickets/?status=open"), (None, "/api/tickets/?status=open")]
+
+    record.username = None  # a row recorded before the user was kept
+    await record.asave()
+    cases, warnings = await run_orm(shadow_cases, [ROUTE["wrong-tickets"]], ["bob"])
+    assert [(case.user, case.legacy) for case in cases] == everyone and warnings == []
+
+    record.username = "someone-deleted"
+    await record.asave()
+    cases, warnings = await run_orm(shadow_cases, [ROUTE["wrong-tickets"]], ["bob"])
+    assert [(case.user, case.legacy) for case in cases] == everyone
+    assert warnings == [f"wrong-tickets: shadow #{record.pk} (seen 1×) was seen as 'someone-deleted', who no longer exists; "
+                        "replayed as the sample users"]
+
+    record.username = ""  # an anonymous visitor's request
+    await record.asave()
+    cases, _ = await run_orm(shadow_cases, [ROUTE["wrong-tickets"]], ["bob"])
+    assert [(case.user, case.legacy) for case in cases] == [(None, "/api/tickets/?status=open")]
 
 
 async def test_parity_from_shadow_exits_1_naming_the_field(parity_routes: Any, build_gateway: Any, demo_password: str) -> None:
