@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from .body_limit import BodySizeLimitMiddleware
+from .cpu_affinity import claim_cpu
 from .django_mount import legacy_asgi_app
 from .exceptions import GatewayConfigurationError
 from .forwarded_headers import ForwardedHeadersMiddleware
@@ -82,6 +83,7 @@ def create_app(
     trusted_proxies: Sequence[str] = (),
     docs_prefix: str = "/api/v2",
     stream_recheck_seconds: float = 2.0,
+    cpu_affinity: bool = False,
     title: str = "Django gateway",
 ) -> FastAPI:
     """Build the gateway.
@@ -97,6 +99,8 @@ def create_app(
     stream re-checks that its Django session still holds its user. Legacy views run in
     ``legacy_threads`` threads, ``legacy_concurrency`` at a time, one more each time the oldest
     running has taken ``legacy_overflow_ms`` (see ``fastapi_gateway.admission``).
+    ``cpu_affinity`` pins the serving process to a CPU of its own when it starts (see
+    ``fastapi_gateway.cpu_affinity``; the entrypoint turns it on).
     """
     if legacy_concurrency < 1 or legacy_threads < 1 or legacy_overflow_ms <= 0:
         raise GatewayConfigurationError(
@@ -113,6 +117,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if cpu_affinity:
+            claim_cpu()
         async with routing.running():
             yield
 

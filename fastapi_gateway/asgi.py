@@ -19,9 +19,10 @@ import django  # noqa: E402
 django.setup()
 
 from .app import create_app  # noqa: E402
-from .settings_env import gateway_kwargs_from_env  # noqa: E402
+from .settings_env import cpu_affinity_from_env, gateway_kwargs_from_env  # noqa: E402
 
-app = create_app(**gateway_kwargs_from_env(os.environ))
+# One CPU per gateway process, claimed when it starts serving (GATEWAY_CPU_AFFINITY).
+app = create_app(**gateway_kwargs_from_env(os.environ), cpu_affinity=cpu_affinity_from_env(os.environ))
 
 # Everything built so far (Django's apps, the Gradio pages: about 250k objects) lives as long as
 # the process. Moving it out of the collector's reach keeps each full collection from walking

@@ -14,7 +14,7 @@ from django.utils.module_loading import import_string
 
 from .exceptions import GatewayConfigurationError
 
-__all__ = ["gateway_kwargs_from_env"]
+__all__ = ["cpu_affinity_from_env", "gateway_kwargs_from_env"]
 
 _DEFAULT_ROUTERS = "/api/v2=api_v2:router"
 _DEFAULT_PAGES = "gradio_ui:PAGES"
@@ -84,3 +84,12 @@ def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, An
         "route_poll_seconds": _positive_float(env, "GATEWAY_ROUTE_POLL_SECONDS", 0.5),
         "metrics_token": env.get("GATEWAY_METRICS_TOKEN") or None,
     }
+
+
+def cpu_affinity_from_env(env: Mapping[str, str] = os.environ) -> bool:
+    """``GATEWAY_CPU_AFFINITY``: ``auto`` (the default) pins each gateway process to a CPU of
+    its own (see ``fastapi_gateway.cpu_affinity``); ``off`` leaves scheduling to the kernel."""
+    value = env.get("GATEWAY_CPU_AFFINITY", "auto").strip().lower()
+    if value not in ("auto", "off"):
+        raise GatewayConfigurationError(f"GATEWAY_CPU_AFFINITY: expected 'auto' or 'off', got {value!r}")
+    return value == "auto"

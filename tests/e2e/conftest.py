@@ -27,6 +27,14 @@ class GatewayServer:
     url: str
     env: dict[str, str]
     log: Path
+    pid: int  # uvicorn's process: the server itself, or the supervisor of its --workers
+
+    def serving_pids(self) -> list[int]:
+        """The processes that serve requests: uvicorn itself, or each of its workers."""
+        children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
+        # uvicorn's workers are multiprocessing's spawned children (not its resource tracker).
+        workers = [int(child) for child in children if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes()]
+        return workers or [self.pid]
 
 
 def _free_port() -> int:
@@ -69,7 +77,7 @@ def running_gateway(workdir: Path, *, workers: int = 1, **extra_env: str) -> Ite
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(process, url, log)
-        yield GatewayServer(url=url, env=env, log=log)
+        yield GatewayServer(url=url, env=env, log=log, pid=process.pid)
     finally:
         process.terminate()
         try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 
 from tests.gradio_protocol import new_session_hash, parse_sse
 
-from .conftest import GatewayServer
+from .conftest import GatewayServer, running_gateway
 
 pytestmark = pytest.mark.e2e
 
@@ -104,3 +106,11 @@ def test_open_gradio_stream_ends_when_the_user_logs_out(gateway_server: GatewayS
             log_out(other_tab)
         assert ended.wait(timeout=10), "the stream was still open 10 s after the logout"
         assert time.monotonic() - started < 5
+
+
+def test_the_server_can_be_left_to_the_kernel_s_scheduling(tmp_path: Path) -> None:
+    """GATEWAY_CPU_AFFINITY=off: no pinning, for hosts where an operator pins things otherwise."""
+    with running_gateway(tmp_path, GATEWAY_CPU_AFFINITY="off") as server:
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        (pid,) = server.serving_pids()
+        assert sorted(os.sched_getaffinity(pid)) == sorted(os.sched_getaffinity(0))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -93,3 +94,26 @@ def test_flip_and_rollback_under_load(two_workers: GatewayServer, tmp_path: Path
     window = [side for t, _, side in results if flipped_at + 2.0 <= t < rollback_started]
     assert window and set(window) == {"new"}
     assert [side for t, _, side in results if t >= rolled_back_at + 2.0] and {side for t, _, side in results if t >= rolled_back_at + 2.0} == {"legacy"}
+
+
+def test_the_two_workers_each_keep_to_a_cpu_of_their_own(two_workers: GatewayServer) -> None:
+    """GATEWAY_CPU_AFFINITY=auto: the loop and Django's threads of one worker stay on one CPU
+    (no cross-CPU wake-up per request), and the workers share the CPUs out."""
+    allowed = set(os.sched_getaffinity(0))
+    workers = two_workers.serving_pids()
+    assert len(workers) == 2
+
+    def cpus_of(pid: int) -> set[int]:
+        return {cpu for tid in os.listdir(f"/proc/{pid}/task") for cpu in os.sched_getaffinity(int(tid))}
+
+    # /healthz answered from one worker; the other may still be starting (it claims its CPU
+    # when its lifespan starts).
+    deadline = time.monotonic() + 30
+    while len(allowed) > 1 and any(len(cpus_of(pid)) > 1 for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    cpus = {pid: cpus_of(pid) for pid in workers}
+    if len(allowed) < 2:
+        assert all(used == allowed for used in cpus.values())
+        return
+    assert all(len(used) == 1 for used in cpus.values()), cpus
+    assert set.union(*cpus.values()) == allowed
