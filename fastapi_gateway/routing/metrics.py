@@ -22,7 +22,9 @@ SHADOW_RESULTS = Counter(
     ["route", "result"],
 )
 SHADOW_DROPPED = Counter(
-    "gateway_shadow_dropped_total", "Shadow calls dropped because the shadow queue was full.", ["route"],
+    "gateway_shadow_dropped_total",
+    "Shadow calls dropped: the queue was full (queue_full), or the worker never went quiet enough to run them (busy).",
+    ["route", "reason"],
 )
 TABLE_VERSION = Gauge("gateway_route_table_version", "Version of the route table this worker serves.")
 ROUTE_STATE = Gauge("gateway_route_state", "1 for the state each route is in on this worker.", ["route", "state"])

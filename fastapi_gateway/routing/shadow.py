@@ -5,6 +5,14 @@ streams out, and the comparison is queued only once it has been sent. The queue 
 (a full queue drops the comparison and counts it), each new-side call has a timeout, and
 mismatches are stored deduplicated (route + signature of the differing paths) and redacted
 with the parity tools' ``Redactor``, so ``manage.py parity --from-shadow`` can replay them.
+
+A comparison is a second request's worth of work (the new handler, its queries, the diff) in
+the serving process, and the control always wins: a queued comparison starts only once the
+process has used less than ``idle_share`` of a CPU over the last ``quiet_window`` seconds, so
+it fills the gaps between users' requests instead of making the next one wait (measured:
+p99 2.6x at one connection when comparisons ran straight after each answer). A comparison
+that finds no such gap within ``max_wait`` is dropped and counted (``reason="busy"``): a
+saturated worker shadows nothing, a worker with headroom shadows everything.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +43,7 @@ __all__ = ["ShadowJob", "ShadowRunner", "redact", "redactor", "stored_body"]
 logger = logging.getLogger("fastapi_gateway.routing")
 
 _STORED_BODY_LIMIT = 4096
+_LATE_WAKE = 0.003  # timers fire within about a millisecond when the loop has the GIL to itself
 
 
 @dataclass(frozen=True)
@@ -109,32 +119,62 @@ def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Diffe
 
 
 class ShadowRunner:
-    """A bounded queue of comparisons and one worker task draining it."""
+    """A bounded queue of comparisons and one worker task draining it in the process's quiet moments."""
 
-    def __init__(self, *, max_queue: int = 100, timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        *,
+        max_queue: int = 100,
+        timeout: float = 2.0,
+        idle_share: float = 0.5,
+        quiet_window: float = 0.02,
+        max_wait: float = 10.0,
+    ) -> None:
         self.timeout = timeout
         self.max_queue = max_queue
-        self._send: MemoryObjectSendStream[ShadowJob] | None = None
+        self.idle_share = idle_share
+        self.quiet_window = quiet_window
+        self.max_wait = max_wait
+        self._send: MemoryObjectSendStream[tuple[float, ShadowJob]] | None = None
         self.completed = 0
+        self.dropped_busy = 0
 
     def submit(self, job: ShadowJob) -> None:
         """Queue a comparison without waiting; when the queue is full (or not running), drop it."""
         try:
             if self._send is None:
                 raise anyio.WouldBlock
-            self._send.send_nowait(job)
+            self._send.send_nowait((time.monotonic(), job))
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            SHADOW_DROPPED.labels(job.route.name).inc()
+            SHADOW_DROPPED.labels(job.route.name, "queue_full").inc()
 
     async def run_forever(self) -> None:
-        send, receive = anyio.create_memory_object_stream[ShadowJob](self.max_queue)
+        send, receive = anyio.create_memory_object_stream[tuple[float, ShadowJob]](self.max_queue)
         self._send = send
         try:
             async with send, receive:
-                async for job in receive:
-                    await self._run(job)
+                async for queued_at, job in receive:
+                    if await self._quiet_moment(queued_at + self.max_wait):
+                        await self._run(job)
+                    else:
+                        self.dropped_busy += 1
+                        SHADOW_DROPPED.labels(job.route.name, "busy").inc()
         finally:
             self._send = None
+
+    async def _quiet_moment(self, deadline: float) -> bool:
+        """Wait for a ``quiet_window`` in which this process used under ``idle_share`` of a CPU
+        (all its threads: legacy views, new routes, Gradio) and the event loop woke on time
+        (a late wake-up means threads queuing for the GIL, or for a CPU on a starved machine,
+        where the CPU share alone would look low); False at ``deadline``."""
+        while True:
+            cpu, wall = time.process_time(), time.monotonic()
+            if wall >= deadline:
+                return False
+            await anyio.sleep(self.quiet_window)
+            elapsed = time.monotonic() - wall
+            if elapsed - self.quiet_window < _LATE_WAKE and time.process_time() - cpu < self.idle_share * elapsed:
+                return True
 
     async def _run(self, job: ShadowJob) -> None:
         try:

@@ -249,3 +249,37 @@ async def test_metrics_need_staff_or_the_token(gateway_with: Any, demo_password:
         async with gateway.client() as staff:
             await login(staff, "admin", demo_password)
             assert (await staff.get("/metrics")).status_code == 200
+
+
+async def test_shadow_waits_for_a_quiet_moment_and_drops_what_never_finds_one(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    """The control always wins: while the worker is busy (here a thread burning a CPU, as
+    back-to-back users do) a queued comparison does not run; past ``max_wait`` it is dropped
+    and counted. Once the worker is quiet again, comparisons run."""
+    import threading
+    import time
+
+    await gateway.flip("api-tickets", "shadow")
+    runner = _shadow(gateway)
+    runner.max_wait = 0.5
+    busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
+    burning = threading.Event()
+    burning.set()
+
+    def burn() -> None:
+        while burning.is_set():
+            time.perf_counter()  # pure CPU, holding the GIL in turns like a Django view
+
+    burner = threading.Thread(target=burn, daemon=True)
+    burner.start()
+    try:
+        started = runner.completed
+        assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+        await asyncio.sleep(1.0)
+        assert runner.completed == started, "a comparison ran while the worker was busy"
+        assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") == busy_before + 1
+    finally:
+        burning.clear()
+        burner.join()
+    await alice_on.get("/api/tickets/")
+    await _wait_for_shadow(gateway, started + 1)
+    assert runner.dropped_busy == 1
