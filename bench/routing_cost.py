@@ -37,7 +37,11 @@ def _shadow_counts(server: RunningServer) -> dict[str, float]:
     for kind, labels, value in _SHADOW_LINE.findall(text):
         if f'route="{ROUTE}"' in labels:
             result = re.search(r'result="([^"]+)"', labels)
-            key = result.group(1) if kind == "comparisons" and result else kind
+            reason = re.search(r'reason="([^"]+)"', labels)
+            if kind == "comparisons" and result:
+                key = result.group(1)
+            else:
+                key = f"dropped ({reason.group(1)})" if reason else kind
             counts[key] = counts.get(key, 0) + float(value)
     return counts
 
@@ -87,7 +91,7 @@ def measure_routing_cost(config: BenchConfig, sites: SiteFactory, pool: ServerPo
             if state == "shadow":
                 for key, value in after.items():
                     compared[key] = compared.get(key, 0) + value - before.get(key, 0)
-                if not sum(v for k, v in compared.items() if k != "dropped"):
+                if not sum(v for k, v in compared.items() if not k.startswith("dropped")):
                     raise RuntimeError(f"shadow state compared nothing: {after}")
     _flip(routed, login, "legacy", 0)
     pool.stop(routed)
