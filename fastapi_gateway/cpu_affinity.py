@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 _MAX_ROUNDS = 64
 _claims: list[socket.socket] = []  # held for the life of the process
+_claimed_cpu: int | None = None
 
 
 def _pin_every_thread_to(cpus: set[int]) -> None:
@@ -49,7 +50,11 @@ def _try_claim(name: str) -> socket.socket | None:
 def claim_cpu(namespace: str | None = None) -> int | None:
     """Pin this process to the least-claimed CPU among its siblings (those with the same
     parent, or the same ``namespace``) and return it; ``None`` where there is nothing to gain
-    (one CPU allowed) or pinning is not available."""
+    (one CPU allowed) or pinning is not available. Once pinned, a process keeps its CPU: a
+    second call (a second app in the process, a lifespan run again) returns it unchanged."""
+    global _claimed_cpu
+    if _claimed_cpu is not None:
+        return _claimed_cpu
     if not hasattr(os, "sched_setaffinity") or not os.path.isdir("/proc/self/task"):
         return None
     allowed = sorted(os.sched_getaffinity(0))
@@ -61,6 +66,7 @@ def claim_cpu(namespace: str | None = None) -> int | None:
             claim = _try_claim(f"fastapi-gateway-cpu/{os.getuid()}/{group}/{cpu}/{round_}")
             if claim is not None:
                 _claims.append(claim)
+                _claimed_cpu = cpu
                 _pin_every_thread_to({cpu})
                 logger.info("pinned to CPU %d (slot %d of group %s)", cpu, round_, group)
                 return cpu
@@ -71,10 +77,12 @@ def _unpin_after_fork() -> None:
     """A forked child does not inherit its parent's claim: a server's forked worker claims
     its own CPU when it starts serving (``create_app(cpu_affinity=True)`` does it in the
     lifespan), and anything else (a subprocess) runs where the kernel likes."""
+    global _claimed_cpu
     if _claims:
         for claim in _claims:
             claim.close()  # our copies only: the parent keeps its claim
         _claims.clear()
+        _claimed_cpu = None
         _pin_every_thread_to(_ALL_CPUS)
 
 

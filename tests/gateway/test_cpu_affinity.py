@@ -26,6 +26,7 @@ from fastapi_gateway.cpu_affinity import claim_cpu
 before = threading.Thread(target=threading.Event().wait, args=(30,), daemon=True)
 before.start()
 cpu = claim_cpu(sys.argv[1] if len(sys.argv) > 1 else None)
+assert claim_cpu(sys.argv[1] if len(sys.argv) > 1 else None) == cpu  # a second call keeps the CPU and takes no slot
 print(cpu, sorted(os.sched_getaffinity(before.native_id)), flush=True)
 sys.stdin.read()
 """
