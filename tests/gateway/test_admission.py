@@ -29,11 +29,13 @@ class Overlap:
         self.now = 0
         self.most = 0
         self.stream_may_end = threading.Event()
+        self.order: list[str] = []
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Any:
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)
+            self.order.append(environ["QUERY_STRING"])
         try:
             time.sleep(1.0 if environ["PATH_INFO"] == "/slow" else self.work)
             if environ["PATH_INFO"] == "/stream":
@@ -53,10 +55,12 @@ class Overlap:
 
 async def test_fast_calls_run_one_at_a_time_in_arrival_order() -> None:
     app = Overlap()
-    bridge = WSGIBridge(app, threads=4)
-    answers = await asyncio.gather(*(call(bridge, http_scope("/fast")) for _ in range(12)))
+    # No call outlives the overflow limit, however slow the machine: only the gate is at work.
+    bridge = WSGIBridge(app, threads=4, overflow_after=30)
+    answers = await asyncio.gather(*(call(bridge, http_scope("/fast", query=str(n).encode())) for n in range(12)))
     assert [status_of(a) for a in answers] == [200] * 12
     assert app.most == 1
+    assert app.order == [str(n) for n in range(12)]
     assert bridge.admission is not None and bridge.admission.overflows == 0 and bridge.admission.running == 0
 
 
@@ -76,8 +80,10 @@ async def test_a_slow_view_costs_the_others_one_overflow_delay_not_its_duration(
     fast = await asyncio.gather(*(call(bridge, http_scope("/fast")) for _ in range(10)))
     assert [body_of(a) for a in fast] == [b"ok"] * 10
     assert not slow.done(), "the fast calls waited for the slow one"
-    # One overflow, then the ten ran one after another beside the stuck call.
-    assert app.most == 2 and bridge.admission is not None and bridge.admission.overflows == 1
+    # The stuck call overflowed, and the ten ran beside it (one after another, unless a
+    # stall of the machine made one of them look stuck too).
+    assert bridge.admission is not None and bridge.admission.overflows >= 1
+    assert 2 <= app.most <= 4
     assert status_of(await slow) == 200
 
 
