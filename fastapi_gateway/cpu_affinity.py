@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 _MAX_ROUNDS = 64
 _claims: list[socket.socket] = []  # held for the life of the process
 _claimed_cpu: int | None = None
+_ALL_CPUS = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()  # what a forked child gets back
 
 
 def _pin_every_thread_to(cpus: set[int]) -> None:
@@ -86,6 +87,5 @@ def _unpin_after_fork() -> None:
         _pin_every_thread_to(_ALL_CPUS)
 
 
-_ALL_CPUS = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_unpin_after_fork)

@@ -20,9 +20,9 @@ __all__ = ["shadow_cases"]
 
 def shadow_cases(routes: Sequence[MigratedRoute], users: Sequence[str], *, per_route: int = 20) -> tuple[list[HttpCase], list[str]]:
     """Cases from the latest ``per_route`` mismatches of each route (ORM: call from a thread)."""
-    from ..routing.models import ShadowMismatch
-
     from django.contrib.auth import get_user_model
+
+    from ..routing.models import ShadowMismatch
 
     known = get_user_model()._default_manager.all()
     cases: list[HttpCase] = []
