@@ -25,6 +25,7 @@ from .exceptions import GatewayConfigurationError
 from .forwarded_headers import ForwardedHeadersMiddleware
 from .gradio_guard import GradioGuardMiddleware
 from .gradio_mount import GradioPage, mount_gradio_pages
+from .legacy_lane import LegacyLaneMiddleware
 from .login_redirect import LoginRedirectMiddleware
 from .metrics_endpoint import metrics_router
 from .new_side import load_router
@@ -156,11 +157,13 @@ def create_app(
     app.add_middleware(LoginRedirectMiddleware, page_paths=list(gradio_apps))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_upload_mb * 1024 * 1024, path_prefixes=new_prefixes)
     if routes:
-        app.add_middleware(RoutingMiddleware, table=routing.table, shadow=routing.shadow)
+        app.add_middleware(RoutingMiddleware, table=routing.table, shadow=routing.shadow, legacy=legacy)
     # A CORS policy of our own (no foreign origin allowed) also switches off Gradio's, which
     # answers any localhost origin with credentials.
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
     app.add_middleware(OutageMiddleware)
+    # A URL no route claims goes straight to Django from here (see ``legacy_lane``).
+    app.add_middleware(LegacyLaneMiddleware, legacy=legacy, claimed_prefixes=new_prefixes, migrated=routes)
     app.add_middleware(DjangoAllowedHostsMiddleware)
     app.add_middleware(ForwardedHeadersMiddleware, trusted_proxies=trusted_proxies)
     return app

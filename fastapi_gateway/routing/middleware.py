@@ -41,8 +41,10 @@ def _with_served_by(send: Send, side: str) -> Send:
 
 
 class RoutingMiddleware:
-    def __init__(self, app: ASGIApp, *, table: LiveRouteTable, shadow: ShadowRunner) -> None:
+    def __init__(self, app: ASGIApp, *, table: LiveRouteTable, shadow: ShadowRunner, legacy: ASGIApp | None = None) -> None:
         self.app = app
+        # The legacy side, called directly: the layers between here and the router are for the new side.
+        self.legacy = legacy if legacy is not None else app
         self.table = table
         self.shadow = shadow
 
@@ -69,7 +71,7 @@ class RoutingMiddleware:
             elif state is RouteState.SHADOW and route.may_shadow(method):
                 await self._serve_with_shadow(matched, scope, receive, send)
             else:
-                await self.app(scope, receive, _with_served_by(send, "legacy"))
+                await self.legacy(scope, receive, _with_served_by(send, "legacy"))
         finally:
             status = tracker.status or 500
             REQUESTS.labels(route.name, side, f"{status // 100}xx").inc()
@@ -121,7 +123,7 @@ class RoutingMiddleware:
             "new side of %s failed (%s): served by legacy", route.name, reason,
             extra={"event": "route_fallback", "route": route.name, "reason": reason},
         )
-        await self.app(scope, replay_body(body, receive), _with_served_by(send, "legacy"))
+        await self.legacy(scope, replay_body(body, receive), _with_served_by(send, "legacy"))
         return "legacy"
 
     async def _serve_with_shadow(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> None:
@@ -149,7 +151,7 @@ class RoutingMiddleware:
                 captured_size += len(chunk)
             await send(message)
 
-        await self.app(scope, teeing_receive, _with_served_by(capturing_send, "legacy"))
+        await self.legacy(scope, teeing_receive, _with_served_by(capturing_send, "legacy"))
         if captured_size > _SHADOW_CAPTURE_LIMIT or not legacy.status:
             return
         legacy.body = b"".join(captured)
