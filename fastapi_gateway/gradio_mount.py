@@ -2,7 +2,8 @@
 
 Each page is a ``gr.Blocks`` built by a page module; the gateway mounts it with the one
 user lookup as Gradio's ``auth_dependency``, offline (no SSR), and with the gateway's upload
-limit, so no page can be mounted without the login by forgetting an argument.
+limit, so no page can be mounted without the login by forgetting an argument. Its queue
+sleeps until it has work (see ``gradio_queue``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 
 from .dependencies import gradio_username
+from .gradio_queue import wake_on_work
 from .new_side import UnavailableApp
 from .exceptions import GatewayConfigurationError
 
@@ -65,4 +67,5 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
         if not isinstance(mount, Mount) or mount.path != path:
             raise GatewayConfigurationError(f"Gradio did not mount {path!r} where expected")
         mounted[path] = mount.app
+        wake_on_work(blocks._queue)
     return mounted
