@@ -5,7 +5,9 @@ every admin change list, the new API and its docs, both Gradio pages with their 
 one event. The baseline is a gunicorn worker after the same legacy pages. Cold start: from
 ``Popen`` to the first 200 on ``/healthz`` and then on ``/tickets/`` (a session made
 earlier on the same database), against gunicorn's first 200 on ``/tickets/``; the OS file
-cache is warm (a server was started on the same files just before), as on a restart.
+cache is warm (a server was started on the same files just before), as on a restart. Idle
+CPU: the process tree's CPU time over ``IDLE_SECONDS`` with no request, after the pages (a
+gateway whose Gradio queues polled every millisecond spent 4.9 % of a CPU doing nothing).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse
 from .config import BenchConfig
 from .figures import Figure, Goal, Series
 from .login import Login, log_in
-from .memory import rss_mib
+from .memory import process_tree, rss_mib
 from .servers import GATEWAY, GUNICORN, RunningServer, ServerPool
 from .sites import Site, SiteFactory
 
 __all__ = ["measure_footprint"]
+
+IDLE_SECONDS = 5.0
 
 _ADMIN_LIST = re.compile(r'href="(/admin/[a-z_]+/[a-z_]+/)"')
 
@@ -79,6 +83,14 @@ def _gradio_event(client: httpx.Client) -> None:
         raise RuntimeError(f"Gradio event did not complete: {stream.text[:300]}")
 
 
+def _idle_cpu_percent(pid: int, seconds: float = IDLE_SECONDS) -> float:
+    """Percent of one CPU the process tree uses while nobody sends it anything."""
+    processes = process_tree(pid)
+    before = sum(sum(process.cpu_times()[:2]) for process in processes)
+    time.sleep(seconds)
+    return (sum(sum(process.cpu_times()[:2]) for process in processes) - before) / seconds * 100
+
+
 def _cold_start(pool: ServerPool, site: Site, login: Login, *, gateway: bool) -> tuple[float | None, float]:
     server = pool.spawn(GATEWAY if gateway else GUNICORN, site)
     try:
@@ -93,6 +105,7 @@ def measure_footprint(config: BenchConfig, sites: SiteFactory, pool: ServerPool,
                       log: Any = print) -> tuple[list[Figure], list[dict[str, Any]]]:
     raw: list[dict[str, Any]] = []
     rss: dict[str, tuple[float, float, int]] = {}
+    idle_cpu: dict[str, float] = {}
     logins: dict[str, tuple[Site, Login]] = {}
     for kind in (GATEWAY, GUNICORN):
         site = sites.new(f"footprint-{kind.name}")
@@ -103,8 +116,11 @@ def measure_footprint(config: BenchConfig, sites: SiteFactory, pool: ServerPool,
         time.sleep(1.0)
         loaded = rss_mib(server.process.pid)
         rss[kind.name] = (idle, loaded, pages)
+        idle_cpu[kind.name] = _idle_cpu_percent(server.process.pid)
+        log(f"  (f) {kind.name:<9} idle CPU {idle_cpu[kind.name]:.2f} % over {IDLE_SECONDS:.0f} s")
         logins[kind.name] = (site, log_in(server.url))
-        raw.append({"server": kind.name, "idle_rss_mib": idle, "loaded_rss_mib": loaded, "pages": pages})
+        raw.append({"server": kind.name, "idle_rss_mib": idle, "loaded_rss_mib": loaded, "pages": pages,
+                    "idle_cpu_percent": idle_cpu[kind.name]})
         log(f"  (f) {kind.name:<9} RSS idle {idle:6.1f} MiB, after {pages} pages {loaded:6.1f} MiB")
         pool.stop(server)
     health: list[float] = []
@@ -126,6 +142,9 @@ def measure_footprint(config: BenchConfig, sites: SiteFactory, pool: ServerPool,
                Series.of([gateway_rss]), f"gunicorn worker after its {gunicorn_pages} legacy pages",
                Series.of([gunicorn_rss]), goal=Goal("value", "<=", 250, "#8.2"),
                note=f"idle after start: gateway {gateway_idle:.0f} MiB, gunicorn {gunicorn_idle:.0f} MiB"),
+        Figure("f", "f.idle_cpu", f"CPU of an idle gateway process after its pages, over {IDLE_SECONDS:.0f} s", "%",
+               Series.of([idle_cpu["gateway"]]), "gunicorn, idle after its pages", Series.of([idle_cpu["gunicorn"]]),
+               compare=False, note="growth over a near-zero baseline: the value is the figure"),
         Figure("f", "f.cold_start.healthz", "cold start: spawn → first 200 on /healthz", "s",
                Series.of(health), "gunicorn: spawn → first 200 on /tickets/", Series.of(first["gunicorn"]),
                goal=Goal("value", "<=", 4.0, "#8.2")),
