@@ -26,7 +26,7 @@ import time
 from collections.abc import Sequence
 
 from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Match, Mount, Route
+from starlette.routing import BaseRoute, Host, Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from .routing.declarations import MigratedRoute, match_route
@@ -81,30 +81,35 @@ class LegacyLaneMiddleware:
             self._decided_since, self._decided_routes = now, len(routes)
         decided = self._decided.get(key)
         if decided is None:
-            decided = self._decided[key] = self._router_would_serve_legacy(routes, scope)
+            decided, by_path_alone = self._router_would_serve_legacy(routes, scope)
+            if by_path_alone:
+                self._decided[key] = decided
         return decided
 
-    def _router_would_serve_legacy(self, routes: Sequence[BaseRoute], scope: Scope) -> bool:
-        """Whether the router's choice, the first route to match fully, is the legacy mount.
+    def _router_would_serve_legacy(self, routes: Sequence[BaseRoute], scope: Scope) -> tuple[bool, bool]:
+        """Whether the router's choice, the first route to match fully, is the legacy mount;
+        and whether that follows from the method and path alone (no ``Host`` route asked).
 
         (A route that matches the path but not the method is passed over by the router too:
         the catch-all mount matches fully after it.)
         """
         route_path = get_route_path(scope)  # what the router itself matches against
         method = scope["method"]
+        by_path_alone = True
         for route in routes:
             if isinstance(route, Mount):
                 if route.path_regex.match(route_path):
-                    return route.app is self.legacy
+                    return route.app is self.legacy, by_path_alone
             elif isinstance(route, Route):
                 if route.path_regex.match(route_path) and (route.methods is None or method in route.methods):
-                    return False
+                    return False, by_path_alone
             else:  # FastAPI's included routers, Host routes: ask the route, on a scope of our own
+                by_path_alone = by_path_alone and not isinstance(route, Host)
                 probe = {"type": "http", "path": scope["path"], "root_path": scope.get("root_path", ""),
                          "method": method, "headers": scope.get("headers", [])}
                 if route.matches(probe)[0] is Match.FULL:
-                    return False
-        return False
+                    return False, by_path_alone
+        return False, by_path_alone
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._is_legacy(scope):

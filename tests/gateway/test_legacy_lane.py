@@ -17,7 +17,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Host, Route
 from starlette.types import Receive, Scope, Send
 
 from fastapi_gateway import create_app, legacy_lane
@@ -93,6 +93,20 @@ async def test_a_route_added_to_an_included_router_is_honoured_within_a_second(m
 
         monkeypatch.setattr(legacy_lane, "_DECISIONS_TTL", 0.0)  # the second has passed
         assert (await client.get("/grown")).json() == {"served": "grown"}
+
+
+async def test_a_host_route_is_asked_on_every_request(settings: Any) -> None:
+    settings.ALLOWED_HOSTS = ["localhost", "admin.localhost"]
+
+    async def admin_site(request: Request) -> JSONResponse:
+        return JSONResponse({"served": "admin host"})
+
+    app = create_app()
+    app.router.routes.insert(-1, Host("admin.localhost", Route("/", admin_site)))
+    async with serve(app) as client:
+        assert (await client.get("/", headers={"Host": "localhost"})).status_code in (200, 302)  # Django's
+        answer = await client.get("/", headers={"Host": "admin.localhost"})
+        assert answer.json() == {"served": "admin host"}
 
 
 async def test_a_wrong_method_on_a_gateway_route_goes_where_the_router_sends_it(gateway: httpx.AsyncClient) -> None:
