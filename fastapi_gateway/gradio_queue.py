@@ -52,13 +52,18 @@ class _Wake:
             pass
 
     async def sleep(self) -> None:
-        """Until the next ``set()``, or ``FALLBACK_SECONDS``."""
+        """Until the next ``set()``, or ``FALLBACK_SECONDS``; a cancellation always goes through.
+
+        (Not ``asyncio.wait_for``: on Python 3.11 it swallows a cancellation that arrives as the
+        event is set, and a queue loop cancelled at shutdown would then run on forever.)
+        """
         event = self._current()
         event.clear()
+        fallback = asyncio.get_running_loop().call_later(FALLBACK_SECONDS, event.set)
         try:
-            await asyncio.wait_for(event.wait(), FALLBACK_SECONDS)
-        except TimeoutError:
-            pass
+            await event.wait()
+        finally:
+            fallback.cancel()
 
 
 class _AsyncioWithSleep:

@@ -126,6 +126,22 @@ async def test_progress_updates_still_reach_the_page(
         assert "process_completed" in kinds
 
 
+async def test_a_parked_loop_is_cancelled_even_as_it_is_woken() -> None:
+    # At shutdown the loops are cancelled while finishing events still wake them.
+    wake = gradio_queue._Wake()
+    parked = asyncio.create_task(wake.sleep())
+    await asyncio.sleep(0)
+    wake.set()
+    parked.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await parked
+
+
+async def test_a_parked_loop_looks_again_after_the_fallback(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(gradio_queue, "FALLBACK_SECONDS", 0.01)
+    await asyncio.wait_for(gradio_queue._Wake().sleep(), timeout=5)
+
+
 def test_a_queue_gradio_has_changed_is_left_polling(caplog: pytest.LogCaptureFixture) -> None:
     class Unknown:
         pass
