@@ -25,7 +25,7 @@ def parse_sse(text: str) -> list[dict[str, Any]]:
     return [json.loads(line[len("data: "):]) for line in text.splitlines() if line.startswith("data: ")]
 
 
-async def run_event(
+async def event_messages(
     client: httpx.AsyncClient,
     mount: str,
     fn_index: int,
@@ -33,8 +33,8 @@ async def run_event(
     *,
     session_hash: str | None = None,
     headers: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Join the queue and read the stream to ``process_completed``; returns that message.
+) -> list[dict[str, Any]]:
+    """Join the queue and read the whole stream; returns every message of it.
 
     Like Gradio's frontend in a browser, the join carries the page's ``Origin``.
     """
@@ -48,7 +48,20 @@ async def run_event(
     joined.raise_for_status()
     stream = await client.get(f"{mount}/gradio_api/queue/data", params={"session_hash": session_hash}, headers=headers)
     stream.raise_for_status()
-    messages = parse_sse(stream.text)
+    return parse_sse(stream.text)
+
+
+async def run_event(
+    client: httpx.AsyncClient,
+    mount: str,
+    fn_index: int,
+    data: list[Any],
+    *,
+    session_hash: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Run one event (see ``event_messages``); returns its ``process_completed`` message."""
+    messages = await event_messages(client, mount, fn_index, data, session_hash=session_hash, headers=headers)
     completed = [m for m in messages if m.get("msg") == "process_completed"]
     assert completed, f"no process_completed in {messages}"
     return completed[-1]

@@ -12,11 +12,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
-import httpx
 import pytest
 
 from fastapi_gateway import create_app, gradio_queue
-from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse, run_event
+from tests.gradio_protocol import event_messages, fn_index_of, run_event
 
 from .conftest import login, serve
 from .gradio_pages import Page
@@ -111,17 +110,8 @@ async def test_progress_updates_still_reach_the_page(
     async with serve(app) as client:
         await login(client, "alice", demo_password)
         config = (await client.get("/ui/queue/config")).json()
-        session_hash = new_session_hash()
-        headers = {"Origin": str(client.base_url).rstrip("/")}
-        joined = await client.post(
-            "/ui/queue/gradio_api/queue/join",
-            json={"data": ["go"], "fn_index": fn_index_of(config, "with_progress"), "session_hash": session_hash,
-                  "event_data": None, "trigger_id": None},
-            headers=headers,
-        )
-        joined.raise_for_status()
-        stream = await client.get("/ui/queue/gradio_api/queue/data", params={"session_hash": session_hash}, headers=headers)
-        kinds = [message.get("msg") for message in parse_sse(stream.text)]
+        messages = await event_messages(client, "/ui/queue", fn_index_of(config, "with_progress"), ["go"])
+        kinds = [message.get("msg") for message in messages]
         assert "progress" in kinds
         assert "process_completed" in kinds
 
