@@ -26,6 +26,7 @@ __all__ = [
     "DJANGO_ASGI",
     "GATEWAY",
     "GATEWAY_NO_ROUTES",
+    "GATEWAY_SERVE",
     "GUNICORN",
     "RunningServer",
     "ServerKind",
@@ -42,7 +43,7 @@ class ServerKind:
     name: str
     label: str
     target: str
-    runner: Literal["uvicorn", "gunicorn"]
+    runner: Literal["uvicorn", "gunicorn", "serve"]
     ready_path: str
     env: tuple[tuple[str, str], ...] = ()
 
@@ -50,11 +51,17 @@ class ServerKind:
         if self.runner == "gunicorn":
             return [sys.executable, "-m", "gunicorn", self.target, "--bind", f"127.0.0.1:{port}",
                     "--workers", str(workers), "--worker-class", "sync", "--timeout", "300"]
+        if self.runner == "serve":
+            return [sys.executable, "-m", "fastapi_gateway.serve", self.target, "--port", str(port),
+                    "--workers", str(workers), "--no-access-log"]
         return [sys.executable, "-m", "uvicorn", self.target, "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(workers), *UVICORN_FLAGS]
 
 
 GATEWAY = ServerKind("gateway", "gateway (uvicorn fastapi_gateway.asgi:app)", "fastapi_gateway.asgi:app", "uvicorn", "/healthz")
+GATEWAY_SERVE = ServerKind(
+    "gateway-serve", "gateway (python -m fastapi_gateway.serve)", "fastapi_gateway.asgi:app", "serve", "/healthz",
+)
 GATEWAY_NO_ROUTES = ServerKind(
     "gateway-no-routes", "gateway, no route table (bench.settings_no_routes)", "fastapi_gateway.asgi:app", "uvicorn",
     "/healthz", env=(("DJANGO_SETTINGS_MODULE", "bench.settings_no_routes"),),
