@@ -163,7 +163,9 @@ def create_app(
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)
     app.add_middleware(OutageMiddleware)
     # A URL no route claims goes straight to Django from here (see ``legacy_lane``).
-    app.add_middleware(LegacyLaneMiddleware, legacy=legacy, claimed_prefixes=new_prefixes, migrated=routes)
+    app.add_middleware(
+        LegacyLaneMiddleware, legacy=legacy, claimed_prefixes=new_prefixes, route_table=routing.table if routes else None
+    )
     app.add_middleware(DjangoAllowedHostsMiddleware)
     app.add_middleware(ForwardedHeadersMiddleware, trusted_proxies=trusted_proxies)
     return app

@@ -11,7 +11,10 @@ waits for the GIL.
 request needs, and sends an HTTP request straight to the legacy app when the router would
 have given it to the legacy mount anyway: it is under no new-side prefix, no migrated route
 matches it, and no route before the catch-all mount matches it fully (one that matches the
-path but not the method is passed over by the router too). The routes are read from the app
+path but not the method is passed over by the router too). A migrated route whose state
+sends it to Django whoever asks (``legacy``, or a method that does not move) goes the same way,
+tagged and counted as the route table does it (``serve_routed_legacy``); in any other state
+the route table decides, in the full stack. The routes are read from the app
 itself while serving, so a route inserted before the catch-all is seen at its next request
 (one added to a router already included, within a second).
 
@@ -29,7 +32,9 @@ from starlette._utils import get_route_path
 from starlette.routing import BaseRoute, Host, Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .routing.declarations import MigratedRoute, match_route
+from .routing.declarations import match_route
+from .routing.live_table import LiveRouteTable
+from .routing.middleware import serve_routed_legacy, settled_on_legacy
 
 __all__ = ["LegacyLaneMiddleware"]
 
@@ -41,8 +46,9 @@ class LegacyLaneMiddleware:
     """Send requests for unclaimed paths to ``legacy``; the rest to the app's full stack.
 
     Claimed are: paths under ``claimed_prefixes`` (the new side's mounts, matched as the
-    new side's middlewares match them), the ``migrated`` routes, and any request the app's
-    router would give to a route before it reaches the ``legacy`` mount.
+    new side's middlewares match them), the ``route_table``'s routes unless their state
+    settles on legacy, and any request the app's router would give to a route before it
+    reaches the ``legacy`` mount.
     """
 
     def __init__(
@@ -51,12 +57,12 @@ class LegacyLaneMiddleware:
         *,
         legacy: ASGIApp,
         claimed_prefixes: Sequence[str] = (),
-        migrated: Sequence[MigratedRoute] = (),
+        route_table: LiveRouteTable | None = None,
     ) -> None:
         self.app = app
         self.legacy = legacy
         self.claimed_prefixes = tuple(claimed_prefixes)
-        self.migrated = tuple(migrated)
+        self.route_table = route_table
         # Decisions per path, for the routes FastAPI can only answer by walking an included
         # router. Forgotten every second and whenever the app's own route list changes, so a
         # route added while serving is honoured within a second at worst.
@@ -67,8 +73,6 @@ class LegacyLaneMiddleware:
     def _is_legacy(self, scope: Scope) -> bool:
         path: str = scope["path"]
         if self.claimed_prefixes and path.startswith(self.claimed_prefixes):
-            return False
-        if self.migrated and match_route(self.migrated, path) is not None:
             return False
         router = getattr(scope.get("app"), "router", None)
         if router is None:
@@ -112,7 +116,17 @@ class LegacyLaneMiddleware:
         return False, by_path_alone
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self._is_legacy(scope):
-            await self.legacy(scope, receive, send)
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
             return
-        await self.app(scope, receive, send)
+        matched = match_route(self.route_table.routes, scope["path"]) if self.route_table is not None else None
+        if matched is not None:
+            assert self.route_table is not None
+            if settled_on_legacy(self.route_table, matched.route, scope["method"]):
+                await serve_routed_legacy(self.legacy, matched.route, scope, receive, send)
+            else:
+                await self.app(scope, receive, send)  # canary, shadow, new, redirect: the route table's call
+        elif self._is_legacy(scope):
+            await self.legacy(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)

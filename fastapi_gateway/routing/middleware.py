@@ -18,13 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ..channels import ResponseTracker, read_body, replay_body
 from ..django_session import session_key_from_headers, user_for_scope
 from .canary import in_canary
-from .declarations import SAFE_METHODS, RouteMatch, RouteState, match_route
+from .declarations import SAFE_METHODS, MigratedRoute, RouteMatch, RouteState, match_route
 from .live_table import LiveRouteTable
 from .metrics import FALLBACKS, LATENCY, REQUESTS
 from .replay import Answer, call_in_process, rewrite_scope
 from .shadow import ShadowJob, ShadowRunner
 
-__all__ = ["RoutingMiddleware"]
+__all__ = ["RoutingMiddleware", "serve_routed_legacy", "settled_on_legacy"]
 
 logger = logging.getLogger("fastapi_gateway.routing")
 
@@ -38,6 +38,28 @@ def _with_served_by(send: Send, side: str) -> Send:
         await send(message)
 
     return tagged
+
+
+def settled_on_legacy(table: LiveRouteTable, route: MigratedRoute, method: str) -> bool:
+    """Whether the table sends this request to Django whoever asks: the route's state is
+    ``legacy``, or the method is not one that moves. (Canary and shadow need more than the
+    path to decide.)"""
+    return not route.may_move(method) or table.setting(route.name).state is RouteState.LEGACY
+
+
+async def serve_routed_legacy(legacy: ASGIApp, route: MigratedRoute, scope: Scope, receive: Receive, send: Send) -> None:
+    """Django's answer to a migrated URL, tagged ``X-Served-By: legacy`` and counted for its route."""
+    started = time.perf_counter()
+    tracker = ResponseTracker(send)
+    try:
+        await legacy(scope, receive, _with_served_by(tracker, "legacy"))
+    finally:
+        _count(route, "legacy", tracker.status, started)
+
+
+def _count(route: MigratedRoute, side: str, status: int | None, started: float) -> None:
+    REQUESTS.labels(route.name, side, f"{(status or 500) // 100}xx").inc()
+    LATENCY.labels(route.name, side).observe(time.perf_counter() - started)
 
 
 class RoutingMiddleware:
@@ -58,6 +80,9 @@ class RoutingMiddleware:
         state = setting.state if route.may_move(method) else RouteState.LEGACY
         if state is RouteState.CANARY:
             state = RouteState.NEW if in_canary(route.name, await self._identity(scope), setting.percent) else RouteState.LEGACY
+        if state is RouteState.LEGACY or (state is RouteState.SHADOW and not route.may_shadow(method)):
+            await serve_routed_legacy(self.legacy, route, scope, receive, send)
+            return
         started = time.perf_counter()
         side = "legacy"
         tracker = ResponseTracker(send)
@@ -68,14 +93,10 @@ class RoutingMiddleware:
                 await self._redirect(matched, scope, receive, send)
             elif state is RouteState.NEW:
                 side = await self._serve_new(matched, scope, receive, send)
-            elif state is RouteState.SHADOW and route.may_shadow(method):
-                await self._serve_with_shadow(matched, scope, receive, send)
             else:
-                await self.legacy(scope, receive, _with_served_by(send, "legacy"))
+                await self._serve_with_shadow(matched, scope, receive, send)
         finally:
-            status = tracker.status or 500
-            REQUESTS.labels(route.name, side, f"{status // 100}xx").inc()
-            LATENCY.labels(route.name, side).observe(time.perf_counter() - started)
+            _count(route, side, tracker.status, started)
 
     async def _identity(self, scope: Scope) -> str | None:
         """Canary stickiness: the user id when logged in, else the session cookie, else none."""

@@ -10,7 +10,9 @@ import httpx
 import pytest
 from django.contrib.auth.models import AbstractUser
 from prometheus_client import REGISTRY
+from starlette.types import Receive, Scope, Send
 
+from fastapi_gateway.routing.middleware import RoutingMiddleware
 from fastapi_gateway.routing.models import ShadowMismatch
 from legacy_django.tickets.models import Ticket
 from tests.gateway.conftest import login
@@ -33,6 +35,34 @@ async def test_legacy_is_the_default(gateway: Gateway, alice_on: httpx.AsyncClie
     assert {t["owner"] for t in response.json()} == {"alice"}
     # Unmigrated URLs are not tagged: they are not routed.
     assert "x-served-by" not in (await alice_on.get("/tickets/new/")).headers
+
+
+async def test_a_route_settled_on_legacy_skips_the_route_table_yet_is_tagged_and_counted(
+    gateway: Gateway, alice_on: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reached: list[str] = []
+    routing_call = RoutingMiddleware.__call__
+
+    async def recording(self: RoutingMiddleware, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            reached.append(scope["path"])
+        await routing_call(self, scope, receive, send)
+
+    monkeypatch.setattr(RoutingMiddleware, "__call__", recording)
+    counted = metric("gateway_route_requests_total", route="api-tickets", side="legacy", status="2xx")
+    response = await alice_on.get("/api/tickets/")
+    assert response.status_code == 200 and response.headers["x-served-by"] == "legacy"
+    assert metric("gateway_route_requests_total", route="api-tickets", side="legacy", status="2xx") == counted + 1
+    assert reached == []  # the legacy lane served it: nothing for the route table to decide
+
+    await gateway.flip("api-tickets", "shadow")  # now the table has work to do on every GET
+    response = await alice_on.get("/api/tickets/")
+    assert response.headers["x-served-by"] == "legacy"
+    assert reached == ["/api/tickets/"]
+    await gateway.flip("api-tickets", "legacy")
+    await alice_on.get("/api/tickets/")
+    assert reached == ["/api/tickets/"]
+    assert metric("gateway_route_requests_total", route="api-tickets", side="legacy", status="2xx") == counted + 3
 
 
 async def test_new_serves_the_same_json_contract(gateway: Gateway, alice_on: httpx.AsyncClient, alice: AbstractUser) -> None:
