@@ -57,8 +57,11 @@ def _server_env(workdir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_gateway(workdir: Path, *, workers: int = 1, **extra_env: str) -> Iterator[GatewayServer]:
+def running_gateway(workdir: Path, *, workers: int = 1, launcher: bool = False, **extra_env: str) -> Iterator[GatewayServer]:
     """Migrate and seed a fresh SQLite database, start uvicorn on it, stop it afterwards.
+
+    ``launcher`` runs the workers through ``python -m fastapi_gateway.serve`` (uvicorn, with
+    workers that accept only when free) instead of ``uvicorn --workers``.
 
     On the way out the server's log must hold no traceback: an error the client never saw
     is still an error.
@@ -69,9 +72,14 @@ def running_gateway(workdir: Path, *, workers: int = 1, **extra_env: str) -> Ite
     port = _free_port()
     log = workdir / "uvicorn.log"
     with log.open("wb") as log_file:
+        command = (
+            ["-m", "fastapi_gateway.serve", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
+            if launcher else
+            ["-m", "uvicorn", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+             "--no-proxy-headers", "--loop", "uvloop", "--http", "httptools"]
+        )
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-             "--no-proxy-headers", "--loop", "uvloop", "--http", "httptools", "--workers", str(workers)],
+            [sys.executable, *command, "--workers", str(workers)],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"

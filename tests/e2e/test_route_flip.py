@@ -1,4 +1,9 @@
-"""A route flipped under load on two worker processes: no failed request, fast propagation."""
+"""A route flipped under load on two worker processes: no failed request, fast propagation.
+
+The workers run under the gateway's launcher (``python -m fastapi_gateway.serve``), whose
+workers accept a connection only when free: the load mixes keep-alive and ``Connection:
+close`` clients, so both ways a connection reaches a worker are exercised with the real app.
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ _CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 @pytest.fixture(scope="module")
 def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayServer]:
-    with running_gateway(tmp_path_factory.mktemp("flip"), workers=2, GATEWAY_ROUTE_POLL_SECONDS="0.5") as server:
+    with running_gateway(tmp_path_factory.mktemp("flip"), workers=2, launcher=True, GATEWAY_ROUTE_POLL_SECONDS="0.5") as server:
         yield server
 
 
