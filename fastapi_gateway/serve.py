@@ -8,9 +8,11 @@ Here a worker listens only while it is free: no request of its own waiting for i
 start (a legacy page in the bridge, an API call), and no connection it just accepted still
 waiting for its first request. The next connection goes to a free worker and the rest wait in
 the kernel's backlog, shared, as under gunicorn. Responses already streaming (Gradio's event
-streams, downloads) do not hold a worker back. A worker that stays busy accepts one connection
-every ``accept_wait`` (20 ms) anyway, so slow views in every worker never lock new visitors
-out; under saturation that is also how a burst of new keep-alive connections gets in.
+streams, downloads) do not hold a worker back. A connection that has waited ``accept_wait``
+(20 ms) with no worker free to take it is taken by a busy one, so slow views in every worker
+never lock new visitors out; under saturation that is also how a burst of new keep-alive
+connections gets in. (5 ms was too short: at saturation a worker frees every 5-6 ms, and
+connections taken by busy workers queue behind them again, as under ``uvicorn --workers``.)
 
 Gradio pages keep each browser session's state in one process: several workers on one socket
 suit legacy pages and APIs, and ``deploy/`` (nginx, sticky ``/ui/``) is how to run Gradio pages
@@ -114,9 +116,10 @@ class AcceptGate:
 
 
 class _GatedListener:
-    """Accepts from a shared socket only while the gate says this worker is free, or one
-    connection every ``accept_wait`` while it stays busy. Stands in for the ``asyncio.Server``
-    uvicorn would create, which only needs ``close`` and ``wait_closed``."""
+    """Accepts from a shared socket at once while the gate says this worker is free. While it
+    is busy, a waiting connection is left ``accept_wait`` to a free worker, then taken here.
+    Stands in for the ``asyncio.Server`` uvicorn would create, which only needs ``close`` and
+    ``wait_closed``."""
 
     def __init__(self, sock: socket.socket, protocol_factory: Callable[[], asyncio.Protocol], gate: AcceptGate,
                  tls: ssl.SSLContext | None, backlog: int, on_failure: Callable[[], None]) -> None:
@@ -127,8 +130,7 @@ class _GatedListener:
         self.on_failure = on_failure
         self.loop = asyncio.get_running_loop()
         self._reading = False
-        self._overdue = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.TimerHandle | None = None  # a connection is waiting, and so are we
         self._paused_until = 0.0
         self._closed = asyncio.Event()
         self._connecting: set[asyncio.Task[None]] = set()
@@ -138,28 +140,31 @@ class _GatedListener:
         self._update()
 
     def _update(self) -> None:
-        """Listen while free; while busy, arm a timer that lets one connection in when it rings."""
+        """On the gate's turns: a worker turning free takes a waiting connection at once."""
         if self._closed.is_set():
             return
-        free = self.gate.free
-        if free and self._timer is not None:
+        if self.gate.free and self._timer is not None:
             self._timer.cancel()
             self._timer = None
-            self._overdue = False
-        elif not free and self._timer is None and not self._overdue:
+        self._listen(self._timer is None)
+
+    def _readable(self) -> None:
+        if self.gate.free:
+            self._accept()
+        elif self._timer is None:  # the clock starts when somebody is actually waiting
+            self._listen(False)
             self._timer = self.loop.call_later(self.gate.accept_wait, self._ring)
-        self._listen(free or self._overdue)
 
     def _ring(self) -> None:
         self._timer = None
-        self._overdue = True
+        self._accept()  # still waiting, so no worker was free to take it: this one does
         self._update()
 
     def _listen(self, wanted: bool) -> None:
         if wanted and self.loop.time() < self._paused_until:
             wanted = False
         if wanted and not self._reading:
-            self.loop.add_reader(self.sock.fileno(), self._accept)
+            self.loop.add_reader(self.sock.fileno(), self._readable)
         elif not wanted and self._reading:
             self.loop.remove_reader(self.sock.fileno())
         self._reading = wanted
@@ -180,10 +185,8 @@ class _GatedListener:
             self.loop.call_later(_RESOURCE_RETRY_SECONDS, self._update)
             self._listen(False)
             return
-        self._overdue = False
         connection.setblocking(False)
         self.gate.accepted(peer[:2] if isinstance(peer, tuple) else None)
-        self._update()
         task = self.loop.create_task(self._connect(connection))
         self._connecting.add(task)
         task.add_done_callback(self._connecting.discard)

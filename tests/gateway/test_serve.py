@@ -125,6 +125,18 @@ def test_a_worker_holding_a_request_leaves_new_connections_to_the_free_one(tmp_p
         assert server.pid_of_new_connection() in {held_by, *answered_by}
 
 
+def test_a_worker_busy_for_longer_than_accept_wait_still_leaves_connections_to_a_free_one(tmp_path: Path) -> None:
+    with launched(tmp_path, workers=2, accept_wait=0.3) as server:
+        held_by, holding = server.hold()
+        time.sleep(1)  # busy for longer than accept_wait: that alone must not make it take connections
+        answered_by = []
+        for _ in range(6):
+            answered_by.append(server.pid_of_new_connection())
+            time.sleep(0.5)  # nothing waiting when the busy worker's accept_wait runs out
+        assert held_by not in answered_by
+        server.release(holding)
+
+
 def test_when_every_worker_is_busy_a_connection_waits_accept_wait_at_most(tmp_path: Path) -> None:
     with launched(tmp_path, workers=2, accept_wait=0.5) as server:
         first, holding_first = server.hold()
