@@ -119,10 +119,10 @@ class LegacyLaneMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        matched = match_route(self.route_table.routes, scope["path"]) if self.route_table is not None else None
-        if matched is not None:
-            assert self.route_table is not None
-            if settled_on_legacy(self.route_table, matched.route, scope["method"]):
+        table = self.route_table
+        matched = match_route(table.routes, scope["path"]) if table is not None else None
+        if table is not None and matched is not None:
+            if settled_on_legacy(table, matched.route, scope["method"]):
                 await serve_routed_legacy(self.legacy, matched.route, scope, receive, send)
             else:
                 await self.app(scope, receive, send)  # canary, shadow, new, redirect: the route table's call

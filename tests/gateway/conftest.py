@@ -110,3 +110,18 @@ def csrf_headers(client: httpx.AsyncClient, *, origin: str = BASE_URL) -> dict[s
 
 def cookie_names(response: httpx.Response) -> Sequence[str]:
     return sorted(header.split("=", 1)[0] for header in response.headers.get_list("set-cookie"))
+
+
+def record_paths(monkeypatch: pytest.MonkeyPatch, middleware: type) -> list[str]:
+    """The paths of the HTTP requests that reach ``middleware`` from now on (its ``__call__``
+    wrapped for the test), to tell which layers a request went through."""
+    seen: list[str] = []
+    call = middleware.__call__
+
+    async def recording(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            seen.append(scope["path"])
+        await call(self, scope, receive, send)
+
+    monkeypatch.setattr(middleware, "__call__", recording)
+    return seen

@@ -18,13 +18,12 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Host, Route
-from starlette.types import Receive, Scope, Send
 
 from fastapi_gateway import create_app, legacy_lane
 from fastapi_gateway.routing.declarations import MigratedRoute
 from fastapi_gateway.user_middleware import DjangoUserMiddleware
 
-from .conftest import BASE_URL, serve
+from .conftest import BASE_URL, record_paths, serve
 from .gradio_pages import PROBE
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,16 +32,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def inner_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Paths that reached the innermost gateway middleware (the new side's user lookup)."""
-    seen: list[str] = []
-    inner = DjangoUserMiddleware.__call__
-
-    async def recording(self: DjangoUserMiddleware, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            seen.append(scope["path"])
-        await inner(self, scope, receive, send)
-
-    monkeypatch.setattr(DjangoUserMiddleware, "__call__", recording)
-    return seen
+    return record_paths(monkeypatch, DjangoUserMiddleware)
 
 
 async def test_a_legacy_url_goes_to_django_without_the_new_side_layers(

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,7 +215,7 @@ async def test_a_request_that_ends_without_a_response_frees_the_gate(ending: str
 
     gate = AcceptGate(app, accept_wait=30)
     turns = _watched(gate)
-    with pytest.raises(RuntimeError) if ending == "raises" else _nothing():
+    with pytest.raises(RuntimeError) if ending == "raises" else nullcontext():
         await gate(_http_scope(), _receive, _drop)
     assert gate.free and turns == [False, True]
 
@@ -258,8 +258,3 @@ async def test_lifespan_and_websockets_are_not_counted() -> None:
     await gate({"type": "lifespan"}, _receive, _drop)
     await gate({"type": "websocket", "path": "/ws", "headers": []}, _receive, _drop)
     assert seen == ["lifespan", "websocket"]
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield

@@ -10,12 +10,11 @@ import httpx
 import pytest
 from django.contrib.auth.models import AbstractUser
 from prometheus_client import REGISTRY
-from starlette.types import Receive, Scope, Send
 
 from fastapi_gateway.routing.middleware import RoutingMiddleware
 from fastapi_gateway.routing.models import ShadowMismatch
 from legacy_django.tickets.models import Ticket
-from tests.gateway.conftest import login
+from tests.gateway.conftest import login, record_paths
 
 from .conftest import CALLS, FAULTY_ROUTES, Gateway
 
@@ -40,15 +39,7 @@ async def test_legacy_is_the_default(gateway: Gateway, alice_on: httpx.AsyncClie
 async def test_a_route_settled_on_legacy_skips_the_route_table_yet_is_tagged_and_counted(
     gateway: Gateway, alice_on: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    reached: list[str] = []
-    routing_call = RoutingMiddleware.__call__
-
-    async def recording(self: RoutingMiddleware, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            reached.append(scope["path"])
-        await routing_call(self, scope, receive, send)
-
-    monkeypatch.setattr(RoutingMiddleware, "__call__", recording)
+    reached = record_paths(monkeypatch, RoutingMiddleware)
     counted = metric("gateway_route_requests_total", route="api-tickets", side="legacy", status="2xx")
     response = await alice_on.get("/api/tickets/")
     assert response.status_code == 200 and response.headers["x-served-by"] == "legacy"
