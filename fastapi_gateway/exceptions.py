@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError", "BackendUnavailable"]
+__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError", "BackendUnavailable", "FileRefused"]
 
 
 class GatewayError(Exception):
@@ -39,3 +39,12 @@ class BackendUnavailable(GatewayError):
     def __init__(self, cause: BaseException) -> None:
         super().__init__(f"session backend unavailable: {cause!r}")
         self.cause = cause
+
+
+class FileRefused(GatewayError):
+    """A Gradio page was about to read, copy or fetch a file its client may not have."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason

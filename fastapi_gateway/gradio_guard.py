@@ -4,9 +4,11 @@ For every request under a page's mount path it finds the Gradio route the reques
 reach (``gradio_routes``), then: serves public assets as they are; refuses blocked routes
 (404); refuses unsafe cross-site requests (403); wants the Django login (401); checks that
 the ``session_hash``, ``event_id``, ``upload_id`` or file path named by the request belongs
-to this user and Django session (403/404); records identifiers the answer hands out; and,
-for long-lived streams, re-checks the login while the stream is open, ending it after a
-logout, password change or deactivation.
+to this user and Django session (403/404); refuses a request naming, anywhere in its JSON,
+a file that is not this user's (403); records identifiers the answer hands out; and, for
+long-lived streams, re-checks the login while the stream is open, ending it after a logout,
+password change or deactivation. The request then runs under its ``FileAccess``, which
+Gradio's file handling obeys (``gradio_file_hooks``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -25,6 +28,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from .channels import ResponseTracker, read_body, replay_body
 from .django_session import aresolve_user, session_key_from_headers, user_for_scope
 from .exceptions import BackendUnavailable, CsrfFailure
+from .gradio_file_hooks import is_static_file, using_access
+from .gradio_file_policy import SCOPE_KEY, FileAccess, file_references, served_path
 from .gradio_ownership import Kind, Owner, OwnershipRegistry
 from .gradio_routes import Access, GradioRouteIndex, RouteRule, Source
 from .origin_check import check_same_origin
@@ -34,6 +39,7 @@ __all__ = ["GradioGuardMiddleware"]
 logger = logging.getLogger(__name__)
 
 _MAX_INSPECTED_BODY = 8 * 1024 * 1024
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class _Refused(Exception):
@@ -96,21 +102,27 @@ class GradioGuardMiddleware:
         except CsrfFailure as exc:
             raise _Refused(403, str(exc)) from exc
         owner = Owner.of(getattr(user, "pk", None), session_key)
+        access = FileAccess(owner=owner, registry=self.registry, started=time.time())
+        scope[SCOPE_KEY] = access  # Gradio's queue processes the event in a task of its own
 
         body: bytes | None = None
-        if "body" in (src[0] for src in (rule.session_hash, rule.event_id, rule.upload_id, rule.file_path) if src):
+        carries_input = scope["method"] not in _SAFE_METHODS and not rule.multipart
+        if carries_input or "body" in (src[0] for src in (rule.session_hash, rule.event_id, rule.upload_id, rule.file_path) if src):
             body, receive = await _buffer_body(receive)
         identifiers = _Identifiers(scope, path_params, body)
-        self._check_ownership(rule, identifiers, owner)
+        self._check_ownership(rule, identifiers, owner, access)
+        if carries_input:
+            _check_named_files(identifiers.body, access)
 
         if rule.issues_events or rule.issues_files:
             send = self._recording_send(send, rule, owner)
-        if rule.streaming:
-            await self._stream_while_logged_in(scope, receive, send, owner, session_key)
-        else:
-            await self.app(scope, receive, send)
+        with using_access(access):
+            if rule.streaming:
+                await self._stream_while_logged_in(scope, receive, send, owner, session_key)
+            else:
+                await self.app(scope, receive, send)
 
-    def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner) -> None:
+    def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner, access: FileAccess) -> None:
         session_hash = ids.get(rule.session_hash)
         if session_hash is not None:
             if rule.claims_session:
@@ -128,7 +140,7 @@ class GradioGuardMiddleware:
                 raise _Refused(404, "No such event.")
         if rule.file_path is not None:
             path = ids.get(rule.file_path)
-            if path is None or not self.registry.owns("file", _normalise_file(path), owner):
+            if path is None or not (access.holds(path) or is_static_file(path)):
                 raise _Refused(404, "File not found.")
 
     def _claim(self, kind: Kind, identifier: str, owner: Owner) -> None:
@@ -165,8 +177,8 @@ class GradioGuardMiddleware:
         if rule.issues_events and isinstance(payload, dict) and isinstance(payload.get("event_id"), str):
             self.registry.grant("event", payload["event_id"], owner)
         if rule.issues_files:
-            for path in _file_paths(payload):
-                self.registry.grant("file", _normalise_file(path), owner)
+            for path in _uploaded_paths(payload):
+                self.registry.grant("file", served_path(path), owner)
 
     async def _stream_while_logged_in(
         self, scope: Scope, receive: Receive, send: Send, owner: Owner, session_key: str
@@ -215,8 +227,8 @@ class _Identifiers:
     def __init__(self, scope: Scope, path_params: Mapping[str, Any], body: bytes | None) -> None:
         self.path_params = path_params
         self.query = QueryParams(scope.get("query_string", b""))
-        self.body = _parse_json(body) if body is not None else None
-        if body is not None and not isinstance(self.body, dict):
+        self.body = _parse_json(body) if body else None
+        if body and not isinstance(self.body, dict):
             raise _Refused(400, "Expected a JSON object body.")
 
     def get(self, source: Source | None) -> str | None:
@@ -250,23 +262,20 @@ def _parse_json(raw: bytes) -> Any:
         return None
 
 
-def _normalise_file(path: str) -> str:
-    return os.path.normpath(path)
+def _check_named_files(payload: Any, access: FileAccess) -> None:
+    """Refuse a request that names, anywhere in its JSON, a file its user was not given."""
+    for path in file_references(payload):
+        if not access.holds(path):
+            logger.warning("refused a Gradio request naming a file that is not its user's")
+            raise _Refused(403, "This request names a file that was not uploaded by you or given to you.")
 
 
-def _file_paths(payload: Any) -> Iterator[str]:
-    """Paths of Gradio ``FileData`` objects anywhere in an answer (and upload's plain list)."""
-    if isinstance(payload, list) and all(isinstance(item, str) for item in payload):
-        yield from payload
-        return
-    stack: list[Any] = [payload]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            if isinstance(item.get("path"), str) and ("url" in item or "meta" in item):
-                yield item["path"]
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
+def _uploaded_paths(payload: Any) -> Iterator[str]:
+    """The paths of Gradio's upload answer (a list of strings) inside its upload folder."""
+    from gradio.utils import get_upload_folder
 
-
+    folder = os.path.realpath(get_upload_folder())
+    if isinstance(payload, list):
+        for item in payload:
+            if isinstance(item, str) and os.path.realpath(item).startswith(folder + os.sep):
+                yield item

@@ -2,8 +2,9 @@
 
 Each page is a ``gr.Blocks`` built by a page module; the gateway mounts it with the one
 user lookup as Gradio's ``auth_dependency``, offline (no SSR), and with the gateway's upload
-limit, so no page can be mounted without the login by forgetting an argument. Its queue
-sleeps until it has work (see ``gradio_queue``).
+limit, so no page can be mounted without the login by forgetting an argument. Its events
+obey the gateway's file policy (see ``gradio_file_hooks``); its queue sleeps until it has
+work (see ``gradio_queue``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from fastapi import FastAPI
 from starlette.routing import Mount
 
 from .dependencies import gradio_username
+from .gradio_file_hooks import guard_blocks, install as install_file_hooks
 from .gradio_queue import wake_on_work
 from .new_side import UnavailableApp
 from .exceptions import GatewayConfigurationError
@@ -29,7 +31,11 @@ logger = logging.getLogger("fastapi_gateway")
 
 
 class GradioPage(Protocol):
-    """What the gateway needs of a page: where it lives and how to build it."""
+    """What the gateway needs of a page: where it lives and how to build it.
+
+    A page may also have ``allowed_paths``: directories whose files its events may return
+    although they were not written for the request (Gradio's ``allowed_paths``).
+    """
 
     @property
     def path(self) -> str: ...
@@ -43,6 +49,8 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
     import gradio as gr
 
     mounted: dict[str, Any] = {}
+    if pages:
+        install_file_hooks()  # before any page is built: files it is built with are the page's
     for page in pages:
         path = "/" + page.path.strip("/")
         try:
@@ -51,10 +59,12 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
             logger.exception("the Gradio page %s could not be built; it answers 503", path)
             app.mount(path, UnavailableApp(f"the page {path}"))
             continue
+        guard_blocks(blocks)
         gr.mount_gradio_app(
             app,
             blocks,
             path=path,
+            allowed_paths=[str(p) for p in getattr(page, "allowed_paths", ()) or ()],
             auth_dependency=gradio_username,
             ssr_mode=False,
             max_file_size=f"{max_upload_mb}mb",

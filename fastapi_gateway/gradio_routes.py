@@ -40,16 +40,17 @@ class RouteRule:
     file_path: Source | None = None
     streaming: bool = False  # long-lived response: re-check the user while it is open
     issues_events: bool = False  # the JSON answer carries an ``event_id`` the caller now owns
-    issues_files: bool = False  # the answer carries file paths the caller now owns
+    issues_files: bool = False  # the answer lists uploaded files the caller now owns
+    multipart: bool = False  # the body is an upload; any other unsafe request's body is JSON
 
 
 PUBLIC = RouteRule(Access.PUBLIC)
 LOGIN = RouteRule(Access.LOGIN)
 BLOCKED = RouteRule(Access.BLOCKED)
 _SESSION_IN_BODY: Source = ("body", "session_hash")
-_RUN = RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True, issues_files=True)
+_RUN = RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True)
 _CALL = RouteRule(Access.LOGIN, issues_events=True)
-_CALL_RESULT = RouteRule(Access.LOGIN, event_id=("path", "event_id"), streaming=True, issues_files=True)
+_CALL_RESULT = RouteRule(Access.LOGIN, event_id=("path", "event_id"), streaming=True)
 _STREAM_SEGMENT = RouteRule(Access.LOGIN, session_hash=("path", "session_hash"))
 
 GRADIO_ROUTES: Mapping[str, RouteRule] = {
@@ -114,7 +115,7 @@ GRADIO_ROUTES: Mapping[str, RouteRule] = {
     # The queue: a session_hash belongs to the user (and Django session) that first used it
     # — the page's heartbeat or its first join; every other route needs it owned already.
     "POST /gradio_api/queue/join": RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True, issues_events=True),
-    "GET /gradio_api/queue/data": RouteRule(Access.LOGIN, session_hash=("query", "session_hash"), streaming=True, issues_files=True),
+    "GET /gradio_api/queue/data": RouteRule(Access.LOGIN, session_hash=("query", "session_hash"), streaming=True),
     "GET /gradio_api/heartbeat/{session_hash}": RouteRule(Access.LOGIN, session_hash=("path", "session_hash"), claims_session=True, streaming=True),
     "POST /gradio_api/cancel": RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, event_id=("body", "event_id")),
     "POST /gradio_api/reset": RouteRule(Access.LOGIN, event_id=("body", "event_id")),
@@ -139,8 +140,9 @@ GRADIO_ROUTES: Mapping[str, RouteRule] = {
     "GET /gradio_api/stream/{session_hash}/{run}/{component_id}/{segment_id}.{ext}": _STREAM_SEGMENT,
     "GET /gradio_api/stream/{session_hash}/{run}/{component_id}/playlist-file": _STREAM_SEGMENT,
     # Files: an upload belongs to its uploader; a file is served only to whoever it was
-    # given to (an upload answer, or an event's output).
-    "POST /gradio_api/upload": RouteRule(Access.LOGIN, upload_id=("query", "upload_id"), issues_files=True),
+    # given to: an upload answer, or Gradio's cache for that user's event
+    # (``gradio_file_hooks``), never a path found in an answer a client could have shaped.
+    "POST /gradio_api/upload": RouteRule(Access.LOGIN, upload_id=("query", "upload_id"), issues_files=True, multipart=True),
     "GET /gradio_api/upload_progress": RouteRule(Access.LOGIN, upload_id=("query", "upload_id"), streaming=True),
     "GET /gradio_api/file={path_or_url:path}": RouteRule(Access.LOGIN, file_path=("path", "path_or_url")),
     "GET /gradio_api/file/{path:path}": RouteRule(Access.LOGIN, file_path=("path", "path")),

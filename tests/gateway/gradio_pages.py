@@ -41,10 +41,52 @@ def probe_page() -> gr.Blocks:
     return demo
 
 
+#: Components whose value can carry files, each with an echo event (output = input).
+ECHOED: dict[str, Callable[[], gr.Component]] = {
+    "chatbot": lambda: gr.Chatbot(),
+    "json": lambda: gr.JSON(),
+    "file": lambda: gr.File(),
+    "files": lambda: gr.File(file_count="multiple"),
+    "image": lambda: gr.Image(type="filepath"),
+    "gallery": lambda: gr.Gallery(),
+    "audio": lambda: gr.Audio(type="filepath"),
+    "video": lambda: gr.Video(),
+    "model3d": lambda: gr.Model3D(),
+    "multimodal": lambda: gr.MultimodalTextbox(),
+}
+
+
+def echo_page() -> gr.Blocks:
+    """An event per file-bearing component that hands its input straight back, with Gradio's
+    processing (``echo_<name>``) and without it (``raw_<name>``), as chat undo/retry do; and
+    pages whose own code turns client text into file references (bugs a page could have)."""
+    with gr.Blocks(title="Echo") as demo:
+        for name, make in ECHOED.items():
+            component = make()
+            gr.Button(f"echo {name}").click(lambda value: value, component, component, api_name=f"echo_{name}")
+            gr.Button(f"raw {name}").click(
+                lambda value: value, component, component, api_name=f"raw_{name}", preprocess=False, postprocess=False
+            )
+            gr.Button(f"raw in {name}").click(lambda value: value, component, component, api_name=f"rawin_{name}", preprocess=False)
+        text = gr.Textbox()
+        path_out = gr.File()
+        json_out = gr.JSON()
+        gr.Button("path from text").click(lambda value: value, text, path_out, api_name="path_from_text")
+        gr.Button("json from text").click(
+            lambda value: {"path": value, "url": f"/gradio_api/file={value}", "meta": {"_type": "gradio.FileData"}},
+            text,
+            json_out,
+            api_name="json_from_text",
+        )
+    return demo
+
+
 @dataclass(frozen=True)
 class Page:
     path: str
     build: Callable[[], gr.Blocks]
+    allowed_paths: tuple[str, ...] = ()
 
 
 PROBE = Page("/ui/probe", probe_page)
+ECHO = Page("/ui/echo", echo_page)
