@@ -92,3 +92,33 @@ def test_tickets_page_redirected_to_gradio_keeps_the_filter(gateway_server: Gate
         expect(page.get_by_label("Status")).to_have_value("pending")
     finally:
         routes("set", "tickets-page", "legacy", "--reason", "end of browser test")
+
+
+def test_a_stale_tab_says_it_was_signed_out(gateway_server: GatewayServer, page: Page) -> None:
+    page.goto(f"{gateway_server.url}/ui/tickets/")
+    log_in(page, "alice")
+    expect(page.get_by_text("Signed in as alice")).to_be_visible()
+    expect(page.locator(".table-wrap, table").first).to_contain_text("Alice:")
+    notice = page.get_by_role("alert").filter(has_text="You were signed out")
+    expect(notice).to_have_count(0)
+
+    # Signing out in another tab ends the session this tab still shows.
+    other_tab = page.context.new_page()
+    other_tab.goto(f"{gateway_server.url}/ui/tickets/")
+    other_tab.get_by_role("button", name="Sign out").click()
+    expect(other_tab).to_have_url(f"{gateway_server.url}/accounts/login/")
+    other_tab.close()
+
+    page.get_by_role("button", name="Refresh").click()
+    expect(
+        notice, "no signed-out notice: is signed_out_head() given to mount_gradio_app(head=...), and does Gradio's client still send its requests through window.fetch? (fastapi_gateway/signed_out.py)"
+    ).to_be_visible()
+    sign_in = notice.get_by_role("link", name="Sign in again")
+    expect(sign_in).to_have_attribute("href", "/accounts/login/?next=/ui/tickets/")
+
+    sign_in.click()
+    expect(page).to_have_url(f"{gateway_server.url}/accounts/login/?next=/ui/tickets/")
+    log_in(page, "alice")
+    expect(page).to_have_url(f"{gateway_server.url}/ui/tickets/")
+    expect(page.get_by_text("Signed in as alice")).to_be_visible()
+    expect(notice).to_have_count(0)
