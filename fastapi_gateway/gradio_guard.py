@@ -33,6 +33,7 @@ from .gradio_file_policy import SCOPE_KEY, FileAccess, file_references, served_p
 from .gradio_ownership import Kind, Owner, OwnershipRegistry
 from .gradio_routes import Access, GradioRouteIndex, RouteRule, Source
 from .origin_check import check_same_origin
+from .signed_out import signed_out_response
 
 __all__ = ["GradioGuardMiddleware"]
 
@@ -85,7 +86,11 @@ class GradioGuardMiddleware:
         try:
             await self._guard(scope, receive, send, rule, path_params)
         except _Refused as refusal:
-            await JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code)(scope, receive, send)
+            if refusal.status_code == 401:
+                # Says, to a stale tab, that its user signed out and where to sign in again.
+                await signed_out_response(mount)(scope, receive, send)
+            else:
+                await JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code)(scope, receive, send)
 
     async def _guard(self, scope: Scope, receive: Receive, send: Send, rule: RouteRule, path_params: dict[str, Any]) -> None:
         if rule.access is Access.PUBLIC:

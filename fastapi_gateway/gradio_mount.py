@@ -18,6 +18,7 @@ from starlette.routing import Mount
 
 from .dependencies import gradio_username
 from .gradio_file_hooks import guard_blocks, install as install_file_hooks
+from .signed_out import signed_out_head
 from .gradio_queue import wake_on_work
 from .new_side import UnavailableApp
 from .exceptions import GatewayConfigurationError
@@ -72,6 +73,8 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
             enable_monitoring=False,
             mcp_server=False,
             pwa=False,
+            # mount_gradio_app replaces the Blocks' own head: keep the page's, add the notice.
+            head=(getattr(blocks, "head", None) or "") + signed_out_head(path),
         )
         mount = app.routes[-1]
         if not isinstance(mount, Mount) or mount.path != path:

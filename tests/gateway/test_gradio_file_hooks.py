@@ -273,3 +273,31 @@ def _paths_in(payload: Any) -> list[str]:
         elif isinstance(item, list):
             stack.extend(item)
     return found
+
+
+async def test_the_reported_attack_on_the_assistants_chat_undo(demo_users: Any, demo_password: str) -> None:
+    """The outside report, on the example's real chat page: bob's undo event with a history
+    whose assistant message is the database file got a copy of it served back."""
+    from gradio_ui import PAGES
+
+    app = create_app(gradio_pages=PAGES)
+    async with running(app), client_for(app) as bob:
+        await login(bob, "bob", demo_password)
+        config = (await bob.get("/ui/assistant/config")).json()
+        (undo,) = [
+            dependency["id"]
+            for dependency in config["dependencies"]
+            if any(trigger == "undo" for _target, trigger in dependency["targets"])
+        ]
+        database = "/proc/self/cwd/db.sqlite3"
+        history = [
+            {"role": "user", "content": [{"type": "text", "text": "hi"}]},
+            {"role": "assistant", "content": [{"type": "file", "file": file_data(database)}]},
+        ]
+        joined = await bob.post(
+            "/ui/assistant/gradio_api/queue/join",
+            json={"data": [history], "fn_index": undo, "session_hash": new_session_hash(), "event_data": {"index": 1, "value": "x"}},
+            headers=SAME_ORIGIN,
+        )
+        assert joined.status_code == 403
+        assert (await bob.get(f"/ui/assistant/gradio_api/file={database}")).status_code == 404
