@@ -215,13 +215,26 @@ def _wrap_static_paths(original: Callable[..., None]) -> Callable[..., None]:
     return set_static_paths
 
 
-def _access_of(request: Any) -> FileAccess | None:
-    requests = request if isinstance(request, list) else [request]
-    found = {getattr(getattr(r, "request", None), "scope", {}).get(SCOPE_KEY) for r in requests if r is not None}
-    if len(found) == 1:
-        (access,) = found
-        return access if isinstance(access, FileAccess) else None
-    return None
+_DENY_ALL = object()
+
+
+def _access_of(request: Any) -> FileAccess | None | object:
+    """The access of the client request(s) an event serves; ``None`` when there is no
+    request (the server's own call, e.g. caching examples at start-up); ``_DENY_ALL`` when
+    there is one but its user cannot be told apart (no guard in front, a batch of users)."""
+    requests = [r for r in (request if isinstance(request, list) else [request]) if r is not None]
+    if not requests:
+        return None
+    found = [_scope_of(r).get(SCOPE_KEY) for r in requests]
+    accesses = [a for a in found if isinstance(a, FileAccess)]
+    if len(accesses) == len(found) and len({a.owner for a in accesses}) == 1:
+        return min(accesses, key=lambda a: a.started)
+    return _DENY_ALL
+
+
+def _scope_of(request: Any) -> dict[str, Any]:
+    scope = getattr(getattr(request, "request", None), "scope", None)
+    return scope if isinstance(scope, dict) else {}
 
 
 def _wrap_process_api(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -231,8 +244,10 @@ def _wrap_process_api(original: Callable[..., Any]) -> Callable[..., Any]:
     async def process_api(self: Any, *args: Any, **kwargs: Any) -> Any:
         if self not in _guarded or _access.get() is not None:
             return await original(self, *args, **kwargs)
-        request = signature.bind_partial(self, *args, **kwargs).arguments.get("request")
-        access = _access_of(request) or FileAccess(owner=None, registry=None, started=time.time())
+        found = _access_of(signature.bind_partial(self, *args, **kwargs).arguments.get("request"))
+        if found is None:
+            return await original(self, *args, **kwargs)
+        access = found if isinstance(found, FileAccess) else FileAccess(owner=None, registry=None, started=time.time())
         with using_access(access):
             return await original(self, *args, **kwargs)
 

@@ -20,7 +20,7 @@ import pytest
 
 from fastapi_gateway import create_app
 from fastapi_gateway.gradio_file_hooks import install, using_access
-from fastapi_gateway.gradio_file_policy import FileAccess
+from fastapi_gateway.gradio_file_policy import SCOPE_KEY, FileAccess
 from fastapi_gateway.gradio_ownership import Owner, OwnershipRegistry
 from tests.gradio_protocol import event_messages, fn_index_of, new_session_hash
 
@@ -301,3 +301,31 @@ async def test_the_reported_attack_on_the_assistants_chat_undo(demo_users: Any, 
         )
         assert joined.status_code == 403
         assert (await bob.get(f"/ui/assistant/gradio_api/file={database}")).status_code == 404
+
+
+async def test_an_event_whose_user_cannot_be_told_may_name_no_file(tmp_path: Path) -> None:
+    """A request that reached a guarded page without the guard's record of its user (a route
+    mounted around the guard, a batch mixing users) is held to an empty set of files."""
+    import gradio as gr
+    from starlette.requests import Request
+
+    from fastapi_gateway.gradio_file_hooks import guard_blocks
+
+    with gr.Blocks() as demo:
+        box = gr.File()
+        box.change(lambda value: value, box, box)
+    guard_blocks(demo)
+    unguarded = gr.Request(request=Request({"type": "http", "method": "POST", "path": "/", "headers": []}))
+    with pytest.raises(gr.Error, match="not uploaded by you"):
+        await demo.process_api(block_fn=0, inputs=[file_data("/etc/passwd")], state=None, request=unguarded)
+    registry = OwnershipRegistry()
+    alice, bob = (FileAccess(owner=Owner.of(n, f"s{n}"), registry=registry, started=0.0) for n in (1, 2))
+    mixed = [
+        gr.Request(request=Request({"type": "http", "method": "POST", "path": "/", "headers": [], SCOPE_KEY: access}))
+        for access in (alice, bob)
+    ]
+    owned = tmp_path / "x.txt"
+    owned.write_text("x")
+    registry.grant("file", str(owned), alice.owner)  # type: ignore[arg-type]
+    with pytest.raises(gr.Error, match="not uploaded by you"):
+        await demo.process_api(block_fn=0, inputs=[file_data(str(owned))], state=None, request=mixed[0:1] + mixed[1:])
