@@ -6,6 +6,11 @@ the event loop for ``start_response``, for every chunk and for the end, about fo
 per page; here the status, headers and a body up to ``buffer_limit`` go to the loop in a single
 hand-off. Longer or open-ended bodies (Django's ``StreamingHttpResponse``) stream from their
 first chunk, with backpressure, and stop when the client leaves.
+
+The request body goes the other way whole: it is received on the event loop, spooled to disk
+past ``body_spool_limit`` by a writer thread of its own, before a worker thread is taken (see
+``wsgi_environ.RequestBody``). A worker a stalled upload held was a worker no page could have:
+four stalled uploads froze the site.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import contextvars
 import functools
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -24,18 +29,29 @@ from starlette.types import Receive, Scope, Send
 
 from .admission import Admission
 from .thread_context import run_in_thread_context
-from .wsgi_environ import FILE_BLOCK_SIZE, FileWrapper, RequestBody, build_environ, response_headers
+from .wsgi_environ import (
+    FILE_BLOCK_SIZE,
+    BodyTimeout,
+    ClientDisconnected,
+    FileWrapper,
+    IncompleteBody,
+    RequestBody,
+    build_environ,
+    response_headers,
+)
 
 if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from wsgiref.types import WSGIApplication
 
-__all__ = ["WSGIBridge", "BUFFER_LIMIT", "OVERFLOW_AFTER"]
+__all__ = ["WSGIBridge", "BUFFER_LIMIT", "OVERFLOW_AFTER", "BODY_TIMEOUT", "BODY_SPOOL_LIMIT"]
 
 logger = logging.getLogger(__name__)
 
 BUFFER_LIMIT = 256 * 1024
 OVERFLOW_AFTER = 0.02
+BODY_TIMEOUT = 60.0  # seconds without a byte of the request body, as nginx's client_body_timeout
+BODY_SPOOL_LIMIT = 256 * 1024
 _COALESCE_LIMIT = 64 * 1024
 _ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
 
@@ -144,6 +160,29 @@ def _is_buffered(iterable: Iterable[bytes], headers: _Headers) -> bool:
     return any(name == b"content-length" for name, _ in headers)
 
 
+async def _refuse(exc: IncompleteBody, scope: Scope, send: Send) -> None:
+    """Answer a request whose body never arrived whole, and close the connection (its unread
+    rest cannot be skipped); a client that left gets nothing, as there is nobody to answer."""
+    if isinstance(exc, ClientDisconnected):
+        return
+    if isinstance(exc, BodyTimeout):
+        logger.info("%s %s refused: %s", scope.get("method"), scope.get("path"), exc)
+        status, text = 408, b"Request Timeout: the request body stopped arriving.\n"
+    else:
+        status, text = 400, b"Bad Request: the request body is shorter than its Content-Length.\n"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(text)), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text})
+
+
+async def _watch_for_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> None:
+    """Sole reader of ``receive`` while a response streams; the body is all in, so what comes
+    next is the client leaving (or the server saying the response is done)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    on_disconnect()
+
+
 def _resolve(outcome: asyncio.Future[_Head | None], value: _Head | None) -> None:
     if not outcome.done():
         outcome.set_result(value)
@@ -177,7 +216,7 @@ class _WSGICall:
     def run(self) -> None:
         iterable: Iterable[bytes] | None = None
         try:
-            environ = build_environ(self.scope, self.body, self.bridge.file_wrapper)
+            environ = build_environ(self.scope, self.body.input, self.bridge.file_wrapper)
             iterable = self.bridge.app(environ, self.start_response)
             self.buffered = None
             for chunk in iterable:
@@ -207,6 +246,7 @@ class _WSGICall:
                     close()
                 except Exception:
                     logger.exception("close() of the WSGI response for %s failed", self.scope.get("path"))
+            self.body.close()
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None) -> Any:
         if exc_info is not None:
@@ -256,7 +296,10 @@ class WSGIBridge:
     is streamed instead, and how far a stream may run ahead of the client; ``file_block_size``
     is the smallest block ``wsgi.file_wrapper`` reads. ``concurrency`` calls run at once, more
     only while some have run longer than ``overflow_after`` seconds (see ``admission``);
-    ``None`` lets all ``threads`` run at once, as a2wsgi does.
+    ``None`` lets all ``threads`` run at once, as a2wsgi does. A request body is received
+    whole before the app is called, in memory up to ``body_spool_limit`` bytes and in a
+    temporary file past that; one that stops arriving for ``body_timeout`` seconds is
+    answered 408 and its connection closed.
     """
 
     def __init__(
@@ -268,7 +311,11 @@ class WSGIBridge:
         overflow_after: float = OVERFLOW_AFTER,
         buffer_limit: int = BUFFER_LIMIT,
         file_block_size: int = FILE_BLOCK_SIZE,
+        body_timeout: float = BODY_TIMEOUT,
+        body_spool_limit: int = BODY_SPOOL_LIMIT,
     ) -> None:
+        if body_timeout <= 0 or body_spool_limit <= 0:  # a zero spool limit would keep every body in memory
+            raise ValueError(f"need body_timeout > 0 and body_spool_limit > 0, not {body_timeout=}, {body_spool_limit=}")
         self.app = app
         self.admission = (
             Admission(limit=concurrency, ceiling=threads, overflow_after=overflow_after)
@@ -276,8 +323,11 @@ class WSGIBridge:
             else None
         )
         self.buffer_limit = buffer_limit
+        self.body_timeout = body_timeout
+        self.body_spool_limit = body_spool_limit
         self.file_wrapper = functools.partial(FileWrapper, min_block_size=file_block_size)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="legacy-wsgi")
+        self.spool_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="legacy-spool")  # started by the first big body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -291,17 +341,26 @@ class WSGIBridge:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        body = RequestBody(scope, high_water=self.buffer_limit)
-        await body.prefetch(receive)
-        if body.truncated:
-            return  # the client left before its body arrived: no thread, and nobody to answer
+        body = RequestBody(scope, spool_limit=self.body_spool_limit)
+        if not body.complete:
+            try:
+                await body.receive_all(receive, idle_timeout=self.body_timeout, writer=self.spool_writer)
+            except IncompleteBody as exc:
+                body.close()
+                await _refuse(exc, scope, send)
+                return
+            except BaseException:
+                body.close()
+                raise
         call = _WSGICall(self, scope, body, loop)
         gate = self.admission
-        if gate is not None:
-            await gate.enter(call)
-        pump = None if body.complete else loop.create_task(body.pump(receive, call.abandon))
+        pump = None
+        submitted = False
         try:
+            if gate is not None:
+                await gate.enter(call)
             self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
+            submitted = True  # the thread owns the body now, and closes it
             outcome = await call.outcome
             if gate is not None:
                 gate.leave(call)  # the head is out: a stream goes on in its thread without the turn
@@ -311,14 +370,13 @@ class WSGIBridge:
             if outcome.stream is None:
                 await send({"type": "http.response.body", "body": outcome.body})
                 return
-            if pump is None:  # listen for the client leaving while the stream runs
-                pump = loop.create_task(body.pump(receive, call.abandon))
+            pump = loop.create_task(_watch_for_disconnect(receive, call.abandon))
             await outcome.stream.send_to(send)
         finally:
+            if not submitted:
+                body.close()
             if gate is not None:
                 gate.leave(call)
             call.abandon()
-            body.abandon()
             if pump is not None:
                 pump.cancel()
-

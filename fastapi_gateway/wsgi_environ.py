@@ -1,17 +1,21 @@
 """The WSGI side of an ASGI exchange: environ, ``wsgi.input``, ``wsgi.file_wrapper``, headers.
 
-The environ is a2wsgi's ``build_environ`` with gunicorn's header rules on top, both ways. ``wsgi.input``
-is a2wsgi's streamed body with one difference that matters: a body the client abandoned
-(``http.disconnect`` before the declared length or the last chunk) raises ``ClientDisconnected``
-instead of ending like a complete one, so a view never runs on half a form.
+The environ is a2wsgi's ``build_environ`` with gunicorn's header rules on top, both ways.
+``wsgi.input`` differs from a2wsgi's streamed body: the body is received whole on the event
+loop before a worker thread is taken, as nginx buffers a request body before passing it
+upstream, so a client that trickles or stalls its upload holds a coroutine and a spool file,
+never one of the WSGI app's few threads; and a body the client abandoned never reaches the
+app at all, so a view never runs on half a form.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import sys
-import threading
+import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future
 from typing import IO, Any
 
 from a2wsgi.wsgi import build_environ as _a2wsgi_build_environ
@@ -19,7 +23,16 @@ from starlette.types import Message, Receive, Scope
 
 from .exceptions import GatewayError
 
-__all__ = ["ClientDisconnected", "RequestBody", "FileWrapper", "build_environ", "response_headers", "HOP_BY_HOP_HEADERS"]
+__all__ = [
+    "IncompleteBody",
+    "ClientDisconnected",
+    "BodyTimeout",
+    "RequestBody",
+    "FileWrapper",
+    "build_environ",
+    "response_headers",
+    "HOP_BY_HOP_HEADERS",
+]
 
 FILE_BLOCK_SIZE = 1024 * 1024
 # RFC 9110 §7.6.1, gunicorn's list: the ASGI server runs the connection, not the app behind it.
@@ -29,161 +42,126 @@ HOP_BY_HOP_HEADERS = frozenset(
 )
 
 
-class ClientDisconnected(GatewayError, OSError):
-    """The client left before its request body was complete; an ``OSError`` because Django
-    turns exactly that into ``UnreadablePostError`` (and its CSRF check into a refusal)."""
+class IncompleteBody(GatewayError):
+    """The request body ended before its declared length: the request is refused unread."""
 
-    def __init__(self, received: int, declared: int | None) -> None:
+    def __init__(self, received: int, declared: int | None, reason: str = "ended") -> None:
         expected = "the final chunk" if declared is None else f"{declared} bytes"
-        super().__init__(f"client disconnected after {received} body bytes, before {expected}")
+        super().__init__(f"request body {reason} after {received} bytes, before {expected}")
         self.received = received
         self.declared = declared
 
 
-class RequestBody:
-    """``wsgi.input``: read in the worker thread, filled on the event loop.
+class ClientDisconnected(IncompleteBody):
+    """The client left before its request body was complete: nobody is left to answer."""
 
-    The loop keeps at most ``high_water`` unread bytes (more only while the app waits for a
-    bigger read), so a 200 MB upload streams through with flat memory, as under a2wsgi.
+    def __init__(self, received: int, declared: int | None) -> None:
+        super().__init__(received, declared, "cut by a disconnect")
+
+
+class BodyTimeout(IncompleteBody):
+    """No byte of the request body arrived for ``timeout`` seconds (nginx's ``client_body_timeout``)."""
+
+    def __init__(self, received: int, declared: int | None, timeout: float) -> None:
+        super().__init__(received, declared, f"stalled for {timeout:g} s")
+        self.timeout = timeout
+
+
+class RequestBody:
+    """A request's body, received whole on the event loop, then ``wsgi.input`` in the thread.
+
+    The first ``spool_limit`` bytes stay in memory; past that the body goes to a temporary file
+    (``tempfile.SpooledTemporaryFile``) in batches of about ``spool_limit`` bytes, written by the
+    ``writer`` executor's thread: a disk that throttles a writer for milliseconds must not stop
+    the event loop. So a 200 MB upload costs disk, and about twice ``spool_limit`` of RAM. A
+    bodiless request (the usual GET) creates nothing and never waits.
     """
 
-    def __init__(self, scope: Scope, *, high_water: int) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._high_water = high_water
-        self._lock = threading.Lock()
-        self._arrived = threading.Condition(self._lock)
-        self._resume = asyncio.Event()
-        self._buffer = bytearray()
-        self._received = 0
-        self._declared, self._complete = _declared_length(scope)
-        self._error: ClientDisconnected | None = None
-        self._wanted = 0  # bytes a waiting read needs buffered; the pump fills at least that far
-        self._paused = False
+    __slots__ = ("declared", "complete", "received", "_spool_limit", "_file", "_writing")
 
-    # Event loop side -----------------------------------------------------------------
+    def __init__(self, scope: Scope, *, spool_limit: int) -> None:
+        self.declared, self.complete = _declared_length(scope)
+        self.received = 0
+        self._spool_limit = spool_limit
+        self._file: IO[bytes] | None = None
+        self._writing: Future[None] | None = None  # the batch the writer thread has in hand
 
-    @property
-    def complete(self) -> bool:
-        return self._complete
+    async def receive_all(self, receive: Receive, *, idle_timeout: float, writer: Executor) -> None:
+        """Read the body to its end; the idle clock runs only while the client is waited on.
 
-    @property
-    def truncated(self) -> bool:
-        return self._error is not None
-
-    def feed(self, message: Message) -> None:
-        """Take one ``receive()`` message; ``http.disconnect`` before the end is a truncation."""
-        with self._lock:
-            if self._complete:
-                return
-            if message["type"] == "http.request":
-                chunk = message.get("body", b"")
-                self._buffer += chunk
-                self._received += len(chunk)
-                if message.get("more_body", False):
-                    self._arrived.notify()
-                    return
-                if self._declared is None or self._received >= self._declared:
-                    self._complete = True
-                    self._arrived.notify()
-                    return
-            self._error = ClientDisconnected(self._received, self._declared)
-            self._complete = True
-            self._arrived.notify()
-
-    async def prefetch(self, receive: Receive) -> None:
-        """Read up to ``high_water`` bytes before a thread is taken: a small form costs no
-        thread hop, and a client trickling its body does not hold a worker meanwhile."""
-        while not self._complete and len(self._buffer) < self._high_water:
-            self.feed(await receive())
-
-    async def pump(self, receive: Receive, on_disconnect: Callable[[], None]) -> None:
-        """Sole reader of ``receive`` while a thread serves the request: body, then disconnect."""
-        while True:
-            with self._lock:
-                self._paused = not self._complete and len(self._buffer) >= max(self._high_water, self._wanted)
-                if self._paused:
-                    self._resume.clear()
-            if self._paused:
-                await self._resume.wait()
-                continue
-            message = await receive()
-            self.feed(message)
-            if message["type"] == "http.disconnect":
-                on_disconnect()
-                return
-
-    def abandon(self) -> None:
-        """The request is over on the loop side: a thread still reading gets an error, not a hang."""
-        self.feed({"type": "http.disconnect"})
-
-    # Worker thread side (PEP 3333 input stream) -----------------------------------------
-
-    def _wake_pump(self) -> None:
-        self._paused = False
+        Raises ``ClientDisconnected`` when the client leaves first, ``BodyTimeout`` when no
+        message came for ``idle_timeout`` seconds, ``IncompleteBody`` when the body ended
+        short of its ``Content-Length``.
+        """
+        if self.complete:
+            return
+        loop = asyncio.get_running_loop()
+        spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=self._spool_limit)
+        self._file = spool
+        batch: list[bytes] = []
+        batched = 0
+        idle = asyncio.timeout(None)
         try:
-            self._loop.call_soon_threadsafe(self._resume.set)
-        except RuntimeError:  # the loop is closed: nobody will feed this body any more
-            self._error = ClientDisconnected(self._received, self._declared)
-            self._complete = True
+            async with idle:
+                while not self.complete:
+                    idle.reschedule(loop.time() + idle_timeout)
+                    message = await receive()
+                    idle.reschedule(None)
+                    chunk = self._take(message)
+                    if self.received <= self._spool_limit:
+                        spool.write(chunk)  # into memory: a copy, on the loop
+                        continue
+                    batch.append(chunk)
+                    batched += len(chunk)
+                    if batched >= self._spool_limit or self.complete:
+                        await self._write_batch(writer, spool, batch)
+                        batch, batched = [], 0
+                if self._writing is not None:
+                    await asyncio.wrap_future(self._writing)
+        except TimeoutError:
+            if not idle.expired():
+                raise
+            raise BodyTimeout(self.received, self.declared, idle_timeout) from None
+        spool.seek(0)
 
-    def _wait_for_more(self, wanted: int) -> None:
-        self._wanted = wanted
-        if self._paused and len(self._buffer) < wanted:
-            self._wake_pump()
-        if not self._complete:
-            self._arrived.wait()
+    def _take(self, message: Message) -> bytes:
+        if message["type"] != "http.request":
+            raise ClientDisconnected(self.received, self.declared)
+        chunk: bytes = message.get("body", b"")
+        self.received += len(chunk)
+        if not message.get("more_body", False):
+            if self.declared is not None and self.received < self.declared:
+                raise IncompleteBody(self.received, self.declared)
+            self.complete = True
+        return chunk
 
-    def _take(self, size: int) -> bytes:
-        if size >= len(self._buffer):
-            data = bytes(self._buffer)
-            self._buffer.clear()
+    async def _write_batch(self, writer: Executor, spool: tempfile.SpooledTemporaryFile[bytes], batch: list[bytes]) -> None:
+        if self._writing is not None:
+            await asyncio.wrap_future(self._writing)  # in order, and one batch in hand at a time
+        self._writing = writer.submit(_write_to_disk, spool, batch)
+
+    @property
+    def input(self) -> IO[bytes]:
+        """``wsgi.input``: the whole body, from its start."""
+        if self._file is None:
+            self._file = io.BytesIO()
+        return self._file
+
+    def close(self) -> None:
+        """Free the memory or delete the file once its last reader is done with it (a batch
+        the writer thread still has in hand closes it when written)."""
+        file, writing = self._file, self._writing
+        if file is None:
+            return
+        if writing is None:
+            file.close()
         else:
-            data = bytes(memoryview(self._buffer)[:size])
-            del self._buffer[:size]
-        self._wanted = 0
-        if self._paused and len(self._buffer) < self._high_water:
-            self._wake_pump()
-        return data
+            writing.add_done_callback(lambda _: file.close())
 
-    def read(self, size: int | None = -1, /) -> bytes:
-        with self._lock:
-            wanted = sys.maxsize if size is None or size < 0 else size
-            while not self._complete and len(self._buffer) < wanted:
-                self._wait_for_more(wanted)
-            if size is None or size < 0 or size > len(self._buffer):
-                if self._error is not None:
-                    raise ClientDisconnected(self._error.received, self._error.declared)
-                size = len(self._buffer)
-            return self._take(size)
 
-    def readline(self, size: int | None = -1, /) -> bytes:
-        with self._lock:
-            while True:
-                limit = None if size is None or size < 0 else size
-                end = self._buffer.find(b"\n", 0, limit)
-                if end >= 0:
-                    return self._take(end + 1)
-                if limit is not None and len(self._buffer) >= limit:
-                    return self._take(limit)
-                if self._complete:
-                    if self._error is not None:
-                        raise ClientDisconnected(self._error.received, self._error.declared)
-                    return self._take(len(self._buffer))
-                self._wait_for_more(len(self._buffer) + 1 if limit is None else limit)
-
-    def readlines(self, hint: int = -1, /) -> list[bytes]:
-        lines: list[bytes] = []
-        total = 0
-        while line := self.readline():
-            lines.append(line)
-            total += len(line)
-            if 0 < hint <= total:
-                break
-        return lines
-
-    def __iter__(self) -> Iterator[bytes]:
-        while line := self.readline():
-            yield line
+def _write_to_disk(spool: tempfile.SpooledTemporaryFile[bytes], batch: list[bytes]) -> None:
+    spool.rollover()
+    spool.writelines(batch)
 
 
 def _declared_length(scope: Scope) -> tuple[int | None, bool]:
@@ -219,7 +197,7 @@ class FileWrapper:
             close()
 
 
-def build_environ(scope: Scope, body: RequestBody, file_wrapper: Callable[..., Any] = FileWrapper) -> dict[str, Any]:
+def build_environ(scope: Scope, body: IO[bytes], file_wrapper: Callable[..., Any] = FileWrapper) -> dict[str, Any]:
     """a2wsgi's environ, minus header names with ``_`` (gunicorn and Django's ASGI handler drop
     them: ``X-Forwarded_Proto`` would otherwise pass as ``HTTP_X_FORWARDED_PROTO``), and with a
     raw non-ASCII query string kept as latin-1 like gunicorn does, where a2wsgi would fail."""

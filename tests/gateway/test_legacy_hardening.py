@@ -18,7 +18,7 @@ import httpx
 import pytest
 from django.contrib.auth.models import AbstractUser
 from django.core.files.base import ContentFile
-from django.core.signals import request_finished
+from django.core.signals import request_finished, request_started
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import include, path
 from fastapi import FastAPI
@@ -108,6 +108,20 @@ def requests_finished() -> Iterator[_RequestsFinished]:
     request_finished.disconnect(counter)
 
 
+@pytest.fixture
+def requests_started() -> Iterator[list[str]]:
+    """The paths Django began to handle: ``request_started`` fires in the worker thread before
+    any middleware or view, so a request counted nowhere here never reached Django at all."""
+    paths: list[str] = []
+
+    def record(environ: dict[str, Any], **kwargs: Any) -> None:
+        paths.append(environ["PATH_INFO"])
+
+    request_started.connect(record)
+    yield paths
+    request_started.disconnect(record)
+
+
 # Truncated request bodies ------------------------------------------------------------------
 
 
@@ -127,6 +141,7 @@ async def test_a_cut_upload_never_reaches_the_view_as_complete(
     demo_users: Any,
     demo_password: str,
     requests_finished: _RequestsFinished,
+    requests_started: list[str],
     encoding: str,
     cut: bool,
 ) -> None:
@@ -139,19 +154,19 @@ async def test_a_cut_upload_never_reaches_the_view_as_complete(
     content = request.read()
     headers = [(name.lower().encode(), value.encode()) for name, value in request.headers.items() if name.lower() != "host"]
     scope = http_scope("/tickets/new/", method="POST", headers=[*headers, cookie_header(client)])
-    finished_before = requests_finished.count
+    finished_before, started_before = requests_finished.count, len(requests_started)
 
-    # The client leaves half-way: past what the bridge reads ahead, so Django is already reading.
+    # The client leaves half-way. The bridge holds a body until its end, so Django never sees it.
     chunks = (content[: len(content) // 2],) if cut else (content,)
     messages = await call(app, scope, body_messages(*chunks, disconnect=cut))
 
-    assert await requests_finished.wait_for(finished_before + 1)
-    created = await Ticket.objects.filter(title=title).aexists()
     if cut:
-        assert not created, "the view ran on a truncated body"
+        assert len(requests_started) == started_before, "Django handled a truncated body"
+        assert not await Ticket.objects.filter(title=title).aexists(), "the view ran on a truncated body"
         assert messages == []
     else:
-        assert created
+        assert await requests_finished.wait_for(finished_before + 1)
+        assert await Ticket.objects.filter(title=title).aexists()
         assert messages[0]["status"] == 302
 
 

@@ -8,9 +8,12 @@ client's ``receive`` says ``http.disconnect``. These tests touch no database.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import os
 import sys
+import tempfile
 import threading
 import time
 import tracemalloc
@@ -25,7 +28,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive
 
-from fastapi_gateway.wsgi_bridge import BUFFER_LIMIT, WSGIBridge
+from fastapi_gateway.wsgi_bridge import BODY_SPOOL_LIMIT, BUFFER_LIMIT, WSGIBridge
 from fastapi_gateway.wsgi_environ import FILE_BLOCK_SIZE
 
 StartResponse = Callable[..., Any]
@@ -262,27 +265,44 @@ def reader(outcomes: list[str]) -> Callable[[Environ, StartResponse], list[bytes
     return read_all
 
 
-@pytest.mark.parametrize(
-    "framing", [(b"content-length", b"1048576"), (b"transfer-encoding", b"chunked")], ids=["content-length", "chunked"]
+def stalling(*chunks: bytes, gone: asyncio.Event | None = None, sent: Callable[[], None] | None = None) -> Receive:
+    """``receive`` of a client that sends ``chunks`` of its body (then calls ``sent``) and
+    nothing more: it waits, as a server's ``receive`` does, until ``gone`` is set, then leaves."""
+    messages: list[Message] = [{"type": "http.request", "body": chunk, "more_body": True} for chunk in chunks]
+
+    async def receive() -> Message:
+        if messages:
+            message = messages.pop(0)
+            if not messages and sent is not None:
+                sent()
+            return message
+        await (gone or asyncio.Event()).wait()
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+FRAMINGS = pytest.mark.parametrize(
+    "framing", [(b"content-length", b"2000000"), (b"transfer-encoding", b"chunked")], ids=["content-length", "chunked"]
 )
-async def test_a_body_cut_by_a_disconnect_raises_oserror(framing: tuple[bytes, bytes]) -> None:
-    # More than the bridge prefetches, so the app is already reading when the client leaves.
+
+
+@FRAMINGS
+async def test_a_body_cut_by_a_disconnect_never_reaches_the_app(framing: tuple[bytes, bytes]) -> None:
     outcomes: list[str] = []
     scope = http_scope(method="POST", headers=[framing])
-    await call(WSGIBridge(reader(outcomes)), scope, body_messages(b"x" * (BUFFER_LIMIT + 1), disconnect=True))
-    for _ in range(100):
-        if outcomes:
-            break
-        await asyncio.sleep(0.01)
-    assert outcomes == ["ClientDisconnected"]
+    messages = await call(WSGIBridge(reader(outcomes)), scope, body_messages(b"x" * (BODY_SPOOL_LIMIT + 1), disconnect=True))
+    assert (messages, outcomes) == ([], [])  # the bridge returns only once a thread it took has answered
 
 
-async def test_a_body_shorter_than_its_content_length_raises_oserror() -> None:
+async def test_a_body_shorter_than_its_content_length_is_refused_unread() -> None:
     outcomes: list[str] = []
-    declared = str(3 * BUFFER_LIMIT).encode()
+    declared = str(3 * BODY_SPOOL_LIMIT).encode()
     scope = http_scope(method="POST", headers=[(b"content-length", declared)])
-    messages = await call(WSGIBridge(reader(outcomes)), scope, body_messages(b"x" * (BUFFER_LIMIT + 1), b"x" * 40))
-    assert body_of(messages) == b"ClientDisconnected"
+    messages = await call(WSGIBridge(reader(outcomes)), scope, body_messages(b"x" * (BODY_SPOOL_LIMIT + 1), b"x" * 40))
+    assert status_of(messages) == 400
+    assert (b"connection", b"close") in messages[0]["headers"]
+    assert outcomes == []
 
 
 async def test_a_client_gone_before_its_body_arrived_takes_no_thread() -> None:
@@ -293,31 +313,148 @@ async def test_a_client_gone_before_its_body_arrived_takes_no_thread() -> None:
     assert (messages, outcomes) == ([], [])
 
 
-async def test_an_upload_streams_through_with_flat_memory() -> None:
+@FRAMINGS
+@pytest.mark.parametrize("sent", [0, 300 * KiB], ids=["no-body-bytes", "300KiB"])
+async def test_a_stalled_body_is_cut_with_408_and_the_app_never_runs(framing: tuple[bytes, bytes], sent: int) -> None:
+    outcomes: list[str] = []
+    bridge = WSGIBridge(reader(outcomes), body_timeout=0.2)
+    scope = http_scope(method="POST", headers=[framing])
+    messages = await asyncio.wait_for(call(bridge, scope, stalling(*([b"x" * sent] if sent else []))), 5)
+    assert status_of(messages) == 408
+    assert dict(messages[0]["headers"])[b"connection"] == b"close"  # the unread rest cannot be skipped
+    assert body_of(messages) == b"Request Timeout: the request body stopped arriving.\n"
+    assert outcomes == []
+
+
+async def test_a_trickling_body_is_not_cut_while_it_keeps_arriving() -> None:
+    # Each piece comes well within the idle timeout; the whole body takes twice as long as it.
+    outcomes: list[str] = []
+    pieces = 8
+
+    async def trickle() -> Message:
+        nonlocal pieces
+        await asyncio.sleep(0.1)
+        pieces -= 1
+        return {"type": "http.request", "body": b"y" * 10, "more_body": pieces > 0}
+
+    scope = http_scope(method="POST", headers=[(b"content-length", b"80")])
+    messages = await call(WSGIBridge(reader(outcomes), body_timeout=0.4), scope, trickle)
+    assert (status_of(messages), outcomes) == (200, ["complete 80"])
+
+
+async def test_stalled_uploads_hold_no_thread() -> None:
+    outcomes: list[str] = []
+
+    def site(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        return reader(outcomes)(environ, start_response) if environ["REQUEST_METHOD"] == "POST" else hello(environ, start_response)
+
+    bridge = WSGIBridge(site, threads=4)
+    uploads, gone, all_sent = 64, asyncio.Event(), asyncio.Event()
+    senders = 0
+
+    def sent() -> None:
+        nonlocal senders
+        senders += 1
+        if senders == uploads:
+            all_sent.set()
+
+    framings = [(b"content-length", b"2000000"), (b"transfer-encoding", b"chunked")]
+    stalled = [
+        asyncio.create_task(call(bridge, http_scope(method="POST", headers=[framings[n % 2]]), stalling(b"x" * 300 * KiB, gone=gone, sent=sent)))
+        for n in range(uploads)
+    ]
+    try:
+        await asyncio.wait_for(all_sent.wait(), 5)
+        page = await asyncio.wait_for(call(bridge, http_scope("/page")), 1)
+        assert body_of(page) == b"hello"
+    finally:
+        gone.set()
+        answers = await asyncio.wait_for(asyncio.gather(*stalled), 5)
+    assert answers == [[]] * uploads and outcomes == []
+
+
+async def test_a_large_upload_is_spooled_to_disk_and_reaches_the_app_whole(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     chunk, total = 64 * KiB, 200 * MiB
-    piece = b"u" * chunk
     delivered = 0
-    lag: list[int] = []
+    sent = hashlib.sha256()
+    spooled_to: list[str] = []
 
     async def receive() -> Message:
         nonlocal delivered
         if delivered >= total:
             await asyncio.Event().wait()  # a client that stays until the response
+        piece = bytes([delivered // chunk % 251]) * chunk
+        sent.update(piece)
         delivered += chunk
         return {"type": "http.request", "body": piece, "more_body": delivered < total}
 
-    def count(environ: Environ, start_response: StartResponse) -> list[bytes]:
-        consumed = 0
-        while data := environ["wsgi.input"].read(chunk):
-            consumed += len(data)
-            lag.append(delivered - consumed)
+    def digest(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        stream, received = environ["wsgi.input"], hashlib.sha256()
+        if isinstance(stream.name, int):  # a SpooledTemporaryFile rolled over to a real file
+            spooled_to.append(os.readlink(f"/proc/self/fd/{stream.name}"))
+        while data := stream.read(chunk):
+            received.update(data)
         start_response("200 OK", [])
-        return [str(consumed).encode()]
+        return [received.hexdigest().encode()]
 
     scope = http_scope(method="POST", headers=[(b"content-length", str(total).encode())])
-    messages = await call(WSGIBridge(count), scope, receive)
-    assert body_of(messages) == str(total).encode()
-    assert max(lag) <= BUFFER_LIMIT + 2 * chunk
+    tracemalloc.start()
+    try:
+        messages = await call(WSGIBridge(digest), scope, receive)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert body_of(messages) == sent.hexdigest().encode()
+    assert peak < 8 * MiB, peak
+    assert len(spooled_to) == 1 and spooled_to[0].startswith(str(tmp_path)), spooled_to
+
+
+async def test_a_slow_disk_does_not_hold_up_other_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    writing, release = threading.Event(), threading.Event()
+    stuck_since: list[float] = []
+
+    class StuckDisk(tempfile.SpooledTemporaryFile):  # type: ignore[type-arg]
+        def writelines(self, lines: Iterable[bytes]) -> None:
+            stuck_since.append(time.monotonic())
+            writing.set()
+            release.wait(5)  # the kernel throttling a writer, or a slow volume
+            super().writelines(lines)
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", StuckDisk)
+    outcomes: list[str] = []
+
+    def site(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        return reader(outcomes)(environ, start_response) if environ["REQUEST_METHOD"] == "POST" else hello(environ, start_response)
+
+    bridge = WSGIBridge(site)
+    size = 4 * BODY_SPOOL_LIMIT
+    scope = http_scope(method="POST", headers=[(b"content-length", str(size).encode())])
+    upload = asyncio.create_task(call(bridge, scope, body_messages(*[b"x" * BODY_SPOOL_LIMIT] * 4)))
+    try:
+        assert await asyncio.to_thread(writing.wait, 5)
+        page = await asyncio.wait_for(call(bridge, http_scope("/page")), 2)
+        assert body_of(page) == b"hello"
+        assert time.monotonic() - stuck_since[0] < 1  # answered while the disk was still stuck
+    finally:
+        release.set()
+    assert body_of(await asyncio.wait_for(upload, 5)) == f"complete {size}".encode()
+
+
+async def test_a_small_body_stays_in_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    names: list[object] = []
+
+    def name_of_input(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        names.append(environ["wsgi.input"].name)
+        start_response("200 OK", [])
+        return [environ["wsgi.input"].read()]
+
+    bridge = WSGIBridge(name_of_input, body_spool_limit=4 * KiB)
+    form = b"user=anna&" * 400  # 4000 bytes: under the limit
+    messages = await call(bridge, http_scope(method="POST", headers=[(b"content-length", b"4000")]), body_messages(form[:1000], form[1000:]))
+    assert body_of(messages) == form
+    assert names == [None]  # no file behind it
 
 
 async def test_wsgi_input_reads_lines_like_a2wsgi() -> None:
