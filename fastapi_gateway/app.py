@@ -80,6 +80,8 @@ def create_app(
     legacy_threads: int = 4,
     legacy_concurrency: int = 1,
     legacy_overflow_ms: float = 20.0,
+    legacy_body_timeout_seconds: float = 60.0,
+    legacy_body_spool_kb: int = 256,
     max_upload_mb: int = 50,
     trusted_proxies: Sequence[str] = (),
     docs_prefix: str = "/api/v2",
@@ -99,7 +101,10 @@ def create_app(
     ``DJANGO_SETTINGS_MODULE``; ``stream_recheck_seconds`` is how often an open Gradio
     stream re-checks that its Django session still holds its user. Legacy views run in
     ``legacy_threads`` threads, ``legacy_concurrency`` at a time, one more each time the oldest
-    running has taken ``legacy_overflow_ms`` (see ``fastapi_gateway.admission``).
+    running has taken ``legacy_overflow_ms`` (see ``fastapi_gateway.admission``). A legacy
+    request's body is read before a thread is taken, in memory up to ``legacy_body_spool_kb``
+    KiB and in a temporary file past that; one that stops arriving for
+    ``legacy_body_timeout_seconds`` is answered 408.
     ``cpu_affinity`` pins the serving process to a CPU of its own when it starts (see
     ``fastapi_gateway.cpu_affinity``; the entrypoint turns it on).
     """
@@ -107,6 +112,11 @@ def create_app(
         raise GatewayConfigurationError(
             f"need legacy_threads >= 1, legacy_concurrency >= 1 and legacy_overflow_ms > 0, not "
             f"{legacy_threads}, {legacy_concurrency}, {legacy_overflow_ms}"
+        )
+    if legacy_body_timeout_seconds <= 0 or legacy_body_spool_kb <= 0:
+        raise GatewayConfigurationError(
+            f"need legacy_body_timeout_seconds > 0 and legacy_body_spool_kb > 0, not "
+            f"{legacy_body_timeout_seconds}, {legacy_body_spool_kb}"
         )
     if max_upload_mb <= 0:
         raise GatewayConfigurationError(f"max_upload_mb must be positive, not {max_upload_mb}")
@@ -146,7 +156,8 @@ def create_app(
 
     gradio_apps = mount_gradio_pages(app, gradio_pages, max_upload_mb=max_upload_mb)
     legacy = legacy_asgi_app(
-        legacy_wsgi_app, threads=legacy_threads, concurrency=legacy_concurrency, overflow_after=legacy_overflow_ms / 1000
+        legacy_wsgi_app, threads=legacy_threads, concurrency=legacy_concurrency, overflow_after=legacy_overflow_ms / 1000,
+        body_timeout=legacy_body_timeout_seconds, body_spool_limit=legacy_body_spool_kb * 1024,
     )
     app.mount("/", legacy)
 

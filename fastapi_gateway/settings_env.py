@@ -60,6 +60,7 @@ def _list(env: Mapping[str, str], variable: str) -> list[str]:
 def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Any]:
     """``GATEWAY_MAX_UPLOAD_MB``, ``GATEWAY_TRUSTED_PROXIES``, ``GATEWAY_LEGACY_THREADS``,
     ``GATEWAY_LEGACY_CONCURRENCY``, ``GATEWAY_LEGACY_OVERFLOW_MS``,
+    ``GATEWAY_LEGACY_BODY_TIMEOUT_SECONDS``, ``GATEWAY_LEGACY_BODY_SPOOL_KB``,
     ``GATEWAY_STREAM_RECHECK_SECONDS``, ``GATEWAY_ROUTE_POLL_SECONDS``, ``GATEWAY_METRICS_TOKEN``,
     ``GATEWAY_API_ROUTERS`` (``prefix=module:attr`` pairs, comma separated; empty for none)
     and ``GATEWAY_GRADIO_PAGES`` (``module:attr`` naming a sequence of pages; empty for none).
@@ -79,6 +80,8 @@ def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, An
         "legacy_threads": _positive_int(env, "GATEWAY_LEGACY_THREADS", 4),
         "legacy_concurrency": _positive_int(env, "GATEWAY_LEGACY_CONCURRENCY", 1),
         "legacy_overflow_ms": _positive_float(env, "GATEWAY_LEGACY_OVERFLOW_MS", 20.0),
+        "legacy_body_timeout_seconds": _positive_float(env, "GATEWAY_LEGACY_BODY_TIMEOUT_SECONDS", 60.0),
+        "legacy_body_spool_kb": _positive_int(env, "GATEWAY_LEGACY_BODY_SPOOL_KB", 256),
         "trusted_proxies": _list(env, "GATEWAY_TRUSTED_PROXIES"),
         "stream_recheck_seconds": _positive_float(env, "GATEWAY_STREAM_RECHECK_SECONDS", 2.0),
         "route_poll_seconds": _positive_float(env, "GATEWAY_ROUTE_POLL_SECONDS", 0.5),

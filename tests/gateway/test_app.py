@@ -103,6 +103,10 @@ def test_bad_configuration_is_refused() -> None:
     with pytest.raises(GatewayConfigurationError):
         create_app(max_upload_mb=0)
     with pytest.raises(GatewayConfigurationError):
+        create_app(legacy_body_timeout_seconds=0)
+    with pytest.raises(GatewayConfigurationError):
+        create_app(legacy_body_spool_kb=0)
+    with pytest.raises(GatewayConfigurationError):
         create_app(settings_module="some_other_project.settings")
 
 

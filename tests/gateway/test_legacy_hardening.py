@@ -8,9 +8,12 @@ where a client's ``receive`` has to say ``http.disconnect`` at a chosen moment.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import itertools
 import re
 import threading
 import time
+import tracemalloc
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -33,7 +36,7 @@ from legacy_django.tickets.models import Ticket
 from legacy_django.tickets.queries import create_ticket
 
 from .conftest import BASE_URL, login, serve
-from .test_wsgi_bridge import body_messages, call, count_hops, http_scope, until
+from .test_wsgi_bridge import body_messages, body_of, call, count_hops, http_scope, stalling, until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -168,6 +171,82 @@ async def test_a_cut_upload_never_reaches_the_view_as_complete(
         assert await requests_finished.wait_for(finished_before + 1)
         assert await Ticket.objects.filter(title=title).aexists()
         assert messages[0]["status"] == 302
+
+
+# Stalled and large request bodies -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("framing", [(b"content-length", b"2000000"), (b"transfer-encoding", b"chunked")], ids=["content-length", "chunked"])
+async def test_a_stalled_login_post_gets_408_and_the_view_never_runs(
+    demo_users: Any, requests_started: list[str], framing: tuple[bytes, bytes]
+) -> None:
+    app = create_app(legacy_threads=2, legacy_body_timeout_seconds=0.3)
+    async with serve(app) as client:
+        assert (await client.get("/accounts/login/")).status_code == 200
+        headers = [framing, (b"content-type", b"application/x-www-form-urlencoded"), cookie_header(client)]
+        stalled_body = stalling(b"username=alice&password=" + b"p" * 300 * 1024)
+        messages = await asyncio.wait_for(call(app, http_scope("/accounts/login/", method="POST", headers=headers), stalled_body), 5)
+    assert messages[0]["status"] == 408
+    assert dict(messages[0]["headers"])[b"connection"] == b"close"
+    assert body_of(messages) == b"Request Timeout: the request body stopped arriving.\n"
+    assert requests_started == ["/accounts/login/"], "Django handled the stalled request"  # only the GET
+
+
+async def test_a_large_upload_reaches_django_whole_after_it_is_spooled(
+    desk: tuple[FastAPI, httpx.AsyncClient], demo_users: Any, demo_password: str
+) -> None:
+    app, client = desk
+    await login(client, "alice", demo_password)
+    token = _CSRF_INPUT.search((await client.get("/tickets/new/")).text)
+    assert token
+    boundary = "spooled-upload-boundary"
+    fields = {"csrfmiddlewaretoken": token.group(1), "title": "Alice: 200 MB upload", "body": "big", "priority": "normal"}
+    head = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n' for name, value in fields.items())
+    head += f'--{boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="big.bin"\r\n'
+    head += "Content-Type: application/octet-stream\r\n\r\n"
+    tail = f"\r\n--{boundary}--\r\n".encode()
+    chunk, size = 64 * 1024, 200 * MiB
+    sent = hashlib.sha256()
+
+    def file_slices() -> Iterator[bytes]:
+        for number in range(size // chunk):
+            piece = bytes([number % 251]) * chunk
+            sent.update(piece)
+            yield piece
+
+    parts = itertools.chain([head.encode()], file_slices(), [tail])
+    remaining = size // chunk + 2
+    django_started_with: list[int] = []  # parts of the body still unsent when Django started on it
+
+    async def receive() -> Message:
+        nonlocal remaining
+        if not remaining:
+            await asyncio.Event().wait()  # a client that stays for the response
+        remaining -= 1
+        return {"type": "http.request", "body": next(parts), "more_body": remaining > 0}
+
+    def started(**kwargs: Any) -> None:
+        django_started_with.append(remaining)
+
+    length = len(head.encode()) + size + len(tail)
+    headers = [(b"content-type", f"multipart/form-data; boundary={boundary}".encode()), (b"content-length", str(length).encode()), cookie_header(client)]
+    request_started.connect(started)
+    tracemalloc.start()
+    try:
+        messages = await call(app, http_scope("/tickets/new/", method="POST", headers=headers), receive)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        request_started.disconnect(started)
+    assert messages[0]["status"] == 302, body_of(messages)
+    assert django_started_with == [0], "Django started on the request before its body had all arrived"
+    assert peak < 16 * MiB, peak
+    ticket = await Ticket.objects.aget(title="Alice: 200 MB upload")
+    stored = hashlib.sha256()
+    with ticket.attachment.open("rb") as attachment:
+        while block := attachment.read(MiB):
+            stored.update(block)
+    assert (ticket.attachment.size, stored.hexdigest()) == (size, sent.hexdigest())
 
 
 # Streams ------------------------------------------------------------------------------------
