@@ -22,7 +22,11 @@ from starlette.types import Scope
 from .django_session import session_key_from_headers
 from .exceptions import CsrfFailure
 
-__all__ = ["check_csrf"]
+__all__ = ["check_csrf", "csrf_request"]
+
+# What describes the body, which belongs to the handler: Django parses these eagerly (content
+# type parameters in the constructor, the form on ``request.POST``) and raises on bad ones.
+_BODY_HEADERS = frozenset({b"content-type", b"content-length", b"transfer-encoding"})
 
 
 class _RaisingCsrfMiddleware(CsrfViewMiddleware):
@@ -36,13 +40,25 @@ def _unreachable_view(request: HttpRequest) -> HttpResponse:
     raise AssertionError("the CSRF check never calls the view")
 
 
+def csrf_request(scope: Scope) -> ASGIRequest:
+    """The Django request the CSRF rules judge: the scope's headers, no body, query or type.
+
+    Those rules read only the method, scheme, ``Host``, ``Origin``, ``Referer``, cookies and
+    the token header. Left in, a multipart type without a boundary, an unknown RFC 2231
+    charset or a non-UTF-8 query string makes Django raise inside the check (a 500) instead
+    of leaving the handler to refuse them.
+    """
+    headers = [(name, value) for name, value in scope.get("headers", []) if name.lower() not in _BODY_HEADERS]
+    return ASGIRequest(dict(scope, root_path="", query_string=b"", headers=headers), io.BytesIO())
+
+
 def check_csrf(scope: Scope) -> None:
     """Raise ``CsrfFailure`` if Django would refuse this request; safe methods always pass.
 
     The token is read from the ``X-CSRFToken`` header (``CSRF_HEADER_NAME``) only: the body
     belongs to the FastAPI handler and is never consumed here.
     """
-    request = ASGIRequest(dict(scope, root_path=""), io.BytesIO())
+    request = csrf_request(scope)
     if settings.CSRF_USE_SESSIONS:
         engine = import_module(settings.SESSION_ENGINE)
         request.session = engine.SessionStore(session_key_from_headers(scope.get("headers", [])))

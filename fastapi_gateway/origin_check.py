@@ -10,15 +10,13 @@ neither — is refused: a request that cannot show it is same-origin is not trus
 
 from __future__ import annotations
 
-import io
-
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
+from .csrf import csrf_request
 from .exceptions import CsrfFailure
 
 __all__ = ["check_same_origin", "SAFE_METHODS"]
@@ -40,7 +38,7 @@ def check_same_origin(scope: Scope) -> None:
         if headers.get("sec-fetch-site") == "same-origin":
             return
         raise CsrfFailure("Origin checking failed - no Origin header and not a same-origin fetch.")
-    request = ASGIRequest(dict(scope, root_path=""), io.BytesIO())
+    request = csrf_request(scope)
     try:
         # Django's own decision (exact and wildcard CSRF_TRUSTED_ORIGINS, scheme and host);
         # a fresh middleware because it caches the parsed trusted origins on itself.
