@@ -16,6 +16,7 @@ from typing import Any
 import django
 from django.apps import apps
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.middleware.cors import CORSMiddleware
 
 from .body_limit import BodySizeLimitMiddleware
@@ -36,6 +37,7 @@ from .routing.runtime import RoutingRuntime
 from .routing.table import declared_routes
 from .trusted_host import DjangoAllowedHostsMiddleware
 from .user_middleware import DjangoUserMiddleware
+from .validation_errors import request_validation_error_handler
 
 __all__ = ["create_app"]
 
@@ -139,6 +141,7 @@ def create_app(
         redoc_url=None,
         openapi_url=f"{docs_prefix}/openapi.json",
         lifespan=lifespan,
+        exception_handlers={RequestValidationError: request_validation_error_handler},
     )
 
     app.state.route_table = routing.table  # for operators' introspection and the tests
@@ -155,6 +158,9 @@ def create_app(
             app.mount(prefix, router)
 
     gradio_apps = mount_gradio_pages(app, gradio_pages, max_upload_mb=max_upload_mb)
+    for gradio_app in gradio_apps.values():
+        if isinstance(gradio_app, FastAPI):
+            gradio_app.add_exception_handler(RequestValidationError, request_validation_error_handler)
     legacy = legacy_asgi_app(
         legacy_wsgi_app, threads=legacy_threads, concurrency=legacy_concurrency, overflow_after=legacy_overflow_ms / 1000,
         body_timeout=legacy_body_timeout_seconds, body_spool_limit=legacy_body_spool_kb * 1024,
