@@ -5,6 +5,8 @@ from __future__ import annotations
 import posixpath
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import ProhibitNullCharactersValidator
 from django.db import models
 from django.urls import reverse
 
@@ -42,6 +44,23 @@ class Ticket(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.title}"
+
+    def clean(self) -> None:
+        """Refuse text no database stores as sent: NUL characters (PostgreSQL rejects them;
+        Django's forms already do) and lone surrogates, which a JSON escape (``"\\ud800"``)
+        carries past every form and which cannot be encoded as UTF-8 on save."""
+        errors: dict[str, ValidationError] = {}
+        for field in ("title", "body"):
+            value = getattr(self, field)
+            try:
+                ProhibitNullCharactersValidator()(value)
+                value.encode("utf-8")
+            except ValidationError as exc:
+                errors[field] = exc
+            except UnicodeEncodeError:
+                errors[field] = ValidationError("Text must be valid Unicode (it holds an unpaired surrogate).", code="invalid_unicode")
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def attachment_filename(self) -> str:

@@ -99,6 +99,44 @@ async def test_invalid_payloads_are_422_and_write_nothing(as_alice: httpx.AsyncC
     assert await Ticket.objects.acount() == before
 
 
+MALFORMED_BODIES = [
+    pytest.param("multipart/form-data", b"--x\r\n\r\n--x--\r\n", id="multipart-without-boundary"),
+    pytest.param("multipart/form-data; boundary=", b"--\r\n\r\n----\r\n", id="multipart-empty-boundary"),
+    pytest.param('multipart/form-data; boundary=""', b"", id="multipart-quoted-empty-boundary"),
+    pytest.param("multipart/form-data; boundary=abc", b'--abc\r\nContent-Disposition: form-data; name="title"\r\n\r\nx\r\n--abc--\r\n', id="well-formed-multipart"),
+    pytest.param("multipart/form-data; boundary=abc", b"--abc\r\nbroken", id="multipart-broken-part"),
+    pytest.param("multipart/form-data; boundary=abc", b'--abc\r\nContent-Disposition: form-data; name="f"; filename="a.bin"\r\n\r\n\x89PNG\xff\r\n--abc--\r\n', id="binary-file-part"),
+    pytest.param("multipart/form-data; boundary=abc; charset=utf-16", b"--abc--\r\n", id="multipart-utf-16"),
+    pytest.param("application/x-www-form-urlencoded; charset=utf-16", b"title=x", id="urlencoded-utf-16"),
+    pytest.param("application/x-www-form-urlencoded", b"title=\xff", id="urlencoded-non-utf-8"),
+    pytest.param("text/plain; charset=nope", b"\xff\xfe{}", id="unknown-charset-non-utf-8"),
+    pytest.param("text/plain; charset*=nope''x", b"{}", id="rfc2231-unknown-charset"),
+    pytest.param("application/json", b'{"title": "\xff"}', id="json-non-utf-8"),
+    pytest.param("application/json", b'{"title": "x", "status": "\\ud800"}', id="json-lone-surrogate-in-an-invalid-field"),
+    pytest.param("application/json", b'{"title": "\\ud800"}', id="json-lone-surrogate-title"),
+    pytest.param("application/json", b'{"title": "ok", "body": "x \\udfff"}', id="json-lone-surrogate-body"),
+    pytest.param("application/json", b'{"title": "a\\u0000b"}', id="json-nul-character"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/api/v2/tickets"), ("PATCH", "/api/v2/tickets/{id}")])
+@pytest.mark.parametrize(("content_type", "body"), MALFORMED_BODIES)
+async def test_a_malformed_body_is_a_clear_4xx(
+    as_alice: httpx.AsyncClient, alice: AbstractUser, method: str, path: str, content_type: str, body: bytes
+) -> None:
+    """Issue 13: whatever the content type, charset or multipart shape, a JSON 4xx, not a 500."""
+    ticket = await Ticket.objects.filter(owner=alice).afirst()
+    assert ticket is not None
+    before = await Ticket.objects.acount()
+    response = await as_alice.request(
+        method, path.format(id=ticket.pk), content=body, headers={**csrf_headers(as_alice), "Content-Type": content_type}
+    )
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    assert response.json()["detail"]
+    assert await Ticket.objects.acount() == before
+    assert (await Ticket.objects.aget(pk=ticket.pk)).updated_at == ticket.updated_at
+
+
 async def test_cross_site_post_is_refused(as_alice: httpx.AsyncClient) -> None:
     """A page on another site can make the browser send the cookie, but not read the token."""
     before = await Ticket.objects.acount()

@@ -104,6 +104,10 @@ def test_create_ticket_applies_defaults(alice: AbstractUser) -> None:
         ({"title": "x" * 201}, "title"),
         ({"title": "ok", "priority": "whenever"}, "priority"),
         ({"title": "ok", "status": "done"}, "status"),
+        ({"title": "a\x00b"}, "title"),
+        ({"title": "ok", "body": "\x00"}, "body"),
+        ({"title": "\ud800"}, "title"),
+        ({"title": "ok", "body": "lone \udfff surrogate"}, "body"),
     ],
 )
 def test_create_ticket_rejects_invalid_input(
