@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError", "BackendUnavailable", "FileRefused"]
+__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError", "BackendUnavailable", "FileRefused", "MalformedUpload"]
 
 
 class GatewayError(Exception):
@@ -48,3 +48,11 @@ class FileRefused(GatewayError):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class MalformedUpload(GatewayError):
+    """An upload Gradio would fail on with a 500; ``detail`` says what is wrong, for a 400."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
