@@ -2,12 +2,14 @@
 
 Every answer must be anonymous (401 / login redirect) or a clear 4xx; the server fixture
 fails the module if the server's log holds a traceback afterwards. Counts per run are set
-by ``FUZZ_EXAMPLES`` (CI: 150 per target, 9 targets; ``make fuzz``: 10,000 per target).
+by ``FUZZ_EXAMPLES`` (CI: 150 per target, 11 targets; ``make fuzz``: 10,000 per target).
 """
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import string
 from collections.abc import Iterator
 from typing import Any
@@ -135,3 +137,152 @@ def test_multipart_bodies(alice: httpx.Client, parts: list[tuple[str, bytes]], b
     legacy = alice.post("/tickets/new/", content=body, headers={**headers, "Referer": f"{alice.base_url}/tickets/new/"})
     assert_clear(legacy)
     assert legacy.status_code == 403, "no CSRF token in the body: Django refuses, whatever the body"
+
+
+# Issue 13: every content type, charset and multipart shape on the new side gets a 4xx with
+# a clear message, never a 5xx. Each example goes to every unsafe new route that reads a body.
+BODY_ROUTES = [
+    ("POST", "/api/v2/tickets"),
+    ("PATCH", "/api/v2/tickets/1"),
+    ("POST", "/ui/tickets/gradio_api/upload"),
+    ("POST", "/ui/tickets/gradio_api/queue/join"),
+    ("POST", "/ui/tickets/gradio_api/run/list_ticket_rows"),
+    ("POST", "/ui/tickets/gradio_api/run/predict"),
+]
+
+# Bytes a client can put in a header value on the wire: no CR, LF or other controls.
+_wire_bytes = st.binary(max_size=120).map(lambda raw: bytes(b for b in raw if b >= 0x20 and b != 0x7F))
+_token = st.text(string.ascii_letters + string.digits + "-_.+", min_size=1, max_size=20).map(str.encode)
+_charsets = st.sampled_from([b"utf-8", b"UTF-8", b"utf-16", b"utf-16-le", b"utf-32", b"latin-1", b"ascii", b"nope", b"", b'"', b"utf-8'", b"idna", b"rot13", b"base64"]) | _token
+_parameter = st.one_of(
+    st.builds(lambda charset: b"charset=" + charset, _charsets),
+    st.builds(lambda charset: b'charset="' + charset + b'"', _charsets),
+    st.builds(lambda charset, value: b"charset*=" + charset + b"''" + value, _charsets, _wire_bytes),
+    st.builds(lambda name, value: name + b"=" + value, _token, _wire_bytes),
+    st.builds(lambda name, charset, value: name + b"*=" + charset + b"'en'" + value, _token, _charsets, _wire_bytes),
+    _wire_bytes,
+)
+_boundary_value = st.one_of(
+    _token,
+    st.text(string.ascii_letters + string.digits + "'()+_,-./:=? ", min_size=1, max_size=70).map(str.encode),
+    st.integers(71, 3000).map(lambda size: b"b" * size),
+    _wire_bytes,
+)
+# (the Content-Type boundary parameter, the boundary the body uses)
+_boundaries = st.one_of(
+    st.just((b"", b"x")),  # no boundary parameter at all
+    st.just((b"; boundary=", b"")),
+    st.just((b'; boundary=""', b"")),
+    _boundary_value.map(lambda value: (b"; boundary=" + value, value)),
+    _boundary_value.map(lambda value: (b'; boundary="' + value + b'"', value)),
+    st.tuples(_boundary_value, _boundary_value).map(lambda pair: (b"; boundary=" + pair[0], pair[1])),  # body uses another
+    st.tuples(_charsets, _wire_bytes).map(lambda pair: (b"; boundary*=" + pair[0] + b"''" + pair[1], pair[1])),
+)
+# Names Django, Gradio's upload and its component server look for, and anything else.
+_field_name = st.sampled_from([b"files", b"file", b"data", b"title", b"csrfmiddlewaretoken", b"component_id", b"session_hash", b"fn_name", b""]) | _wire_bytes
+_filename = st.sampled_from([b"f.bin", b"", b".", b"..", b"../../etc/passwd", b"/abs", b"a\\b", b" .", b"x" * 300, b"\xff\xfe.txt"]) | _wire_bytes
+_disposition = st.one_of(
+    st.builds(lambda name: b'Content-Disposition: form-data; name="' + name + b'"', _field_name),
+    st.builds(lambda name, filename: b'Content-Disposition: form-data; name="' + name + b'"; filename="' + filename + b'"', _field_name, _filename),
+    st.builds(lambda name, charset, filename: b'Content-Disposition: form-data; name="' + name + b"\"; filename*=" + charset + b"''" + filename, _field_name, _charsets, _filename),
+    st.builds(lambda rest: b"Content-Disposition: " + rest, _wire_bytes),
+)
+_part_header = st.one_of(
+    _disposition,
+    st.builds(lambda value: b"Content-Type: " + value, _wire_bytes),
+    st.builds(lambda value: b"Content-Transfer-Encoding: " + value, st.sampled_from([b"base64", b"quoted-printable", b"8bit", b"nope"])),
+    _wire_bytes,  # no colon, or garbage
+    st.integers(1, 20_000).map(lambda size: b"X-Big: " + b"h" * size),
+)
+_part = st.tuples(st.lists(_part_header, max_size=4), st.binary(max_size=200))
+
+
+def _multipart_body(boundary: bytes, parts: list[tuple[list[bytes], bytes]], repeat: int, ending: bytes, preamble: bytes) -> bytes:
+    encoded = b"".join(b"--" + boundary + b"\r\n" + b"\r\n".join(headers) + b"\r\n\r\n" + data + b"\r\n" for headers, data in parts)
+    return preamble + encoded * repeat + ending.replace(b"B", boundary)
+
+
+_multipart_request = st.builds(
+    lambda kind, boundaries, extra, parts, repeat, ending, preamble: (
+        kind + boundaries[0] + b"".join(b"; " + parameter for parameter in extra),
+        _multipart_body(boundaries[1], parts, repeat, ending, preamble),
+    ),
+    kind=st.sampled_from([b"multipart/form-data", b"MULTIPART/FORM-DATA", b"multipart/mixed", b"multipart/form-data;", b"multipart/", b"multipart/form-data ;"]),
+    boundaries=_boundaries,
+    extra=st.lists(_parameter, max_size=3),
+    parts=st.lists(_part, max_size=5),
+    repeat=st.sampled_from([1, 1, 1, 2, 1001, 2500]),  # past Django's and Gradio's 1000-field limits
+    ending=st.sampled_from([b"--B--\r\n", b"--B--", b"--B", b"", b"--B\r\n", b"\r\n--B--\r\n", b"--B--\r\ntrailing garbage"]),
+    preamble=st.sampled_from([b"", b"preamble\r\n", b"\r\n", b"\xff\xfe"]),
+)
+
+
+def assert_clear_refusal(response: httpx.Response) -> None:
+    """No 5xx, and a refusal says why: a non-empty body (JSON ``detail`` on ``/api/v2``)."""
+    assert_clear(response)
+    if response.status_code >= 400:
+        assert response.content, f"{response.request.method} {response.request.url}: {response.status_code} with an empty body"
+        if response.request.url.path.startswith("/api/v2"):
+            assert "detail" in response.json(), response.text[:300]
+
+
+def _send_body(client: httpx.Client, content_type: bytes | None, body: bytes) -> None:
+    headers: list[tuple[bytes, bytes]] = [(b"X-CSRFToken", client.cookies["csrftoken"].encode()), (b"Origin", str(client.base_url).rstrip("/").encode())]
+    if content_type is not None:
+        headers.append((b"Content-Type", content_type.strip(b" \t")))  # as a client sends it: trimmed
+    for method, path in BODY_ROUTES:
+        assert_clear_refusal(client.request(method, path, content=body, headers=headers))
+
+
+@given(request=_multipart_request)
+def test_multipart_shapes_on_new_routes(alice: httpx.Client, request: tuple[bytes, bytes]) -> None:
+    _send_body(alice, *request)
+
+
+_media_type = st.one_of(
+    st.sampled_from([b"application/json", b"application/x-www-form-urlencoded", b"text/plain", b"multipart/form-data", b"application/octet-stream", b"application/vnd.api+json", b"*/*", b"", b";", b"/", b"application/", b"/json"]),
+    st.builds(lambda major, minor: major + b"/" + minor, _token, _token),
+    _wire_bytes,
+)
+_body = st.one_of(
+    st.builds(lambda value, encoding: json.dumps(value, ensure_ascii=False).encode(encoding, "surrogatepass"), _json, st.sampled_from(["utf-8", "utf-16", "utf-16-le", "utf-32", "utf-8-sig"])),
+    st.builds(lambda title: b'{"title": "' + title + b'"}', st.binary(max_size=40).filter(lambda raw: b'"' not in raw and b"\\" not in raw)),
+    st.sampled_from([b"", b"title=x&body=%ff%fe", b"title=\xff", b"\xff\xfe\x00{", b"{", b"null", b"[]", b"a=1&" * 1500]),
+    st.binary(max_size=300),
+)
+
+
+@given(media_type=_media_type, parameters=st.lists(_parameter, max_size=3), body=_body, omit=st.booleans())
+def test_content_types_and_charsets_on_new_routes(alice: httpx.Client, media_type: bytes, parameters: list[bytes], body: bytes, omit: bool) -> None:
+    content_type = None if omit else media_type + b"".join(b"; " + parameter for parameter in parameters)
+    _send_body(alice, content_type, body)
+
+
+def _raw_status(server_url: str, request: bytes) -> int:
+    """Send bytes no HTTP client library would (a raw non-ASCII request target); the status."""
+    host, port = httpx.URL(server_url).host, httpx.URL(server_url).port
+    with socket.create_connection((host, port), timeout=30) as connection:
+        connection.sendall(request)
+        answer = b""
+        while b"\r\n" not in answer:
+            chunk = connection.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    status_line = answer.split(b"\r\n", 1)[0].split()
+    assert len(status_line) > 1 and status_line[1].isdigit(), f"no answer to {request[:200]!r}: {answer[:200]!r}"
+    return int(status_line[1])
+
+
+@given(query=st.binary(min_size=1, max_size=60).map(lambda raw: bytes(b for b in raw if b > 0x20 and b not in b"#\x7f")), route=st.sampled_from(BODY_ROUTES))
+def test_raw_query_strings_on_unsafe_new_routes(alice: httpx.Client, fuzz_server: GatewayServer, query: bytes, route: tuple[str, str]) -> None:
+    method, path = route
+    cookie = "; ".join(f"{name}={value}" for name, value in alice.cookies.items()).encode()
+    body = b'{"title": "raw query"}'
+    request = (
+        method.encode() + b" " + path.encode() + b"?" + query + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        b"Cookie: " + cookie + b"\r\nX-CSRFToken: " + alice.cookies["csrftoken"].encode() + b"\r\nOrigin: " + fuzz_server.url.encode() + b"\r\n"
+        b"Content-Type: application/json\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    status = _raw_status(fuzz_server.url, request)
+    assert status < 500, f"{method} {path}?{query!r}: {status}"
