@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 
-__all__ = ["Element", "Node", "parse_html", "child_paths", "html_lines", "summary", "CSRF_PLACEHOLDER"]
+__all__ = ["Element", "Node", "parse_html", "child_paths", "element_at", "html_lines", "summary", "CSRF_PLACEHOLDER"]
 
 CSRF_PLACEHOLDER = "[csrf token]"
 _VOID = frozenset(
@@ -101,6 +101,19 @@ def child_paths(element: Element, path: str) -> list[str]:
     return paths
 
 
+def element_at(root: Element, path: str) -> Element | None:
+    """The element a path names (``/html/body/form/input[2]``), or ``None`` if there is none."""
+    element = root
+    for step in path.strip("/").split("/") if path.strip("/") else ():
+        for child, child_path in zip(element.children, child_paths(element, "")):
+            if isinstance(child, Element) and child_path == f"/{step}":
+                element = child
+                break
+        else:
+            return None
+    return element
+
+
 def _open_tag(element: Element, attrs: dict[str, str] | None = None) -> str:
     attrs = element.attrs if attrs is None else attrs
     rendered = "".join(f' {name}="{value}"' if value else f" {name}" for name, value in sorted(attrs.items()))
@@ -125,16 +138,22 @@ def _texts(element: Element) -> Iterator[str]:
             yield from _texts(child)
 
 
-def html_lines(root: Element, *, attrs_filter: Callable[[Element, str], dict[str, str]] | None = None) -> list[tuple[str, str]]:
+def html_lines(
+    root: Element,
+    *,
+    attrs_filter: Callable[[Element, str], dict[str, str]] | None = None,
+    text_filter: Callable[[str, Element], str] | None = None,
+) -> list[tuple[str, str]]:
     """The normalised document, one node per line, indented, each line with its node's path;
-    ``attrs_filter`` may rewrite the attributes shown (redaction)."""
+    ``attrs_filter`` may rewrite the attributes shown and ``text_filter`` a text node, given
+    its parent element (redaction)."""
     lines: list[tuple[str, str]] = []
 
     def walk(element: Element, path: str, depth: int) -> None:
         for child, child_path in zip(element.children, child_paths(element, path)):
             indent = "  " * depth
             if isinstance(child, str):
-                lines.append((child_path, indent + child))
+                lines.append((child_path, indent + (text_filter(child, element) if text_filter is not None else child)))
                 continue
             attrs = attrs_filter(child, child_path) if attrs_filter is not None else child.attrs
             lines.append((child_path, indent + _open_tag(child, attrs)))

@@ -82,7 +82,7 @@ def body_lines(reply: Reply, redactor: Redactor) -> list[tuple[str, str]]:
         except ValueError:
             pass
     if is_html(kind):
-        return html_lines(parse_html(text_of(reply)), attrs_filter=redactor.html_attrs)
+        return html_lines(parse_html(text_of(reply)), attrs_filter=redactor.html_attrs, text_filter=redactor.html_text)
     if kind.startswith("text/") or is_json(kind) or kind.endswith("+xml") or not kind:
         return [(f"line {number}", redactor.text(line)) for number, line in enumerate(text_of(reply).splitlines(), start=1)]
     return [("body", f"<{len(reply.body)} bytes of {kind}>")]

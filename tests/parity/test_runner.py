@@ -13,6 +13,7 @@ from django.conf import settings
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.parity.cases import HttpCase
 from fastapi_gateway.parity.determinism import Determinism
+from fastapi_gateway.parity.redaction import REDACTED
 from fastapi_gateway.parity.runner import ParityRunner
 from fastapi_gateway.routing.table import set_route_state
 from legacy_django.tickets.models import Ticket
@@ -120,7 +121,7 @@ async def test_an_unreachable_new_side_is_an_error_not_a_difference(runner: Pari
 async def test_an_error_message_is_redacted_too(runner: ParityRunner) -> None:
     result = await runner.run_case(case("broken", "/parity-legacy/clock/", "/parity-v2/raises-secret"))
     assert result.outcome == "error"
-    assert "RuntimeError: could not refresh: api_key=[redacted]" in result.error and "sk-live" not in result.error
+    assert f"RuntimeError: could not refresh: api_key={REDACTED}" in result.error and "sk-live" not in result.error
 
 
 async def test_an_unknown_user_is_an_error(runner: ParityRunner) -> None:
