@@ -112,8 +112,6 @@ def _async_fixture(function: _Fixture) -> _Fixture:
 async def parity(request: pytest.FixtureRequest, parity_app_factory: Callable[[], Any]) -> AsyncIterator[ParityCheck]:
     """A ``ParityCheck`` for this test; its cases end up in the session's summary and report."""
     request.getfixturevalue("transactional_db")
-    from django.conf import settings
-
     from fastapi_gateway.routing.table import declared_routes
 
     from .check import ParityCheck
@@ -127,7 +125,7 @@ async def parity(request: pytest.FixtureRequest, parity_app_factory: Callable[[]
     runner = ParityRunner(
         parity_app_factory(),
         routes=declared_routes(),
-        redactor=Redactor([*getattr(settings, "GATEWAY_PARITY_REDACT", ()), *options.get("redact", ())]),
+        redactor=Redactor.from_settings(options.get("redact", ())),
         determinism=Determinism(frozen_at=options.get("freeze_time"), seed=options.get("seed")),
     )
     check = ParityCheck(

@@ -107,16 +107,16 @@ class ParityRunner:
                 progress(index, len(cases), result)
         return RunReport(
             results, title=title, duration_s=time.perf_counter() - started,
-            determinism=self.determinism.as_dict(), warnings=list(warnings),
+            determinism=self.determinism.as_dict(), warnings=[self.redactor.url(warning) for warning in warnings],
         )
 
-    @staticmethod
-    def _result(case: Case) -> CaseResult:
+    def _result(self, case: Case) -> CaseResult:
+        """The case as reports name it: a hand-written URL (or a name made of one) shows no secret."""
         return CaseResult(
-            route=case.route, name=case.name, kind=case.kind, method=case.method,
-            legacy_target=case.legacy if isinstance(case, HttpCase) else _qualname(case.legacy),
-            new_target=case.new if isinstance(case, HttpCase) else _qualname(case.new),
-            user=case.user, source=case.source,
+            route=case.route, name=self.redactor.url(case.name), kind=case.kind, method=case.method,
+            legacy_target=self.redactor.url(case.legacy) if isinstance(case, HttpCase) else _qualname(case.legacy),
+            new_target=self.redactor.url(case.new) if isinstance(case, HttpCase) else _qualname(case.new),
+            user=case.user, source=self.redactor.url(case.source),
         )
 
     async def run_case(self, case: Case) -> CaseResult:
@@ -177,12 +177,15 @@ class ParityRunner:
             if reply.status in _UNAVAILABLE and reply.status != other.status:
                 raise SideUnreachable(side, f"{case.method} {reply.target} answered {reply.status} ({self.redactor.text(_excerpt(reply))})")
         noise = compare_replies(legacy, again, rules)
-        self._judge(result, compare_replies(legacy, new, rules), noise)
+        self._judge(result, compare_replies(legacy, new, rules), noise, (legacy, new, again))
 
-    def _judge(self, result: CaseResult, differences: list[Difference], noise: list[Difference]) -> None:
+    def _judge(self, result: CaseResult, differences: list[Difference], noise: list[Difference],
+               replies: tuple[Reply | None, Reply | None, Reply | None] = (None, None, None)) -> None:
+        """The verdict, with both lists redacted (``replies``: legacy, new, legacy again, for HTML)."""
+        legacy, new, again = replies
         real, _excused = split_noise(differences, noise)
-        result.differences = [self.redactor.difference(difference) for difference in real]
-        result.noise = [self.redactor.difference(difference) for difference in noise]
+        result.differences = self.redactor.differences(real, legacy, new)
+        result.noise = self.redactor.differences(noise, legacy, again)
         result.outcome = DIFFER if real else NOISE if noise else AGREE
 
     # Function cases (Scientist-style) -------------------------------------------------------

@@ -6,8 +6,9 @@ import random
 import secrets
 import time
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel
 
@@ -65,6 +66,27 @@ def parity_router() -> APIRouter:
             '  <form method="post"><input name="csrfmiddlewaretoken" value="other" type="hidden"></form>\n'
             "</body></html>"
         )
+
+    @router.api_route("/ticket-echo/{pk}", methods=["GET", "POST"], include_in_schema=False)
+    async def ticket_echo(pk: int, request: Request) -> JSONResponse:
+        """A wrong v2 ticket detail that shows what it was sent, as debugging handlers do:
+        its links, the query, headers, cookies and form fields of the request, a login link."""
+        form = {name: str(value) for name, value in (await request.form()).items()} if request.method == "POST" else {}
+        response = JSONResponse({
+            "id": pk,
+            "links": {"self": str(request.url), "login": f"/accounts/login/?next={quote(request.url.path + '?' + request.url.query)}"},
+            "query": dict(request.query_params),
+            "headers": {name: value for name, value in request.headers.items() if name not in ("host", "content-length")},
+            "cookies": dict(request.cookies),
+            "form": form,
+        })
+        response.headers["Location"] = str(request.url)
+        return response
+
+    @router.api_route("/ticket-raises/{pk}", methods=["GET", "POST"], include_in_schema=False)
+    async def ticket_raises(pk: int, request: Request) -> None:
+        """A v2 handler whose error names the URL it was called with, as HTTP clients' errors do."""
+        raise RuntimeError(f"upstream refused {request.url}")
 
     @router.get("/raises")
     async def raises() -> None:

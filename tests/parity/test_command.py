@@ -129,3 +129,28 @@ def test_stored_reports_hold_no_secrets(parity_routes: Any, build_gateway: Any, 
         for secret in secrets:
             assert secret not in written and secret not in out and secret not in err, (suffix, secret)
     assert "sessionid=" not in (tmp_path / "report.json").read_text()
+
+
+@pytest.mark.parametrize("format_name", ["text", "json", "junit", "html"])
+def test_hand_written_cases_show_their_parameter_names_not_their_secrets(
+    parity_routes: Any, build_gateway: Any, tmp_path: Path, format_name: str
+) -> None:
+    """A case's URL (and the name made of it), the headers it sends and what a new side echoes."""
+    from legacy_django.tickets.models import Ticket
+
+    ticket = Ticket.objects.filter(owner__username="alice").values_list("pk", flat=True).first()
+    cases = tmp_path / "cases.toml"
+    cases.write_text(
+        '[[case]]\nuser = "alice"\n'
+        f'legacy = "/api/tickets/{ticket}/?status=open&access_token=case-at-3Kd&pass%77ord=case-pw-8Lq"\n'
+        f'new = "/parity-v2/ticket-echo/{ticket}?status=open&access_token=case-at-3Kd&pass%77ord=case-pw-8Lq"\n'
+        'headers = { "X-Api-Key" = "case-hk-5Tz", "Authorization" = "Bearer case-bt-6Wn" }\n'
+    )
+    report = tmp_path / f"report.{format_name}"
+    code, out, err = parity("--no-defaults", "--cases", str(cases), "--format", format_name, "--output", str(report),
+                            app_factory=build_gateway)
+    assert code == 1
+    shown = report.read_text() + out + err
+    assert "access_token=" in shown and "pass%77ord=" in shown and "$.headers" in shown
+    for secret in ("case-at-3Kd", "case-pw-8Lq", "case-hk-5Tz", "case-bt-6Wn"):
+        assert secret not in shown, secret

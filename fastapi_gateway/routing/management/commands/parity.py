@@ -139,7 +139,7 @@ class Command(BaseCommand):
         factory: AppFactory | None = options.get("app_factory")
         with_pages = any(route.page for route in selected) or any(case.route in {r.name for r in declared if r.page} for case in file_cases)
         app = factory() if factory is not None else _gateway_without_routing(with_pages=with_pages)
-        redactor = Redactor([*getattr(settings, "GATEWAY_PARITY_REDACT", ()), *options["redact"]])
+        redactor = Redactor.from_settings(options["redact"])
         async with ParityRunner(app, routes=declared, redactor=redactor, determinism=determinism, timeout=options["timeout"]) as runner:
             users = options["user"] or await run_orm(sample_usernames, tuple(getattr(settings, "GATEWAY_PARITY_USERS", ())))
             cases: list[Case] = []
