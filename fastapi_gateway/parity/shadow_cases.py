@@ -4,7 +4,8 @@ The shadow store keeps the method, URL and user of a mismatch (the first request
 that signature), never a request body. A recorded request is replayed as the user who made it
 (anonymous if they were); rows recorded before the user was kept, and rows whose user no
 longer exists, are replayed as each sample user and anonymous. Unsafe requests are not
-replayed: their bodies were never stored, and should not be.
+replayed: their bodies were never stored, and should not be. Nor were the secrets of a URL:
+a replay sends the placeholder where the user sent a token (``?access_token=*****``).
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Recorded shadow mismatches shown in the parity report format, one case per stored kind.
 
-The store keeps redacted, capped bodies and the redacted differing fields, so what is shown
-here was already safe when it was written; nothing is re-fetched.
+The store keeps redacted, capped bodies, the redacted differing fields and the request's URL
+with its secrets masked; what is shown is redacted again with today's rule (a row written by
+an older worker during a rolling deploy, or restored from a backup). Nothing is re-fetched.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from ..routing.declarations import MigratedRoute
 from .difference import Difference
 from .observation import observation_from_text
+from .redaction import Redactor
 from .results import DIFFER, CaseResult, RunReport
 
 if TYPE_CHECKING:
@@ -30,20 +32,22 @@ def _new_target(record: ShadowMismatch, routes: dict[str, MigratedRoute]) -> str
     return route.new_url(params, url.query.encode())
 
 
-def mismatch_result(record: ShadowMismatch, routes: Sequence[MigratedRoute] = ()) -> CaseResult:
+def mismatch_result(record: ShadowMismatch, routes: Sequence[MigratedRoute] = (), redactor: Redactor | None = None) -> CaseResult:
     by_name = {route.name: route for route in routes}
+    secrets = redactor or Redactor.from_settings()
+    differences = [Difference.from_dict(item) for item in record.differences if isinstance(item, dict)]
     return CaseResult(
         route=record.route,
         name=f"shadow #{record.pk}: seen {record.count}×, last {record.last_seen:%Y-%m-%d %H:%M:%S}",
         kind="http",
         method=record.method,
-        legacy_target=record.path,
-        new_target=_new_target(record, by_name),
+        legacy_target=secrets.url(record.path),
+        new_target=secrets.url(_new_target(record, by_name)),
         source=f"first seen {record.first_seen:%Y-%m-%d %H:%M:%S}",
         outcome=DIFFER,
-        differences=[Difference.from_dict(item) for item in record.differences if isinstance(item, dict)],
-        legacy=observation_from_text(record.legacy_status, record.legacy_body),
-        new=observation_from_text(record.new_status, record.new_body) if record.new_status is not None else None,
+        differences=secrets.differences(differences),
+        legacy=observation_from_text(record.legacy_status, secrets.stored_text(record.legacy_body)),
+        new=observation_from_text(record.new_status, secrets.stored_text(record.new_body)) if record.new_status is not None else None,
         anchor=f"mismatch-{record.pk}",
     )
 
@@ -59,4 +63,5 @@ def latest_mismatches(per_route: int = 10) -> list[ShadowMismatch]:
 
 
 def shadow_report(records: Iterable[ShadowMismatch], routes: Sequence[MigratedRoute] = ()) -> RunReport:
-    return RunReport([mismatch_result(record, routes) for record in records], title="Shadow mismatches")
+    secrets = Redactor.from_settings()
+    return RunReport([mismatch_result(record, routes, secrets) for record in records], title="Shadow mismatches")

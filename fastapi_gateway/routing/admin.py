@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django import forms
@@ -13,6 +14,8 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
 from ..exceptions import RoutingError
+from ..parity.difference import Difference
+from ..parity.redaction import Redactor
 from .declarations import RouteState
 from .models import RouteChange, RouteStateRecord, ShadowMismatch
 from .table import declared_routes, rollback_route, set_route_state
@@ -88,12 +91,37 @@ class ShadowMismatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Mismatches seen in shadow mode; ``report/`` shows the latest of every route as a parity
     report, and each row links to its own side-by-side diff (staff with view permission only)."""
 
-    list_display = ["route", "count", "last_seen", "method", "path", "username", "differing_fields", "legacy_status", "new_status", "diff_link"]
+    list_display = ["route", "count", "last_seen", "method", "request_path", "username", "differing_fields", "legacy_status", "new_status", "diff_link"]
     list_filter = ["route"]
-    readonly_fields = [field.name for field in ShadowMismatch._meta.fields]
+    search_fields = ["route", "path", "username"]
+    # The stored values are redacted when written; shown through the Redactor again, so a row
+    # written by an older worker (a rolling deploy, a restored backup) shows no secret either.
+    readonly_fields = (
+        "route", "signature", "count", "first_seen", "last_seen", "method", "request_path", "username",
+        "differences_shown", "legacy_status", "new_status", "legacy_body_shown", "new_body_shown",
+    )
+    fields = readonly_fields
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    @admin.display(description="path", ordering="path")
+    def request_path(self, record: ShadowMismatch) -> str:
+        return Redactor.from_settings().url(record.path)
+
+    @admin.display(description="differences")
+    def differences_shown(self, record: ShadowMismatch) -> str:
+        differences = [Difference.from_dict(item) for item in record.differences if isinstance(item, dict)]
+        shown = [difference.as_dict() for difference in Redactor.from_settings().differences(differences)]
+        return json.dumps(shown, indent=1, ensure_ascii=False, default=str)
+
+    @admin.display(description="legacy body")
+    def legacy_body_shown(self, record: ShadowMismatch) -> str:
+        return Redactor.from_settings().stored_text(record.legacy_body)
+
+    @admin.display(description="new body")
+    def new_body_shown(self, record: ShadowMismatch) -> str:
+        return Redactor.from_settings().stored_text(record.new_body)
 
     @admin.display(description="differing fields")
     def differing_fields(self, record: ShadowMismatch) -> str:

@@ -4,7 +4,9 @@ The user's answer is Django's and is never held back: the legacy response is cop
 streams out, and the comparison is queued only once it has been sent. The queue is bounded
 (a full queue drops the comparison and counts it), each new-side call has a timeout, and
 mismatches are stored deduplicated (route + signature of the differing paths) and redacted
-with the parity tools' ``Redactor``, so ``manage.py parity --from-shadow`` can replay them.
+with the parity tools' ``Redactor`` before they are written (the URL's secret parameters,
+the differences, the bodies: the database never holds a secret), so ``manage.py parity
+--from-shadow`` can replay them, with the secrets' placeholders.
 
 A comparison is a second request's worth of work (the new handler, its queries, the diff) in
 the serving process, and the control always wins: a queued comparison starts only once the
@@ -57,7 +59,7 @@ class ShadowJob:
 
 def redactor() -> Redactor:
     """Secret-looking fields, plus the fields named by the ``GATEWAY_PARITY_REDACT`` setting."""
-    return Redactor(getattr(settings, "GATEWAY_PARITY_REDACT", ()))
+    return Redactor.from_settings()
 
 
 def redact(value: Any) -> Any:
@@ -78,7 +80,8 @@ def stored_body(reply: Reply, secrets: Redactor) -> str:
         except ValueError:
             text = None
     if text is None and is_html(reply.media_type):
-        text = "\n".join(line for _, line in html_lines(parse_html(text_of(reply)), attrs_filter=secrets.html_attrs))
+        document = parse_html(text_of(reply))
+        text = "\n".join(line for _, line in html_lines(document, attrs_filter=secrets.html_attrs, text_filter=secrets.html_text))
     if text is None:
         text = secrets.text(text_of(reply))
     return text[:_STORED_BODY_LIMIT]
@@ -101,18 +104,20 @@ def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Diffe
         return
     secrets = redactor()
     legacy_target = _target(job.scope, job.scope.get("gateway.legacy_path", job.scope["path"]))
+    legacy = _reply(job.legacy, legacy_target)
+    new_reply = _reply(new, _target(job.scope, job.scope["path"])) if new else None
     user = job.scope.get("user") or resolve_user(session_key_from_headers(job.scope.get("headers", ())))
     ShadowMismatch.objects.create(
         route=job.route.name,
         signature=signature,
         method=job.scope["method"],
-        path=legacy_target,
+        path=secrets.url(legacy_target),
         username=user.get_username() if user.is_authenticated else "",
-        differences=[secrets.difference(difference).as_dict() for difference in differences],
+        differences=[difference.as_dict() for difference in secrets.differences(differences, legacy, new_reply)],
         legacy_status=job.legacy.status,
         new_status=new.status if new else None,
-        legacy_body=stored_body(_reply(job.legacy, legacy_target), secrets),
-        new_body=stored_body(_reply(new, _target(job.scope, job.scope["path"])), secrets) if new else "",
+        legacy_body=stored_body(legacy, secrets),
+        new_body=stored_body(new_reply, secrets) if new_reply else "",
     )
     stale = ShadowMismatch.objects.filter(route=job.route.name).order_by("-last_seen").values_list("pk", flat=True)[100:]
     ShadowMismatch.objects.filter(pk__in=list(stale)).delete()

@@ -1,10 +1,14 @@
 """Shared parity fixtures: the bundled routes plus test routes whose new side agrees, is
-wrong on purpose, or varies by itself; a gateway built without its routing layer; runners."""
+wrong on purpose, or varies by itself; a gateway built without its routing layer; runners;
+shadow mismatches recorded from requests full of secrets."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,9 +16,14 @@ from fastapi import FastAPI
 from pytest_django import Settings
 
 from fastapi_gateway import create_app
+from fastapi_gateway.orm import run_orm
 from fastapi_gateway.parity.runner import ParityRunner
 from fastapi_gateway.routing import MigratedRoute
+from fastapi_gateway.routing.middleware import RoutingMiddleware
+from fastapi_gateway.routing.table import set_route_state
+from legacy_django.tickets.models import Ticket
 from migration_plan.routes import ROUTES
+from tests.gateway.conftest import client_for, login, running
 
 from .new_side import parity_router
 
@@ -34,6 +43,36 @@ TEST_ROUTES = (
     ),
 )
 ROUTE = {route.name: route for route in TEST_ROUTES}
+
+# The issue's route, ``/api/tickets/<pk>/``, with a v2 that echoes what it was sent (wrong on
+# purpose, so every request is a mismatch), and one whose error message names its URL.
+ECHO_DETAIL = MigratedRoute(
+    name="api-ticket-detail", legacy="/api/tickets/<int:pk>/", new="/parity-v2/ticket-echo/{pk}",
+    methods=frozenset({"GET", "HEAD", "POST"}), shadow_unsafe=True,
+)
+RAISES_LIST = MigratedRoute(name="api-tickets", legacy="/api/tickets/", new="/parity-v2/ticket-raises/0")
+ECHO_ROUTES = (ECHO_DETAIL, RAISES_LIST)
+
+
+@dataclass
+class SentSecrets:
+    """What the shadowed requests carried: secret values (none may be stored or shown) and
+    the names they came under (which must stay readable)."""
+
+    values: list[str]
+    names: list[str]
+    ticket: int
+    logged: list[str]  # every record logged meanwhile, formatted with its traceback
+
+
+class _Collected(logging.Handler):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__()
+        self.lines = lines
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
 
 
 @pytest.fixture
@@ -116,3 +155,61 @@ def sample_report() -> Any:
             new_target="/v2/x", error="new side unreachable: GET /v2/x raised RuntimeError: boom",
         ),
     ], duration_s=1.5, determinism={"frozen_at": None, "seed": 3}, warnings=["lonely: no default cases"])
+
+
+@pytest.fixture
+async def shadowed_secrets(
+    parity_routes: Any, build_gateway: Callable[..., FastAPI], settings: Settings, demo_password: str
+) -> SentSecrets:
+    """alice's requests to ``api-ticket-detail`` and ``api-tickets`` in shadow, through the real
+    gateway, with secrets in the query (repeated, percent-encoded names, mixed case, inside
+    ``next``), headers, cookies and a form body; returns once every comparison has been stored."""
+    settings.GATEWAY_MIGRATED_ROUTES = ECHO_ROUTES
+    for route in ECHO_ROUTES:
+        await run_orm(set_route_state, route.name, "shadow", reason="test")
+    ticket = await Ticket.objects.filter(owner__username="alice").values_list("pk", flat=True).afirst()
+    assert ticket is not None
+    sent = SentSecrets(
+        values=["qs-access-7Hc2", "qs-pass-Q81x", "qs-token-Zt40", "qs-again-Lm33", "next-key-Rp9d", "hdr-key-Uv52",
+                "hdr-bearer-Ks18", "referer-pw-Wq07", "cookie-key-Jy64", "form-pass-Bn26", "form-key-Dc91"],
+        names=["access_token", "pass%77ord", "Token", "x-api-key", "authorization", "api_key", "password"],
+        ticket=ticket, logged=[],
+    )
+    app = build_gateway(migrated_routes=ECHO_ROUTES, route_poll_seconds=0.05)
+    # After the app is built: building it configures Django's logging, which replaces root's handlers.
+    collected = _Collected(sent.logged)
+    logging.getLogger().addHandler(collected)
+    try:
+        await _send_secrets(app, sent, demo_password)
+    finally:
+        logging.getLogger().removeHandler(collected)
+    return sent
+
+
+async def _send_secrets(app: FastAPI, sent: SentSecrets, demo_password: str) -> None:
+    ticket = sent.ticket
+    query = ("?status=open&access_token=qs-access-7Hc2&pass%77ord=qs-pass-Q81x&Token=qs-token-Zt40"
+             "&access_token=qs-again-Lm33&next=/tickets/%3Fapi_key%3Dnext-key-Rp9d")
+    headers = {"X-Api-Key": "hdr-key-Uv52", "Authorization": "Bearer hdr-bearer-Ks18",
+               "Referer": "http://testserver/tickets/?password=referer-pw-Wq07"}
+    async with running(app), client_for(app) as client:
+        await login(client, "alice", demo_password)
+        sent.values += [client.cookies["sessionid"], client.cookies["csrftoken"]]
+        client.cookies.set("api_key", "cookie-key-Jy64")
+        for response in (
+            await client.get(f"/api/tickets/{ticket}/{query}", headers=headers),
+            await client.post(f"/api/tickets/{ticket}/{query}", headers=headers, data={
+                "title": "Printer", "password": "form-pass-Bn26", "api_key": "form-key-Dc91",
+                "csrfmiddlewaretoken": client.cookies["csrftoken"],
+            }),
+            await client.get(f"/api/tickets/{query}", headers=headers),
+        ):
+            assert response.headers["x-served-by"] == "legacy"
+        node: Any = app.middleware_stack
+        while not isinstance(node, RoutingMiddleware):
+            node = node.app
+        for _ in range(300):
+            if node.shadow.completed >= 3:
+                return
+            await asyncio.sleep(0.02)
+    raise AssertionError("the shadow comparisons never ran")

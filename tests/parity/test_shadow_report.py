@@ -10,8 +10,15 @@ from django.test import Client
 from django.urls import reverse
 from pytest_django import Settings
 
+from fastapi_gateway.orm import run_orm
+from fastapi_gateway.parity.redaction import REDACTED
+from fastapi_gateway.parity.reports import FORMATS, render
+from fastapi_gateway.parity.shadow_report import latest_mismatches, shadow_report
 from fastapi_gateway.routing.models import ShadowMismatch
+from fastapi_gateway.routing.table import declared_routes
 from migration_plan.routes import ROUTES
+
+from .conftest import SentSecrets
 
 pytestmark = pytest.mark.django_db
 
@@ -56,3 +63,68 @@ def test_staff_without_the_view_permission_are_refused(client: Client, mismatch:
     clerk = django_user_model.objects.create_user("clerk", password="x", is_staff=True)
     client.force_login(clerk)
     assert client.get(reverse("admin:gateway_routing_shadowmismatch_report")).status_code == 403
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_staff_see_a_shadowed_requests_parameter_names_never_its_secrets(
+    shadowed_secrets: SentSecrets, admin_client: Client
+) -> None:
+    def pages() -> dict[str, str]:
+        changelist = reverse("admin:gateway_routing_shadowmismatch_changelist")
+        urls = [changelist, f"{changelist}?q=access_token", reverse("admin:gateway_routing_shadowmismatch_report")]
+        for pk in ShadowMismatch.objects.values_list("pk", flat=True):
+            urls += [reverse("admin:gateway_routing_shadowmismatch_change", args=[pk]),
+                     reverse("admin:gateway_routing_shadowmismatch_diff", args=[pk])]
+        shown = {}
+        for url in urls:
+            response = admin_client.get(url)
+            assert response.status_code == 200, url
+            shown[url] = response.content.decode()
+        return shown
+
+    shown = await run_orm(pages)
+    assert len(shown) == 7
+    for url, html in shown.items():
+        assert "access_token=" in html and "pass%77ord=" in html, url
+        for secret in shadowed_secrets.values:
+            assert secret not in html, (url, secret)
+    search = next(html for url, html in shown.items() if url.endswith("?q=access_token"))
+    assert search.count('/diff/">diff</a>') == 2  # both rows found by a parameter's name
+    details = "".join(html for url, html in shown.items() if url.endswith("/change/"))
+    for field in ("&quot;x-api-key&quot;: &quot;********************&quot;", "&quot;password&quot;: &quot;********************&quot;"):
+        assert field in details
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_shadow_report_in_every_format_names_the_parameters_not_their_values(shadowed_secrets: SentSecrets) -> None:
+    report = await run_orm(lambda: shadow_report(latest_mismatches(), declared_routes()))
+    for format_name in FORMATS:
+        rendered = render(report, format_name)
+        assert "access_token=" in rendered and "pass%77ord=" in rendered and "$.form" in rendered, format_name
+        assert f"Token={REDACTED}" in rendered, format_name
+        for secret in shadowed_secrets.values:
+            assert secret not in rendered, (format_name, secret)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rows_stored_before_redaction_are_shown_redacted(admin_client: Client, settings: Settings) -> None:
+    """A row written by an older worker (a rolling deploy, a restored backup) shows no secret either."""
+    settings.GATEWAY_MIGRATED_ROUTES = ROUTES
+    record = ShadowMismatch.objects.create(
+        route="api-ticket-detail", signature="old", method="GET", path="/api/tickets/1/?access_token=old-secret-Yq3&status=open",
+        differences=[{"path": "header:location", "legacy": "/accounts/login/?next=/api/tickets/1/%3Fpassword%3Dold-pw-Hn5",
+                      "new": None, "kind": "missing"}],
+        legacy_status=302, new_status=401, legacy_body="", new_body='{\n "detail": "no",\n "session_token": "old-token-Vc8"\n}',
+    )
+    urls = [reverse("admin:gateway_routing_shadowmismatch_changelist"),
+            reverse("admin:gateway_routing_shadowmismatch_change", args=[record.pk]),
+            reverse("admin:gateway_routing_shadowmismatch_diff", args=[record.pk]),
+            reverse("admin:gateway_routing_shadowmismatch_report")]
+    for url in urls:
+        html = admin_client.get(url).content.decode()
+        assert "access_token=" in html, url
+        for secret in ("old-secret-Yq3", "old-pw-Hn5", "old-token-Vc8"):
+            assert secret not in html, (url, secret)
+    for format_name in FORMATS:
+        rendered = render(shadow_report([record], ROUTES), format_name)
+        assert "old-secret-Yq3" not in rendered and "old-pw-Hn5" not in rendered and "old-token-Vc8" not in rendered

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
@@ -13,13 +15,15 @@ from django.core.management.base import CommandError
 from pytest_django import Settings
 
 from fastapi_gateway.orm import run_orm
+from fastapi_gateway.parity.redaction import REDACTED
+from fastapi_gateway.parity.reports import FORMATS
 from fastapi_gateway.parity.shadow_cases import shadow_cases
 from fastapi_gateway.routing.middleware import RoutingMiddleware
 from fastapi_gateway.routing.models import ShadowMismatch
 from fastapi_gateway.routing.table import set_route_state
 from tests.gateway.conftest import client_for, login, running
 
-from .conftest import ROUTE
+from .conftest import ROUTE, SentSecrets
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -114,3 +118,62 @@ async def test_parity_from_shadow_exits_1_naming_the_field(parity_routes: Any, b
         await anyio.to_thread.run_sync(command)  # the command runs its own event loop
     assert failed.value.returncode == 1
     assert "DIFFER  wrong-tickets · shadow #" in out.getvalue() and "$[0].title" in out.getvalue()
+
+
+async def test_a_shadowed_requests_secrets_never_reach_the_database(shadowed_secrets: SentSecrets) -> None:
+    rows = [row async for row in ShadowMismatch.objects.order_by("method").values()]
+    assert [(row["route"], row["method"]) for row in rows] == [("api-ticket-detail", "GET"), ("api-ticket-detail", "POST")]
+    stored = json.dumps(rows, default=str, ensure_ascii=False)
+    for secret in shadowed_secrets.values:
+        assert secret not in stored
+    for name in shadowed_secrets.names:
+        assert name in stored
+    masked = REDACTED
+    assert rows[0]["path"] == (
+        f"/api/tickets/{shadowed_secrets.ticket}/?status=open&access_token={masked}&pass%77ord={masked}&Token={masked}"
+        f"&access_token={masked}&next=/tickets/%3Fapi_key%3D{masked}"
+    )
+    echoed = {d["path"]: d["new"] for d in rows[1]["differences"]}
+    assert echoed["$.form"] == {"title": "Printer", "password": masked, "api_key": masked, "csrfmiddlewaretoken": masked}
+    assert echoed["$.cookies"] == {"sessionid": masked, "csrftoken": masked, "api_key": masked}
+    assert echoed["$.headers"]["x-api-key"] == masked and echoed["$.headers"]["authorization"] == masked
+    assert echoed["$.headers"]["referer"] == f"http://testserver/tickets/?password={masked}"
+    # The comparator reads a Location's parameters decoded (pass%77ord is password) and sorted.
+    assert echoed["header:location"] == (
+        f"{{request}}?Token={masked}&access_token={masked}&access_token={masked}&next=/tickets/%3Fapi_key%3D{masked}"
+        f"&password={masked}&status=open"
+    )
+
+
+async def test_the_gateways_logs_of_a_shadowed_request_hold_no_secret(shadowed_secrets: SentSecrets) -> None:
+    logged = "\n".join(shadowed_secrets.logged)
+    assert "shadow comparison of api-tickets failed" in logged and "RuntimeError: upstream refused" in logged
+    assert f"?status=open&access_token={REDACTED}&pass%77ord={REDACTED}" in logged
+    assert "shadow mismatch on api-ticket-detail" in logged
+    for secret in shadowed_secrets.values:
+        assert secret not in logged
+
+
+async def test_replays_of_a_shadowed_request_report_no_secret_in_any_format(
+    shadowed_secrets: SentSecrets, build_gateway: Any, tmp_path: Path
+) -> None:
+    for format_name in FORMATS:
+        out, err = io.StringIO(), io.StringIO()
+        report = tmp_path / f"replay.{format_name}"
+
+        def command() -> None:
+            call_command("parity", "api-ticket-detail", "--from-shadow", "--no-defaults", "--format", format_name,
+                         "--output", str(report), stdout=out, stderr=err, app_factory=build_gateway)
+
+        with pytest.raises(CommandError) as failed:
+            await anyio.to_thread.run_sync(command)
+        assert failed.value.returncode == 1
+        shown = report.read_text() + out.getvalue() + err.getvalue()
+        assert "access_token=" in shown and "pass%77ord=" in shown and "$.headers" in shown, format_name
+        for secret in shadowed_secrets.values:
+            assert secret not in shown, (format_name, secret)
+        if format_name == "json":
+            replayed = json.loads(report.read_text())["cases"][0]
+            echoed = {d["path"]: d["new"] for d in replayed["differences"]}
+            # The replay carries the runner's own session for alice: its cookie is masked too.
+            assert echoed["$.cookies"]["sessionid"] == REDACTED and echoed["$.headers"]["cookie"] == REDACTED
