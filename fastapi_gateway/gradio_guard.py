@@ -27,10 +27,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .channels import ResponseTracker, read_body, replay_body
 from .django_session import aresolve_user, session_key_from_headers, user_for_scope
-from .exceptions import BackendUnavailable, CsrfFailure
+from .exceptions import BackendUnavailable, CsrfFailure, MalformedUpload
 from .gradio_file_hooks import is_static_file, using_access
 from .gradio_file_policy import SCOPE_KEY, FileAccess, file_references, served_path
 from .gradio_ownership import Kind, Owner, OwnershipRegistry
+from .gradio_request_shape import check_upload
 from .gradio_routes import Access, GradioRouteIndex, RouteRule, Source
 from .origin_check import check_same_origin
 from .signed_out import signed_out_response
@@ -118,6 +119,11 @@ class GradioGuardMiddleware:
         self._check_ownership(rule, identifiers, owner, access)
         if carries_input:
             _check_named_files(identifiers.body, access)
+        if rule.multipart:
+            try:
+                receive = check_upload(scope, receive)
+            except MalformedUpload as exc:
+                raise _Refused(400, exc.detail) from exc
 
         if rule.issues_events or rule.issues_files:
             send = self._recording_send(send, rule, owner)
