@@ -183,6 +183,7 @@ def create_app(
     app.add_middleware(
         LegacyLaneMiddleware, legacy=legacy, claimed_prefixes=new_prefixes, route_table=routing.table if routes else None
     )
-    app.add_middleware(DjangoAllowedHostsMiddleware)
+    # A foreign Host never reaches the new side: Django answers it on its own URLs.
+    app.add_middleware(DjangoAllowedHostsMiddleware, legacy=legacy, claimed_prefixes=new_prefixes)
     app.add_middleware(ForwardedHeadersMiddleware, trusted_proxies=trusted_proxies)
     return app

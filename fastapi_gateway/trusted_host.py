@@ -1,15 +1,20 @@
 """Django's ``ALLOWED_HOSTS`` rule for every route of the gateway, not just Django's.
 
 Gradio builds absolute URLs from the ``Host`` header, so a foreign host must be refused
-before any new route sees it. The decision is Django's own ``validate_host``.
+before any new route sees it. The decision is Django's own ``validate_host``; the answer
+is Django's own too on a legacy URL (its 400 page, with its security headers, exactly as
+under gunicorn), and a JSON ``400`` on the new side's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from starlette.datastructures import Headers
-from starlette.responses import PlainTextResponse
+from starlette.responses import JSONResponse
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["DjangoAllowedHostsMiddleware", "host_is_allowed"]
@@ -36,16 +41,43 @@ def _host_of(scope: Scope) -> str:
 
 
 class DjangoAllowedHostsMiddleware:
-    """``400`` for a ``Host`` that ``ALLOWED_HOSTS`` does not list, on HTTP and websockets."""
+    """``400`` for a ``Host`` that ``ALLOWED_HOSTS`` does not list, on HTTP and websockets.
 
-    def __init__(self, app: ASGIApp) -> None:
+    With ``legacy`` given, a URL that is Django's — under none of ``claimed_prefixes`` and
+    reached by no route of the app before the ``legacy`` mount — goes straight to ``legacy``,
+    past every other layer and the route table, and Django answers it as it always has. Any
+    other URL gets ``{"detail": "Invalid Host header"}``; a websocket is closed (1008).
+    """
+
+    def __init__(self, app: ASGIApp, *, legacy: ASGIApp | None = None, claimed_prefixes: Sequence[str] = ()) -> None:
         self.app = app
+        self.legacy = legacy
+        self.claimed_prefixes = tuple(claimed_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and not host_is_allowed(_host_of(scope)):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
-                return
-            await PlainTextResponse("Invalid Host header", status_code=400)(scope, receive, send)
+            elif self.legacy is not None and self._is_legacy_url(scope):
+                await self.legacy(scope, receive, send)
+            else:
+                await JSONResponse({"detail": "Invalid Host header"}, status_code=400)(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _is_legacy_url(self, scope: Scope) -> bool:
+        """Whether the path is Django's: no new prefix claims it, and no route of the app
+        before the ``legacy`` mount knows it (whatever the method: the refusal is the same)."""
+        path: str = scope["path"]
+        if self.claimed_prefixes and path.startswith(self.claimed_prefixes):
+            return False
+        router = getattr(scope.get("app"), "router", None)
+        if router is None:
+            return True
+        probe = {"type": "http", "path": path, "root_path": scope.get("root_path", ""), "method": scope["method"], "headers": scope.get("headers", [])}
+        for route in router.routes:
+            if isinstance(route, Mount) and route.app is self.legacy:
+                return True
+            if route.matches(probe)[0] is not Match.NONE:
+                return False
+        return False

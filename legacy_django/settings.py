@@ -150,10 +150,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"outage": {"()": "fastapi_gateway.django_outage.OutageLogFilter"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}, "null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["stderr"], "level": "WARNING"},
-    # An unreachable database is one line per request, not a traceback (the answer is a 503).
-    "loggers": {"django.request": {"filters": ["outage"]}},
+    "loggers": {
+        # An unreachable database is one line per request, not a traceback (the answer is a 503).
+        "django.request": {"filters": ["outage"]},
+        # A foreign Host is answered 400 and counted in the access log; as Django's docs
+        # suggest, not a traceback each time a scanner tries one.
+        "django.security.DisallowedHost": {"handlers": ["null"], "propagate": False},
+    },
 }
 
 # Migration to the gateway ---------------------------------------------------

@@ -45,10 +45,19 @@ async def test_api_docs_are_served_under_the_api_prefix(gateway: httpx.AsyncClie
     assert (await gateway.get("/docs")).status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/api/v2/me", "/accounts/login/", "/tickets/"])
+@pytest.mark.parametrize("path", ["/healthz", "/metrics", "/api/v2/me", "/api/v2/docs", "/accounts/login/", "/tickets/", "/api/tickets/"])
 async def test_foreign_host_is_refused_on_every_route(gateway: httpx.AsyncClient, path: str) -> None:
+    """Django's own 400 page (and its security headers) on its URLs; JSON on the new side's
+    (``tests/gateway/test_trusted_host.py`` compares the first with Django's WSGI handler)."""
     response = await gateway.get(path, headers={"Host": "evil.example"})
     assert response.status_code == 400
+    if path.startswith(("/healthz", "/metrics", "/api/v2")):
+        assert response.json() == {"detail": "Invalid Host header"}
+    else:
+        assert response.headers["content-type"] == "text/html; charset=utf-8"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+        assert response.headers["cross-origin-opener-policy"] == "same-origin"
 
 
 async def test_allowed_host_with_port_is_served(gateway: httpx.AsyncClient, settings: Any) -> None:
