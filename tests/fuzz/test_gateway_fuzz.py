@@ -2,7 +2,7 @@
 
 Every answer must be anonymous (401 / login redirect) or a clear 4xx; the server fixture
 fails the module if the server's log holds a traceback afterwards. Counts per run are set
-by ``FUZZ_EXAMPLES`` (CI: 150 per target, 11 targets; ``make fuzz``: 10,000 per target).
+by ``FUZZ_EXAMPLES`` (CI: 150 per target, 12 targets; ``make fuzz``: 10,000 per target).
 """
 
 from __future__ import annotations
@@ -97,6 +97,26 @@ def test_hosts_and_forwarding_headers(alice: httpx.Client, host: str, forwarded:
     assert_clear(response)
     if response.status_code == 200:
         assert "evil" not in response.text or "evil" in host
+
+
+NEW_SIDE_PREFIXES = ("/api/v2", "/ui/", "/healthz", "/metrics")
+
+
+@given(
+    host=_header_value,
+    path=st.sampled_from([*NEW_ROUTES, *LEGACY_ROUTES, "/healthz", "/metrics", "/no/such/page/", "/static/admin/css/base.css"]),
+    method=st.sampled_from(["GET", "POST", "OPTIONS"]),
+)
+def test_hosts_on_every_route(alice: httpx.Client, host: str, path: str, method: str) -> None:
+    """Issue 13: a refused Host is Django's own 400 page on its URLs, a JSON 400 on the new side's."""
+    response = alice.request(method, path, headers={"Host": host or "x"})
+    assert_clear(response)
+    if response.status_code == 400:
+        if path.startswith(NEW_SIDE_PREFIXES):
+            assert response.json() == {"detail": "Invalid Host header"}, response.text[:300]
+        else:
+            assert response.headers["content-type"].startswith("text/html"), response.headers
+            assert {"x-content-type-options", "referrer-policy", "cross-origin-opener-policy"} <= set(response.headers), response.headers
 
 
 @given(path=st.sampled_from(["/api/v2/tickets", "/api/v2/tickets/1"]), method=st.sampled_from(["POST", "PATCH", "PUT", "DELETE"]), body=_json)
