@@ -26,6 +26,8 @@ from .exceptions import GatewayConfigurationError
 from .forwarded_headers import ForwardedHeadersMiddleware
 from .gradio_guard import GradioGuardMiddleware
 from .gradio_mount import GradioPage, mount_gradio_pages
+from .http_limits import RequestHeadLimitMiddleware, RequestHeadLimits
+from .http_limits.limits import DEFAULT_LIMIT_REQUEST_FIELD_SIZE, DEFAULT_LIMIT_REQUEST_FIELDS, DEFAULT_LIMIT_REQUEST_LINE
 from .legacy_lane import LegacyLaneMiddleware
 from .login_redirect import LoginRedirectMiddleware
 from .metrics_endpoint import metrics_router
@@ -86,6 +88,9 @@ def create_app(
     legacy_body_spool_kb: int = 256,
     max_upload_mb: int = 50,
     trusted_proxies: Sequence[str] = (),
+    limit_request_line: int = DEFAULT_LIMIT_REQUEST_LINE,
+    limit_request_fields: int = DEFAULT_LIMIT_REQUEST_FIELDS,
+    limit_request_field_size: int = DEFAULT_LIMIT_REQUEST_FIELD_SIZE,
     docs_prefix: str = "/api/v2",
     stream_recheck_seconds: float = 2.0,
     cpu_affinity: bool = False,
@@ -109,6 +114,8 @@ def create_app(
     ``legacy_body_timeout_seconds`` is answered 408.
     ``cpu_affinity`` pins the serving process to a CPU of its own when it starts (see
     ``fastapi_gateway.cpu_affinity``; the entrypoint turns it on).
+    ``limit_request_line``, ``limit_request_fields`` and ``limit_request_field_size`` are
+    gunicorn's limits on a request head, answered 414 and 431 (see ``fastapi_gateway.http_limits``).
     """
     if legacy_concurrency < 1 or legacy_threads < 1 or legacy_overflow_ms <= 0:
         raise GatewayConfigurationError(
@@ -122,6 +129,7 @@ def create_app(
         )
     if max_upload_mb <= 0:
         raise GatewayConfigurationError(f"max_upload_mb must be positive, not {max_upload_mb}")
+    head_limits = RequestHeadLimits(limit_request_line, limit_request_fields, limit_request_field_size)
     _setup_django(settings_module)
     routers = {prefix.rstrip("/"): load_router(prefix, router) for prefix, router in (api_routers or {}).items()}
     routes = _declared_routes() if migrated_routes is None else tuple(migrated_routes)
@@ -186,4 +194,6 @@ def create_app(
     # A foreign Host never reaches the new side: Django answers it on its own URLs.
     app.add_middleware(DjangoAllowedHostsMiddleware, legacy=legacy, claimed_prefixes=new_prefixes)
     app.add_middleware(ForwardedHeadersMiddleware, trusted_proxies=trusted_proxies)
+    # Outermost: nothing reads an oversized head (the launchers' protocol refuses it earlier).
+    app.add_middleware(RequestHeadLimitMiddleware, limits=head_limits)
     return app

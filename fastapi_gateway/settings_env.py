@@ -13,8 +13,9 @@ from typing import Any
 from django.utils.module_loading import import_string
 
 from .exceptions import GatewayConfigurationError
+from .http_limits.limits import DEFAULT_LIMIT_REQUEST_FIELD_SIZE, DEFAULT_LIMIT_REQUEST_FIELDS, DEFAULT_LIMIT_REQUEST_LINE
 
-__all__ = ["cpu_affinity_from_env", "gateway_kwargs_from_env"]
+__all__ = ["cpu_affinity_from_env", "gateway_kwargs_from_env", "request_head_limits_from_env"]
 
 _DEFAULT_ROUTERS = "/api/v2=api_v2:router"
 _DEFAULT_PAGES = "gradio_ui:PAGES"
@@ -63,7 +64,8 @@ def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, An
     ``GATEWAY_LEGACY_BODY_TIMEOUT_SECONDS``, ``GATEWAY_LEGACY_BODY_SPOOL_KB``,
     ``GATEWAY_STREAM_RECHECK_SECONDS``, ``GATEWAY_ROUTE_POLL_SECONDS``, ``GATEWAY_METRICS_TOKEN``,
     ``GATEWAY_API_ROUTERS`` (``prefix=module:attr`` pairs, comma separated; empty for none)
-    and ``GATEWAY_GRADIO_PAGES`` (``module:attr`` naming a sequence of pages; empty for none).
+    and ``GATEWAY_GRADIO_PAGES`` (``module:attr`` naming a sequence of pages; empty for none);
+    plus the request-head limits (``request_head_limits_from_env``).
     """
     routers: dict[str, str] = {}
     for item in _list(env, "GATEWAY_API_ROUTERS") if "GATEWAY_API_ROUTERS" in env else [_DEFAULT_ROUTERS]:
@@ -86,6 +88,18 @@ def gateway_kwargs_from_env(env: Mapping[str, str] = os.environ) -> dict[str, An
         "stream_recheck_seconds": _positive_float(env, "GATEWAY_STREAM_RECHECK_SECONDS", 2.0),
         "route_poll_seconds": _positive_float(env, "GATEWAY_ROUTE_POLL_SECONDS", 0.5),
         "metrics_token": env.get("GATEWAY_METRICS_TOKEN") or None,
+        **request_head_limits_from_env(env),
+    }
+
+
+def request_head_limits_from_env(env: Mapping[str, str] = os.environ) -> dict[str, int]:
+    """``GATEWAY_LIMIT_REQUEST_LINE``, ``GATEWAY_LIMIT_REQUEST_FIELDS`` and
+    ``GATEWAY_LIMIT_REQUEST_FIELD_SIZE``: gunicorn's limits, read by the HTTP protocol as well as
+    for ``create_app``, so the two refuse the same requests (see ``fastapi_gateway.http_limits``)."""
+    return {
+        "limit_request_line": _positive_int(env, "GATEWAY_LIMIT_REQUEST_LINE", DEFAULT_LIMIT_REQUEST_LINE),
+        "limit_request_fields": _positive_int(env, "GATEWAY_LIMIT_REQUEST_FIELDS", DEFAULT_LIMIT_REQUEST_FIELDS),
+        "limit_request_field_size": _positive_int(env, "GATEWAY_LIMIT_REQUEST_FIELD_SIZE", DEFAULT_LIMIT_REQUEST_FIELD_SIZE),
     }
 
 
