@@ -26,9 +26,11 @@ db: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 
+# uvicorn with the gateway's httptools protocol: gunicorn's limits on request heads (fastapi_gateway.http_limits).
 run: db
 	$(VENV)/bin/uvicorn fastapi_gateway.asgi:app --host 127.0.0.1 --port $(PORT) \
-		--loop uvloop --http httptools --no-proxy-headers --no-server-header
+		--loop uvloop --http fastapi_gateway.http_limits.httptools_protocol:LimitedHttpToolsProtocol \
+		--no-proxy-headers --no-server-header
 
 # The second pass runs the session adapter over every engine against PostgreSQL and Redis.
 TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test

@@ -18,6 +18,10 @@ Gradio pages keep each browser session's state in one process: several workers o
 suit legacy pages and APIs, and ``deploy/`` (nginx, sticky ``/ui/``) is how to run Gradio pages
 on several processes. One worker is plain ``uvicorn.Server``, with nothing to gate. Otherwise
 uvicorn's own supervisor runs the workers (health checks, restarts, signals).
+
+Connections are read by ``LimitedHttpToolsProtocol``: gunicorn's limits on request heads,
+``--limit-request-line``, ``--limit-request-fields`` and ``--limit-request-field-size`` (or the
+``GATEWAY_LIMIT_*`` variables), refused with 414 or 431 while the head is still arriving.
 """
 from __future__ import annotations
 
@@ -25,6 +29,7 @@ import argparse
 import asyncio
 import errno
 import logging
+import os
 import socket
 import ssl
 import sys
@@ -35,6 +40,10 @@ import uvicorn
 from uvicorn.supervisors import multiprocess
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .http_limits import RequestHeadLimits
+from .http_limits.httptools_protocol import LimitedHttpToolsProtocol
+from .settings_env import request_head_limits_from_env
 
 __all__ = ["AcceptGate", "GatedConfig", "GatedServer", "main"]
 
@@ -265,14 +274,37 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--proxy-headers", action=argparse.BooleanOptionalAction, default=False,
                         help="uvicorn's own X-Forwarded-* handling; the gateway has its own (GATEWAY_TRUSTED_PROXIES)")
     parser.add_argument("--timeout-graceful-shutdown", type=int, default=None)
+    for flag, variable in _LIMIT_FLAGS.items():
+        parser.add_argument(flag, dest=variable, type=_positive_int, metavar="N",
+                            help=f"gunicorn's limit of that name; sets {variable} (default: that, else gunicorn's)")
     return parser.parse_args(argv)
+
+
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) <= 0:
+        raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
+    return int(text)
+
+
+# Flags as gunicorn spells them. Each sets its environment variable, which both the protocol in
+# the workers and the app's own backstop read, so the two never disagree.
+_LIMIT_FLAGS = {
+    "--limit-request-line": "GATEWAY_LIMIT_REQUEST_LINE",
+    "--limit-request-fields": "GATEWAY_LIMIT_REQUEST_FIELDS",
+    "--limit-request-field-size": "GATEWAY_LIMIT_REQUEST_FIELD_SIZE",
+}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     arguments = _parse(sys.argv[1:] if argv is None else argv)
+    for variable in _LIMIT_FLAGS.values():
+        value = getattr(arguments, variable)
+        if value is not None:
+            os.environ[variable] = str(value)
+    RequestHeadLimits(**request_head_limits_from_env())  # a bad variable stops the launch, by name
     config = GatedConfig(
         arguments.app, accept_wait=arguments.accept_wait, host=arguments.host, port=arguments.port, workers=arguments.workers,
-        loop="uvloop", http="httptools", proxy_headers=arguments.proxy_headers, server_header=False,
+        loop="uvloop", http=LimitedHttpToolsProtocol, proxy_headers=arguments.proxy_headers, server_header=False,
         access_log=arguments.access_log, timeout_graceful_shutdown=arguments.timeout_graceful_shutdown,
     )
     if config.workers <= 1:

@@ -76,7 +76,7 @@ def running_gateway(workdir: Path, *, workers: int = 1, launcher: bool = False, 
             ["-m", "fastapi_gateway.serve", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
             if launcher else
             ["-m", "uvicorn", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-             "--no-proxy-headers", "--loop", "uvloop", "--http", "httptools"]
+             "--no-proxy-headers", "--loop", "uvloop", "--http", "fastapi_gateway.http_limits.httptools_protocol:LimitedHttpToolsProtocol"]
         )
         process = subprocess.Popen(
             [sys.executable, *command, "--workers", str(workers)],

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,13 +71,13 @@ def _free_port() -> int:
 
 
 @contextmanager
-def launched(tmp_path: Path, *, workers: int, accept_wait: float) -> Iterator[Launched]:
+def launched(tmp_path: Path, *, workers: int, accept_wait: float, args: Sequence[str] = ()) -> Iterator[Launched]:
     port = _free_port()
     log = tmp_path / "serve.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "fastapi_gateway.serve", "tests.gateway.serve_app:app", "--port", str(port),
-             "--workers", str(workers), "--accept-wait", str(accept_wait)],
+             "--workers", str(workers), "--accept-wait", str(accept_wait), *args],
             cwd=ROOT, env={**_env(), "SERVE_TEST_DIR": str(tmp_path)}, stdout=log_file, stderr=subprocess.STDOUT,
         )
     server = Launched(f"http://127.0.0.1:{port}", tmp_path, process, log)
@@ -155,6 +155,23 @@ def test_one_worker_is_plain_uvicorn(tmp_path: Path) -> None:
         held_by, holding = server.hold()
         assert server.pid_of_new_connection() == held_by  # nobody to leave it to: served at once
         server.release(holding)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_workers_refuse_oversized_heads_at_the_flags_limits_or_gunicorns(tmp_path: Path, workers: int) -> None:
+    with launched(tmp_path, workers=workers, accept_wait=0.02, args=["--limit-request-line", "200"]) as server:
+        with httpx.Client(timeout=10) as client:
+            assert client.get(f"{server.url}/pid?{'q' * 150}").status_code == 200
+            assert client.get(f"{server.url}/pid?{'q' * 300}").status_code == 414
+            assert client.get(f"{server.url}/pid", headers={"X-Big": "b" * 9000}).status_code == 431
+            assert client.get(f"{server.url}/pid", headers=[(f"X-Fill-{n}", "v") for n in range(100)]).status_code == 431
+
+
+def test_a_limit_flag_must_be_positive() -> None:
+    launch = subprocess.run([sys.executable, "-m", "fastapi_gateway.serve", "--limit-request-fields", "0"],
+                            cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
+    assert launch.returncode == 2
+    assert "--limit-request-fields: a positive whole number, not '0'" in launch.stderr
 
 
 # The gate itself, in-process.
