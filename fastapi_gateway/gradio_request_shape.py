@@ -5,14 +5,18 @@ handling (Gradio 6.31, python-multipart 0.0.34) as a 500 with a traceback:
 
 * a ``boundary`` longer than python-multipart's ``MAX_BOUNDARY_LENGTH``: its
   ``MultipartParser`` raises ``FormParserError`` when built, outside Gradio's ``try``;
-* a ``files`` part without a ``filename`` (a plain field): ``upload_fn`` raises ``TypeError``.
+* a ``files`` part without a ``filename`` (a plain field): ``upload_fn`` raises ``TypeError``;
+
+and a third only logs one (the client has gone): an upload cut off by a disconnect, where
+Starlette's ``ClientDisconnect`` escapes Gradio's parser.
 
 The first shows in the headers. The second needs the body, which may be as large as the
 upload limit, so it is checked as it streams past: the part headers are parsed with
 python-multipart, named and decoded as Gradio decodes them, and at a plain ``files`` part
 the stream raises python-multipart's own ``MultipartParseError``, which Gradio's parser
-catches and answers ``400`` like any other unparsable body. A body the checker cannot parse
-is left to Gradio, which fails on it the same way and answers ``400`` itself.
+catches and answers ``400`` like any other unparsable body (deleting the parts it saved); a
+disconnect is turned into the same error. A body the checker cannot parse is left to
+Gradio, which fails on it the same way and answers ``400`` itself.
 """
 
 from __future__ import annotations
@@ -65,6 +69,8 @@ class _PartChecker:
 
     async def receive(self) -> Message:
         message = await self._receive()
+        if message["type"] == "http.disconnect":
+            raise MultipartParseError("The upload was cut off: the client left before the end of the body.")
         if self._parser is not None and message["type"] == "http.request":
             try:
                 self._parser.write(message.get("body", b""))

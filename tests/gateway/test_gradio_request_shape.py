@@ -94,6 +94,18 @@ async def test_a_files_field_named_in_the_requests_charset_is_seen() -> None:
         await _drain(receive)
 
 
+async def test_a_disconnect_mid_upload_is_a_parse_error() -> None:
+    messages: list[Message] = [{"type": "http.request", "body": A_FILE[:40], "more_body": True}, {"type": "http.disconnect"}]
+
+    async def receive() -> Message:
+        return messages.pop(0)
+
+    checked = check_upload(_scope(MULTIPART), receive)
+    assert (await checked())["body"] == A_FILE[:40]
+    with pytest.raises(MultipartParseError, match="cut off"):
+        await checked()
+
+
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [
@@ -150,6 +162,38 @@ async def test_with_the_check_gradio_answers_400_with_the_reason(content_type: b
     response = await _upload(_gradio_app(check=True), content_type, body)
     assert response.status_code == 400
     assert "boundary" in response.text or "must be a file" in response.text
+
+
+async def _cut_upload(app: ASGIApp) -> list[Message]:
+    """An upload whose client leaves half-way, straight through ASGI (no client library can)."""
+    incoming: list[Message] = [{"type": "http.request", "body": A_FILE[:40], "more_body": True}, {"type": "http.disconnect"}]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    path = "/ui/probe/gradio_api/upload"
+    headers = [(b"host", b"testserver"), (b"content-type", MULTIPART), (b"content-length", b"100000")]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http", "path": path,
+             "raw_path": path.encode(), "root_path": "", "query_string": b"", "headers": headers, "client": ("127.0.0.1", 5000), "server": ("testserver", 80)}
+    await app(scope, receive, send)
+    return sent
+
+
+async def test_gradio_alone_raises_on_an_upload_cut_off() -> None:
+    """Pinned: Starlette's ``ClientDisconnect`` escapes Gradio's upload (a traceback in the server's log)."""
+    from starlette.requests import ClientDisconnect
+
+    with pytest.raises(ClientDisconnect):
+        await _cut_upload(_gradio_app(check=False))
+
+
+async def test_with_the_check_an_upload_cut_off_ends_in_a_400_not_an_exception() -> None:
+    sent = await _cut_upload(_gradio_app(check=True))
+    assert sent[0]["type"] == "http.response.start" and sent[0]["status"] == 400
 
 
 async def test_with_the_check_a_good_upload_still_works() -> None:
