@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError", "BackendUnavailable", "FileRefused", "MalformedUpload"]
+__all__ = ["GatewayError", "CsrfFailure", "NotAuthenticated", "GatewayConfigurationError", "RoutingError", "BackendUnavailable", "FileRefused", "MalformedUpload", "EventCallRefused"]
 
 
 class GatewayError(Exception):
@@ -55,4 +55,14 @@ class MalformedUpload(GatewayError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
+        self.detail = detail
+
+
+class EventCallRefused(GatewayError):
+    """A Gradio event request Gradio would answer with a 500; ``status_code`` and ``detail``
+    are the 4xx to answer instead (404: no such event here; 422: bad arguments)."""
+
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
         self.detail = detail
