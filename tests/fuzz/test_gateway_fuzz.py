@@ -2,7 +2,7 @@
 
 Every answer must be anonymous (401 / login redirect) or a clear 4xx; the server fixture
 fails the module if the server's log holds a traceback afterwards. Counts per run are set
-by ``FUZZ_EXAMPLES`` (CI: 150 per target, 13 targets; ``make fuzz``: 10,000 per target).
+by ``FUZZ_EXAMPLES`` (CI: 150 per target, 14 targets; ``make fuzz``: 10,000 per target).
 """
 
 from __future__ import annotations
@@ -359,3 +359,27 @@ def test_bodies_cut_off_by_the_client(alice: httpx.Client, server_log: Path, req
     assert alice.get("/healthz").status_code == 200
     log = server_log.read_text()
     assert "Traceback" not in log, log[-3000:]
+
+
+# The tickets page's events (all private, run through the queue), its browser-only ones,
+# and names it does not have.
+_EVENT_NAMES = st.sampled_from(["list_ticket_rows", "list_ticket_rows_1", "create_ticket_from_form", "load_tickets_page", "select_ticket", "signed_in_text", "js_fn", "predict"])
+
+
+@given(
+    route=st.sampled_from(["run", "api", "call", "call/v2"]),
+    api_name=_EVENT_NAMES | st.text(string.ascii_letters + "_", min_size=1, max_size=20),
+    fn_index=st.none() | st.integers(-3, 40) | st.integers(-3, 40).map(str) | st.integers(),
+    data=st.lists(_json, max_size=5),
+    extra=st.dictionaries(st.text(max_size=12), _json, max_size=3),
+)
+def test_gradio_event_calls(alice: httpx.Client, route: str, api_name: str, fn_index: int | str | None, data: list[Any], extra: dict[str, Any]) -> None:
+    """Direct calls naming any event, by name or index, with any arguments; and the queue
+    asked for an event the page does not have (issue 13)."""
+    headers = {"Origin": str(alice.base_url).rstrip("/")}
+    body: dict[str, Any] = {**extra, "data": data, "session_hash": "fuzzfuzzfuzz"}
+    if fn_index is not None:
+        body["fn_index"] = fn_index
+    assert_clear_refusal(alice.post(f"/ui/tickets/gradio_api/{route}/{api_name}", json=body, headers=headers))
+    missing = {"data": data, "fn_index": 1000 + abs(fn_index) if isinstance(fn_index, int) else -1, "session_hash": "fuzzfuzzfuzz"}
+    assert_clear_refusal(alice.post("/ui/tickets/gradio_api/queue/join", json=missing, headers=headers))
