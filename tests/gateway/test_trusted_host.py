@@ -3,6 +3,7 @@ JSON ``400`` on the new side's, and never a step into the new side or the route 
 
 from __future__ import annotations
 
+import asyncio
 import io
 import sys
 from collections.abc import Callable
@@ -11,14 +12,20 @@ from typing import Any
 import httpx
 import pytest
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
+from django.test import Client
 from starlette.types import Message
 
+from api_v2 import router
 from fastapi_gateway import create_app
 from fastapi_gateway.body_limit import BodySizeLimitMiddleware
 from fastapi_gateway.gradio_guard import GradioGuardMiddleware
 from fastapi_gateway.legacy_lane import LegacyLaneMiddleware
+from fastapi_gateway.orm import run_orm
 from fastapi_gateway.routing.middleware import RoutingMiddleware
+from fastapi_gateway.routing.table import set_route_state
+from fastapi_gateway.trusted_host import DjangoAllowedHostsMiddleware
 from fastapi_gateway.user_middleware import DjangoUserMiddleware
 
 from .conftest import client_for, record_paths, running
@@ -71,13 +78,17 @@ def _headers(pairs: Any) -> list[tuple[str, str]]:
 
 
 @pytest.fixture
-async def gateway_with_pages(demo_users: Any) -> Any:
-    from api_v2 import router
-
+async def app_with_pages(demo_users: Any) -> Any:
+    """The bundled API and a Gradio page, running."""
     app = create_app(api_routers={"/api/v2": router}, gradio_pages=[PROBE])
     async with running(app):
-        async with client_for(app) as client:
-            yield client
+        yield app
+
+
+@pytest.fixture
+async def gateway_with_pages(app_with_pages: Any) -> Any:
+    async with client_for(app_with_pages) as client:
+        yield client
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "HEAD", "OPTIONS"])
@@ -129,8 +140,7 @@ async def test_a_foreign_host_reaches_neither_the_new_side_nor_the_route_table(
 
 
 @pytest.mark.parametrize("path", ["/tickets/", "/api/v2/me", "/ui/probe/gradio_api/queue/data"])
-async def test_a_websocket_with_a_foreign_host_is_closed(gateway_with_pages: httpx.AsyncClient, path: str) -> None:
-    app = gateway_with_pages._transport.app  # type: ignore[attr-defined]
+async def test_a_websocket_with_a_foreign_host_is_closed(app_with_pages: Any, path: str) -> None:
     sent: list[Message] = []
     received = iter([{"type": "websocket.connect"}])
 
@@ -142,13 +152,12 @@ async def test_a_websocket_with_a_foreign_host_is_closed(gateway_with_pages: htt
 
     scope = {"type": "websocket", "path": path, "raw_path": path.encode(), "root_path": "", "query_string": b"", "scheme": "ws",
              "headers": [(b"host", b"evil.example")], "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "subprotocols": []}
-    await app(scope, receive, send)
+    await app_with_pages(scope, receive, send)
     assert sent == [{"type": "websocket.close", "code": 1008}]
 
 
 async def test_without_a_legacy_app_every_url_gets_the_json_400() -> None:
     """Used on its own (no ``legacy``), the middleware refuses everything the same way."""
-    from fastapi_gateway.trusted_host import DjangoAllowedHostsMiddleware
 
     async def never(scope: Any, receive: Any, send: Any) -> None:
         raise AssertionError("a foreign host reached the app")
@@ -157,3 +166,35 @@ async def test_without_a_legacy_app_every_url_gets_the_json_400() -> None:
     async with httpx.AsyncClient(transport=transport, base_url="http://evil.example") as client:
         response = await client.get("/tickets/")
     assert (response.status_code, response.json()) == (400, {"detail": "Invalid Host header"})
+
+
+
+def _session_of(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+
+async def test_a_migrated_url_served_by_the_new_side_still_gets_djangos_answer(demo_users: Any, alice: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``/api/tickets/`` moved to ``/api/v2`` (state ``new``): with a foreign Host it is still
+    Django's URL, answered as under gunicorn, and the route table never sees it."""
+    from api_v2 import router
+
+    app = create_app(api_routers={"/api/v2": router}, route_poll_seconds=0.05)
+    table = app.state.route_table
+    async with running(app):
+        version = table.version
+        await run_orm(set_route_state, "api-tickets", "new", reason="test", actor="pytest")
+        for _ in range(500):
+            if table.version != version:
+                break
+            await asyncio.sleep(0.01)
+        async with client_for(app) as client:
+            client.cookies.set(settings.SESSION_COOKIE_NAME, await sync_to_async(_session_of)(alice))
+            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "new"
+            routed = record_paths(monkeypatch, RoutingMiddleware)
+            response = await client.get("/api/tickets/", headers={"Host": "evil.example"})
+    status, headers, content = await sync_to_async(_django_answer)("GET", "/api/tickets/", "evil.example")
+    assert (response.status_code, response.content) == (status, content)
+    assert _headers(response.headers.multi_items()) == _headers(headers)
+    assert routed == []
