@@ -27,7 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .channels import ResponseTracker, read_body, replay_body
 from .django_session import aresolve_user, session_key_from_headers, user_for_scope
-from .exceptions import BackendUnavailable, CsrfFailure, MalformedUpload
+from .exceptions import BackendUnavailable, CsrfFailure, EventCallRefused, MalformedUpload
+from .gradio_event_target import check_event_call
 from .gradio_file_hooks import is_static_file, using_access
 from .gradio_file_policy import SCOPE_KEY, FileAccess, file_references, served_path
 from .gradio_ownership import Kind, Owner, OwnershipRegistry
@@ -64,6 +65,7 @@ class GradioGuardMiddleware:
     ) -> None:
         self.app = app
         self.indexes = {path.rstrip("/"): GradioRouteIndex(gradio_app) for path, gradio_app in mounts.items()}
+        self.pages = {path.rstrip("/"): gradio_app for path, gradio_app in mounts.items()}
         self.registry = registry if registry is not None else OwnershipRegistry()
         self.recheck_seconds = recheck_seconds
 
@@ -85,7 +87,7 @@ class GradioGuardMiddleware:
         mount, index = found
         rule, path_params = index.match(scope["method"], scope["path"][len(mount):] or "/")
         try:
-            await self._guard(scope, receive, send, rule, path_params)
+            await self._guard(scope, receive, send, mount, rule, path_params)
         except _Refused as refusal:
             if refusal.status_code == 401:
                 # Says, to a stale tab, that its user signed out and where to sign in again.
@@ -93,7 +95,9 @@ class GradioGuardMiddleware:
             else:
                 await JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code)(scope, receive, send)
 
-    async def _guard(self, scope: Scope, receive: Receive, send: Send, rule: RouteRule, path_params: dict[str, Any]) -> None:
+    async def _guard(
+        self, scope: Scope, receive: Receive, send: Send, mount: str, rule: RouteRule, path_params: dict[str, Any]
+    ) -> None:
         if rule.access is Access.PUBLIC:
             await self.app(scope, receive, send)
             return
@@ -118,6 +122,10 @@ class GradioGuardMiddleware:
         identifiers = _Identifiers(scope, path_params, body)
         self._check_ownership(rule, identifiers, owner, access)
         if carries_input:
+            try:
+                check_event_call(self.pages[mount].get_blocks(), scope["path"][len(mount):], identifiers.body)
+            except EventCallRefused as exc:
+                raise _Refused(exc.status_code, exc.detail) from exc
             _check_named_files(identifiers.body, access)
         if rule.multipart:
             try:
