@@ -58,9 +58,10 @@ class PublicFiles:
         self._lock = threading.Lock()
 
     def add(self, path: str) -> None:
+        served = served_path(path)
         with self._lock:
-            self._paths[served_path(path)] = None
-            self._paths.move_to_end(served_path(path))
+            self._paths[served] = None
+            self._paths.move_to_end(served)
             while len(self._paths) > self.max_entries:
                 self._paths.popitem(last=False)
 

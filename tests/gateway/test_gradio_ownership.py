@@ -28,7 +28,8 @@ def test_first_claim_wins_and_others_are_refused() -> None:
     assert registry.claim("session", "h1", ALICE)
     assert registry.claim("session", "h1", ALICE)
     assert not registry.claim("session", "h1", BOB)
-    assert not registry.grant("event", "h1", BOB) or not registry.owns("session", "h1", BOB)
+    # An identifier the server hands out is not taken from whoever holds it.
+    assert registry.grant("event", "e1", ALICE) and not registry.grant("event", "e1", BOB)
     assert registry.owns("session", "h1", ALICE) and not registry.owns("session", "h1", BOB)
     # The same user in another Django session is another owner.
     assert not registry.claim("session", "h1", Owner.of(1, "alice-other-session"))
