@@ -26,10 +26,10 @@ db: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo
 
-# uvicorn with the gateway's httptools protocol: gunicorn's limits on request heads (fastapi_gateway.http_limits).
+# uvicorn with the gateway's httptools protocol: gunicorn's limits on request heads (fastapi_gateway.server.head_limits).
 run: db
 	$(VENV)/bin/uvicorn fastapi_gateway.asgi:app --host 127.0.0.1 --port $(PORT) \
-		--loop uvloop --http fastapi_gateway.http_limits.httptools_protocol:LimitedHttpToolsProtocol \
+		--loop uvloop --http fastapi_gateway.server.head_limits.httptools_protocol:LimitedHttpToolsProtocol \
 		--no-proxy-headers --no-server-header
 
 # The second pass runs the session adapter over every engine against PostgreSQL and Redis.
@@ -38,7 +38,7 @@ test: install-test
 	$(VENV)/bin/mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -p no:cacheprovider -q \
-		tests/gateway/test_session_engines.py tests/gateway/test_django_session.py tests/api_v2
+		tests/gateway/identity/test_session_engines.py tests/gateway/identity/test_session.py tests/api_v2
 
 # The long fuzzing run: FUZZ_EXAMPLES generated inputs per target against a real server.
 FUZZ_EXAMPLES ?= 10000

@@ -20,7 +20,7 @@ from .sites import ROOT
 __all__ = ["CpuShare", "describe_machine"]
 
 _PACKAGES = ("Django", "gradio", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "gunicorn", "a2wsgi")
-_BRIDGE_FILES = ("fastapi_gateway/django_mount.py", "fastapi_gateway/wsgi_bridge.py", "fastapi_gateway/wsgi_environ.py")
+_BRIDGE_FILES = ("fastapi_gateway/legacy/mount.py", "fastapi_gateway/legacy/bridge.py", "fastapi_gateway/legacy/environ.py")
 
 
 def _cpu_model() -> str:
@@ -48,14 +48,14 @@ def _git(*args: str) -> str:
 
 
 def _installed_bridge() -> str:
-    from fastapi_gateway import django_mount
+    from fastapi_gateway.legacy import mount as django_mount
 
     names = vars(django_mount)
     if "WSGIBridge" in names:
-        return f"fastapi_gateway.wsgi_bridge.WSGIBridge ({names['WSGIBridge'].__module__})"
+        return f"fastapi_gateway.legacy.bridge.WSGIBridge ({names['WSGIBridge'].__module__})"
     if "WSGIMiddleware" in names:
         return f"a2wsgi.WSGIMiddleware ({names['WSGIMiddleware'].__module__})"
-    return "unknown (see fastapi_gateway/django_mount.py)"
+    return "unknown (see fastapi_gateway/legacy/mount.py)"
 
 
 def _wrk_version() -> str:

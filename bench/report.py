@@ -129,7 +129,7 @@ def write_results_md(path: Path, figures: Sequence[Figure], context: dict[str, A
         "  by default; the *close* rows send `Connection: close` to both, like for like. Both are shown.",
         "- uvicorn runs with `--loop uvloop --http httptools --no-proxy-headers --no-access-log`; gunicorn",
         "  writes no access log by default either. Two processes: the gateway's launcher",
-        "  (`python -m fastapi_gateway.serve --workers 2`, the goal holder) and `uvicorn --workers 2`, vs `gunicorn -w 2` (sync).",
+        "  (`python -m fastapi_gateway.server.launcher --workers 2`, the goal holder) and `uvicorn --workers 2`, vs `gunicorn -w 2` (sync).",
         "- Every server has its own SQLite database (a copy of one migrated and seeded in this run) and",
         "  wrk sends the session cookies of a login made through the real login form.",
         "",

@@ -52,7 +52,7 @@ class ServerKind:
             return [sys.executable, "-m", "gunicorn", self.target, "--bind", f"127.0.0.1:{port}",
                     "--workers", str(workers), "--worker-class", "sync", "--timeout", "300"]
         if self.runner == "serve":
-            return [sys.executable, "-m", "fastapi_gateway.serve", self.target, "--port", str(port),
+            return [sys.executable, "-m", "fastapi_gateway.server.launcher", self.target, "--port", str(port),
                     "--workers", str(workers), "--no-access-log"]
         return [sys.executable, "-m", "uvicorn", self.target, "--host", "127.0.0.1", "--port", str(port),
                 "--workers", str(workers), *UVICORN_FLAGS]
@@ -60,7 +60,7 @@ class ServerKind:
 
 GATEWAY = ServerKind("gateway", "gateway (uvicorn fastapi_gateway.asgi:app)", "fastapi_gateway.asgi:app", "uvicorn", "/healthz")
 GATEWAY_SERVE = ServerKind(
-    "gateway-serve", "gateway (python -m fastapi_gateway.serve)", "fastapi_gateway.asgi:app", "serve", "/healthz",
+    "gateway-serve", "gateway (python -m fastapi_gateway.server.launcher)", "fastapi_gateway.asgi:app", "serve", "/healthz",
 )
 GATEWAY_NO_ROUTES = ServerKind(
     "gateway-no-routes", "gateway, no route table (bench.settings_no_routes)", "fastapi_gateway.asgi:app", "uvicorn",

@@ -99,7 +99,7 @@ def _child(repeat: int, number: int) -> dict[str, Any]:
     from django.test import Client, RequestFactory
     from django.test.utils import CaptureQueriesContext
 
-    from fastapi_gateway.django_session import aresolve_user, resolve_user, session_key_from_headers
+    from fastapi_gateway.identity.session import aresolve_user, resolve_user, session_key_from_headers
 
     alice = get_user_model()._default_manager.get(username="alice")
     client = Client()

@@ -1,9 +1,8 @@
-"""ASGI entrypoint: ``uvicorn fastapi_gateway.asgi:app``.
+"""ASGI entrypoint: ``uvicorn fastapi_gateway.asgi:app`` (or ``python -m fastapi_gateway``).
 
-The one place the gateway reads its environment. The new side to mount is named by import
-strings, so the same entrypoint serves another Django project's pages and routers:
-``GATEWAY_API_ROUTERS="/api/v2=api_v2:router"`` and ``GATEWAY_GRADIO_PAGES="gradio_ui:PAGES"``
-are the bundled project's defaults.
+Serves the Django project named by ``DJANGO_SETTINGS_MODULE`` with what its ``GATEWAY``
+setting names (see ``fastapi_gateway.conf``): nothing of this repository's example unless the
+settings ask for it.
 """
 
 from __future__ import annotations
@@ -11,18 +10,13 @@ from __future__ import annotations
 import gc
 import os
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "legacy_django.settings")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import django  # noqa: E402
+from fastapi_gateway.app import create_app  # noqa: E402
+from fastapi_gateway.conf import setting  # noqa: E402
 
-django.setup()
-
-from .app import create_app  # noqa: E402
-from .settings_env import cpu_affinity_from_env, gateway_kwargs_from_env  # noqa: E402
-
-# One CPU per gateway process, claimed when it starts serving (GATEWAY_CPU_AFFINITY).
-app = create_app(**gateway_kwargs_from_env(os.environ), cpu_affinity=cpu_affinity_from_env(os.environ))
+# A served process pins itself to a CPU of its own unless the settings say otherwise.
+app = create_app(cpu_affinity=True) if setting("CPU_AFFINITY") is None else create_app()
 
 # Everything built so far (Django's apps, the Gradio pages: about 250k objects) lives as long as
 # the process. Moving it out of the collector's reach keeps each full collection from walking

@@ -15,7 +15,7 @@ from typing import ParamSpec, TypeVar
 import anyio.to_thread
 from django.db import close_old_connections
 
-from .thread_context import run_in_thread_context
+from fastapi_gateway.legacy.thread_context import run_in_thread_context
 
 __all__ = ["run_orm"]
 

@@ -46,12 +46,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "legacy_django.tickets",
     # The gateway's route table (states, audit trail, shadow diffs), visible in the admin.
-    "fastapi_gateway.routing",
+    "fastapi_gateway",
 ]
 
 MIDDLEWARE = [
     # Redis down must not log everyone out: 503, and the session cookie kept (see its docstring).
-    "fastapi_gateway.django_outage.SessionOutageMiddleware",
+    "fastapi_gateway.legacy.outage.SessionOutageMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -149,7 +149,7 @@ MEDIA_URL = "/media/"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"outage": {"()": "fastapi_gateway.django_outage.OutageLogFilter"}},
+    "filters": {"outage": {"()": "fastapi_gateway.legacy.outage.OutageLogFilter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler"}, "null": {"class": "logging.NullHandler"}},
     "root": {"handlers": ["stderr"], "level": "WARNING"},
     "loggers": {
@@ -161,6 +161,12 @@ LOGGING = {
     },
 }
 
-# Migration to the gateway ---------------------------------------------------
-# The legacy URLs that have a new implementation, declared in code (states live in the DB).
-GATEWAY_MIGRATED_ROUTES = "migration_plan.routes.ROUTES"
+# The gateway (fastapi_gateway) ---------------------------------------------
+# What it mounts beside this site, and the legacy URLs that have a new implementation
+# (declared in code; their states live in the database). Every other key keeps its default;
+# operators tune the deployment keys with GATEWAY_* environment variables.
+GATEWAY = {
+    "API_ROUTERS": {"/api/v2": "api_v2:router"},
+    "PAGES": ["gradio_ui:PAGES"],
+    "ROUTES": "migration_plan.routes:ROUTES",
+}

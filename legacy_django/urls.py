@@ -15,4 +15,4 @@ urlpatterns = [
 ]
 
 # An unreachable database or session store answers 503 (with Retry-After), not a bare 500.
-handler500 = "fastapi_gateway.django_outage.server_error"
+handler500 = "fastapi_gateway.legacy.outage.server_error"

@@ -6,17 +6,17 @@ code with ``ParityRunner``. The comparators are shared with shadow mode.
 
 from __future__ import annotations
 
-from .case_files import load_case_file, parse_cases
-from .cases import Case, FunctionCase, HttpCase
-from .check import ParityCheck
-from .compare import Reply, compare_json, compare_replies, compare_responses
-from .determinism import Determinism
-from .difference import Difference
-from .exceptions import CaseFileError, ParityError, ParityMismatch, SideUnreachable, UnknownUser, UnsafeCase
-from .redaction import Redactor
-from .results import CaseResult, RouteSummary, RunReport
-from .rules import Rules
-from .runner import ParityRunner
+from fastapi_gateway.parity.case_files import load_case_file, parse_cases
+from fastapi_gateway.parity.cases import Case, FunctionCase, HttpCase
+from fastapi_gateway.parity.check import ParityCheck
+from fastapi_gateway.parity.compare import Reply, compare_json, compare_replies, compare_responses
+from fastapi_gateway.parity.determinism import Determinism
+from fastapi_gateway.parity.difference import Difference
+from fastapi_gateway.parity.exceptions import CaseFileError, ParityError, ParityMismatch, SideUnreachable, UnknownUser, UnsafeCase
+from fastapi_gateway.parity.redaction import Redactor
+from fastapi_gateway.parity.results import CaseResult, RouteSummary, RunReport
+from fastapi_gateway.parity.rules import Rules
+from fastapi_gateway.parity.runner import ParityRunner
 
 __all__ = [
     "Case",

@@ -17,10 +17,10 @@ from urllib.parse import urlsplit
 
 from django.utils.module_loading import import_string
 
-from ..routing.declarations import MigratedRoute, match_route
-from .cases import Case, FunctionCase, HttpCase
-from .exceptions import CaseFileError, ParityError
-from .rules import Rules
+from fastapi_gateway.migrated_route import MigratedRoute, match_route
+from fastapi_gateway.parity.cases import Case, FunctionCase, HttpCase
+from fastapi_gateway.parity.exceptions import CaseFileError, ParityError
+from fastapi_gateway.parity.rules import Rules
 
 __all__ = ["load_case_file", "parse_cases"]
 

@@ -9,15 +9,23 @@ means every side runs in a rolled-back transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import dataclasses
+import datetime
+import decimal
+import json
+import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..routing.declarations import SAFE_METHODS
-from .exceptions import UnsafeCase
-from .rules import Rules
+from django.db.models import Model
+from django.db.models.fields.files import FieldFile
 
-__all__ = ["Case", "HttpCase", "FunctionCase"]
+from fastapi_gateway.migrated_route import SAFE_METHODS
+from fastapi_gateway.parity.exceptions import UnsafeCase
+from fastapi_gateway.parity.rules import Rules
+
+__all__ = ["Case", "HttpCase", "FunctionCase", "to_jsonable"]
 
 
 @dataclass(frozen=True)
@@ -61,3 +69,34 @@ class FunctionCase:
 
 
 Case = HttpCase | FunctionCase
+
+
+
+def to_jsonable(value: Any) -> Any:
+    """A function's result as JSON values, so function cases compare like HTTP bodies.  Runs in the
+    worker thread with the call, because turning a lazy ``QuerySet`` into a list is a query.
+    Model instances become their concrete fields; sets are sorted (they have no order).
+    """
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if hasattr(value, "model_dump") and callable(value.model_dump):  # pydantic
+        return to_jsonable(value.model_dump(mode="json"))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(dataclasses.asdict(value))
+    if isinstance(value, FieldFile):  # iterating one would read the file, or raise without one
+        return value.name or None
+    if isinstance(value, Model):
+        return {field.attname: to_jsonable(getattr(value, field.attname)) for field in value._meta.concrete_fields}
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, (set, frozenset)):
+        return sorted((to_jsonable(item) for item in value), key=lambda item: json.dumps(item, sort_keys=True, default=str))
+    if isinstance(value, Iterable):
+        return [to_jsonable(item) for item in value]
+    return repr(value)

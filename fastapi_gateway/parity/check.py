@@ -16,15 +16,15 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..orm import run_orm
-from ..routing.declarations import match_route
-from .cases import FunctionCase, HttpCase
-from .default_cases import default_cases
-from .exceptions import ParityError, ParityMismatch
-from .identities import sample_usernames
-from .results import DIFFER, ERROR, CaseResult
-from .rules import Rules
-from .runner import ParityRunner
+from fastapi_gateway.orm import run_orm
+from fastapi_gateway.migrated_route import match_route
+from fastapi_gateway.parity.cases import FunctionCase, HttpCase
+from fastapi_gateway.parity.default_cases import default_cases
+from fastapi_gateway.parity.exceptions import ParityError, ParityMismatch
+from fastapi_gateway.parity.identities import sample_usernames
+from fastapi_gateway.parity.results import DIFFER, ERROR, CaseResult
+from fastapi_gateway.parity.rules import Rules
+from fastapi_gateway.parity.runner import ParityRunner
 
 __all__ = ["ParityCheck"]
 

@@ -14,14 +14,14 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .compare_headers import compare_headers
-from .compare_html import compare_html
-from .compare_json import compare_json
-from .difference import EXTRA, MISSING, Difference
-from .html_document import parse_html
-from .reply import Reply
-from .rules import Rules
-from .selectors import selector_matches
+from fastapi_gateway.parity.compare_headers import compare_headers
+from fastapi_gateway.parity.compare_html import compare_html
+from fastapi_gateway.parity.compare_json import compare_json
+from fastapi_gateway.parity.difference import EXTRA, MISSING, Difference
+from fastapi_gateway.parity.html_document import parse_html
+from fastapi_gateway.parity.reply import Reply
+from fastapi_gateway.parity.rules import Rules
+from fastapi_gateway.parity.selectors import selector_matches
 
 __all__ = [
     "Difference",

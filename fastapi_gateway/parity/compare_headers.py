@@ -14,9 +14,9 @@ from email.utils import parsedate_to_datetime
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-from .difference import EXTRA, MISSING, Difference
-from .reply import Reply, media_type
-from .rules import Rules
+from fastapi_gateway.parity.difference import EXTRA, MISSING, Difference
+from fastapi_gateway.parity.reply import Reply, media_type
+from fastapi_gateway.parity.rules import Rules
 
 __all__ = ["compare_headers", "cookie_flags", "normalised_location"]
 

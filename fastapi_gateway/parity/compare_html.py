@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import difflib
 
-from .difference import EXTRA, MISSING, TYPE, Difference
-from .html_document import Element, Node, child_paths, summary
-from .rules import Rules
-from .selectors import selector_matches
+from fastapi_gateway.parity.difference import EXTRA, MISSING, TYPE, Difference
+from fastapi_gateway.parity.html_document import Element, Node, child_paths, summary
+from fastapi_gateway.parity.rules import Rules
+from fastapi_gateway.parity.selectors import selector_matches
 
 __all__ = ["compare_html"]
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from .difference import EXTRA, MISSING, TYPE, Difference
-from .rules import Rules
-from .selectors import selector_matches
+from fastapi_gateway.parity.difference import EXTRA, MISSING, TYPE, Difference
+from fastapi_gateway.parity.rules import Rules
+from fastapi_gateway.parity.selectors import selector_matches
 
 __all__ = ["compare_json", "child_path", "item_path"]
 

@@ -22,11 +22,11 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
-from .cases import HttpCase
-from .compare import decode_json
-from .reply import Reply
-from .rules import Rules
-from ..routing.declarations import MigratedRoute
+from fastapi_gateway.parity.cases import HttpCase
+from fastapi_gateway.parity.compare import decode_json
+from fastapi_gateway.parity.reply import Reply
+from fastapi_gateway.parity.rules import Rules
+from fastapi_gateway.migrated_route import MigratedRoute
 
 __all__ = ["default_cases", "UNKNOWN_VALUE"]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Difference", "CHANGED", "MISSING", "EXTRA", "TYPE"]
+from fastapi_gateway.parity.selectors import is_under
+
+__all__ = ["Difference", "CHANGED", "MISSING", "EXTRA", "TYPE", "split_noise"]
 
 CHANGED = "changed"  # both sides have it, with different values
 MISSING = "missing"  # only the legacy side has it
@@ -48,3 +50,26 @@ class Difference:
 def _short(value: Any, as_json: bool, limit: int = 80) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str) if as_json or not isinstance(value, str) else value
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# Noise: what differs between two answers of the legacy side itself (Diffy's idea).  Each case
+# asks the legacy side twice; a field that changed between those two answers (a timestamp, a
+# token, a random order) says nothing about the new side, so a difference there is reported as
+# noise, not as a failure. Unlike Diffy, noise only excuses a *value*: a new side that leaves a
+# noisy field out, adds it, or changes its type is still a difference — unless the legacy side
+# itself did that between its two answers.
+
+
+def _excused(difference: Difference, noise: Difference) -> bool:
+    if not is_under(difference.path, noise.path):
+        return False
+    return difference.kind == CHANGED or noise.kind != CHANGED or noise.path.endswith(".length")
+
+
+def split_noise(differences: Sequence[Difference], noise: Sequence[Difference]) -> tuple[list[Difference], list[Difference]]:
+    """``(real, noisy)``: the differences of legacy vs new that the legacy-vs-legacy ``noise`` excuses."""
+    real: list[Difference] = []
+    noisy: list[Difference] = []
+    for difference in differences:
+        (noisy if any(_excused(difference, known) for known in noise) else real).append(difference)
+    return real, noisy

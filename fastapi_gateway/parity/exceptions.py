@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..exceptions import GatewayError
+from fastapi_gateway.exceptions import GatewayError
 
 if TYPE_CHECKING:
-    from .results import CaseResult
+    from fastapi_gateway.parity.results import CaseResult
 
 __all__ = ["ParityError", "CaseFileError", "UnsafeCase", "UnknownUser", "SideUnreachable", "ParityMismatch"]
 

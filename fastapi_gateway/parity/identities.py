@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model, login
 from django.contrib.sessions.backends.base import SessionBase
 from django.http import HttpRequest
 
-from .exceptions import UnknownUser
+from fastapi_gateway.parity.exceptions import UnknownUser
 
 __all__ = ["SessionPool", "sample_usernames"]
 

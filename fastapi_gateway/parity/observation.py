@@ -12,11 +12,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .compare import decode_json, is_html, is_json, text_of
-from .compare_json import child_path, item_path
-from .html_document import parse_html, html_lines
-from .redaction import Redactor
-from .reply import Reply
+from fastapi_gateway.parity.compare import decode_json, is_html, is_json, text_of
+from fastapi_gateway.parity.compare_json import child_path, item_path
+from fastapi_gateway.parity.html_document import parse_html, html_lines
+from fastapi_gateway.parity.redaction import Redactor
+from fastapi_gateway.parity.reply import Reply
 
 __all__ = ["Observation", "observe", "observe_value", "observation_from_text", "from_dict", "body_lines", "json_lines", "MAX_LINES"]
 

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 import pytest
 
 if TYPE_CHECKING:
-    from .check import ParityCheck
-    from .results import CaseResult
+    from fastapi_gateway.parity.check import ParityCheck
+    from fastapi_gateway.parity.results import CaseResult
 
 __all__ = ["parity", "parity_app_factory"]
 
@@ -66,8 +66,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     report_path = config.getoption("--parity-report")
     if not results or not (config.getoption("--parity") or report_path):
         return
-    from .reports import format_for_path, render, render_summary_table
-    from .results import RunReport
+    from fastapi_gateway.parity.reports import format_for_path, render, render_summary_table
+    from fastapi_gateway.parity.results import RunReport
 
     report = RunReport(list(results), title="Parity (pytest)")
     terminalreporter.write_sep("=", "parity")
@@ -83,15 +83,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 
 @pytest.fixture
 def parity_app_factory() -> Callable[[], Any]:
-    """Builds the gateway parity runs through: the ASGI entrypoint's routers, no pages, no routing
+    """Builds the gateway parity runs through: the project's API routers, no pages, no routing
     layer. Override this fixture to compare through another gateway (built inside the test's loop)."""
 
     def build() -> Any:
         from fastapi_gateway import create_app
-        from fastapi_gateway.settings_env import gateway_kwargs_from_env
 
-        routers = gateway_kwargs_from_env({**os.environ, "GATEWAY_GRADIO_PAGES": ""})["api_routers"]
-        return create_app(api_routers=routers, migrated_routes=())
+        return create_app(gradio_pages=(), migrated_routes=())
 
     return build
 
@@ -114,11 +112,11 @@ async def parity(request: pytest.FixtureRequest, parity_app_factory: Callable[[]
     request.getfixturevalue("transactional_db")
     from fastapi_gateway.routing.table import declared_routes
 
-    from .check import ParityCheck
-    from .determinism import Determinism
-    from .redaction import Redactor
-    from .rules import Rules
-    from .runner import ParityRunner
+    from fastapi_gateway.parity.check import ParityCheck
+    from fastapi_gateway.parity.determinism import Determinism
+    from fastapi_gateway.parity.redaction import Redactor
+    from fastapi_gateway.parity.rules import Rules
+    from fastapi_gateway.parity.runner import ParityRunner
 
     marker = request.node.get_closest_marker("parity")
     options: dict[str, Any] = dict(marker.kwargs) if marker else {}

@@ -6,7 +6,7 @@ exception reporter filter (``DEFAULT_EXCEPTION_REPORTER_FILTER``, by default
 AUTH, TOKEN, KEY, SECRET, PASS, SIGNATURE, HTTP_COOKIE), when it is Django's session or CSRF
 cookie or CSRF header (``SESSION_COOKIE_NAME``, ``CSRF_COOKIE_NAME``, ``CSRF_HEADER_NAME``), a
 header that always carries credentials (``ALWAYS_SECRET_HEADERS``), or a name or selector the
-project adds (``GATEWAY_PARITY_REDACT``). A name is read as a server reads it: percent-decoded
+project adds (``GATEWAY["PARITY_REDACT"]``). A name is read as a server reads it: percent-decoded
 (``pass%77ord``), in any case, ``_`` and ``-`` alike. Its value becomes the filter's
 ``cleansed_substitute``; the name stays, so a diff still reads.
 
@@ -33,19 +33,20 @@ from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.views.debug import SafeExceptionReporterFilter, get_default_exception_reporter_filter
 
-from .compare import is_html, text_of
-from .compare_json import child_path, item_path
-from .difference import Difference
-from .html_document import Element, element_at, parse_html
-from .reply import Reply
-from .selectors import selector_matches
+from fastapi_gateway.conf import setting
+from fastapi_gateway.parity.compare import is_html, text_of
+from fastapi_gateway.parity.compare_json import child_path, item_path
+from fastapi_gateway.parity.difference import Difference
+from fastapi_gateway.parity.html_document import Element, element_at, parse_html
+from fastapi_gateway.parity.reply import Reply
+from fastapi_gateway.parity.selectors import selector_matches
 
 __all__ = ["ALWAYS_SECRET_HEADERS", "REDACTED", "RULE_SETTINGS", "Redactor"]
 
 REDACTED = SafeExceptionReporterFilter.cleansed_substitute
 ALWAYS_SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie", "x-csrftoken"})
 RULE_SETTINGS = frozenset(
-    {"DEFAULT_EXCEPTION_REPORTER_FILTER", "SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME", "CSRF_HEADER_NAME", "GATEWAY_PARITY_REDACT"}
+    {"DEFAULT_EXCEPTION_REPORTER_FILTER", "SESSION_COOKIE_NAME", "CSRF_COOKIE_NAME", "CSRF_HEADER_NAME", "GATEWAY", "GATEWAY_PARITY_REDACT"}
 )
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
@@ -101,8 +102,8 @@ class Redactor:
 
     @classmethod
     def from_settings(cls, extra: Iterable[str] = ()) -> Redactor:
-        """The rule plus the project's ``GATEWAY_PARITY_REDACT`` names and selectors, plus ``extra``."""
-        return cls([*getattr(settings, "GATEWAY_PARITY_REDACT", ()), *extra])
+        """The rule plus the project's ``GATEWAY["PARITY_REDACT"]`` names and selectors, plus ``extra``."""
+        return cls([*setting("PARITY_REDACT"), *extra])
 
     # The rule ------------------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from .difference import Difference
-from .observation import Observation, from_dict
+from fastapi_gateway.parity.difference import Difference
+from fastapi_gateway.parity.observation import Observation, from_dict
 
 __all__ = ["Outcome", "CaseResult", "RouteSummary", "RunReport", "AGREE", "NOISE", "DIFFER", "ERROR"]
 

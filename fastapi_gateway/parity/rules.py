@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..routing.declarations import MigratedRoute
+    from fastapi_gateway.migrated_route import MigratedRoute
 
 __all__ = ["Rules"]
 

@@ -21,23 +21,23 @@ from django.contrib.auth import get_user_model
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 
-from ..orm import run_orm
-from ..routing.declarations import SAFE_METHODS, MigratedRoute
-from .cases import Case, FunctionCase, HttpCase
-from .compare import compare_json, compare_replies
-from .determinism import Determinism
-from .difference import Difference
-from .exceptions import ParityError, SideUnreachable, UnknownUser
-from .identities import SessionPool
-from .jsonable import to_jsonable
-from .noise import split_noise
-from .observation import observe, observe_value
-from .redaction import Redactor
-from .reply import Reply
-from .results import AGREE, DIFFER, ERROR, NOISE, CaseResult, RunReport
-from .rules import Rules
-from .sandbox import rolled_back
-from .sides import Sides, default_host, lifespan
+from fastapi_gateway.orm import run_orm
+from fastapi_gateway.migrated_route import SAFE_METHODS, MigratedRoute
+from fastapi_gateway.parity.cases import Case, FunctionCase, HttpCase
+from fastapi_gateway.parity.compare import compare_json, compare_replies
+from fastapi_gateway.parity.determinism import Determinism
+from fastapi_gateway.parity.difference import Difference
+from fastapi_gateway.parity.exceptions import ParityError, SideUnreachable, UnknownUser
+from fastapi_gateway.parity.identities import SessionPool
+from fastapi_gateway.parity.cases import to_jsonable
+from fastapi_gateway.parity.difference import split_noise
+from fastapi_gateway.parity.observation import observe, observe_value
+from fastapi_gateway.parity.redaction import Redactor
+from fastapi_gateway.parity.reply import Reply
+from fastapi_gateway.parity.results import AGREE, DIFFER, ERROR, NOISE, CaseResult, RunReport
+from fastapi_gateway.parity.rules import Rules
+from fastapi_gateway.parity.sandbox import rolled_back
+from fastapi_gateway.parity.sides import Sides, default_host, lifespan
 
 __all__ = ["ParityRunner", "Progress", "Call"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import asyncio
 
@@ -20,23 +20,25 @@ import anyio
 import httpx
 from starlette.types import ASGIApp, Message
 
-from .exceptions import SideUnreachable
-from .reply import Reply
+from fastapi_gateway.parity.exceptions import SideUnreachable
+from fastapi_gateway.parity.reply import Reply
 
 __all__ = ["Sides", "below_routing", "lifespan", "default_host"]
 
 
 def below_routing(app: Any) -> ASGIApp:
-    """The part of ``app`` under its ``RoutingMiddleware``; ``app`` itself if it has none."""
-    from ..routing.middleware import RoutingMiddleware  # the routing layer uses parity's comparators
+    """The part of ``app`` under its routing layer; ``app`` itself if it has none.
 
+    The layer is known by its ``routes_requests`` mark rather than by its class: routing uses
+    parity's comparators, so parity importing routing would make the two depend on each other.
+    """
     stack = getattr(app, "middleware_stack", None)
     if stack is None and hasattr(app, "build_middleware_stack"):
         stack = app.middleware_stack = app.build_middleware_stack()  # what Starlette does on its first call
     node = stack
     while node is not None:
-        if isinstance(node, RoutingMiddleware):
-            return node.app
+        if getattr(node, "routes_requests", False):
+            return cast(ASGIApp, node.app)
         node = getattr(node, "app", None)
     return app  # type: ignore[no-any-return]
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .declarations import MigratedRoute, RouteState
+from fastapi_gateway.migrated_route import MigratedRoute, RouteState
 
 __all__ = ["MigratedRoute", "RouteState"]

@@ -13,12 +13,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from ..exceptions import RoutingError
-from ..parity.difference import Difference
-from ..parity.redaction import Redactor
-from .declarations import RouteState
-from .models import RouteChange, RouteStateRecord, ShadowMismatch
-from .table import declared_routes, rollback_route, set_route_state
+from fastapi_gateway.exceptions import RoutingError
+from fastapi_gateway.parity.difference import Difference
+from fastapi_gateway.parity.redaction import Redactor
+from fastapi_gateway.migrated_route import RouteState
+from fastapi_gateway.routing.models import RouteChange, RouteStateRecord, ShadowMismatch
+from fastapi_gateway.routing.table import declared_routes, rollback_route, set_route_state
 
 
 class RouteStateForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -145,15 +145,15 @@ class ShadowMismatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return super().changelist_view(request, extra_context)
 
     def _page(self, request: HttpRequest, records: list[ShadowMismatch]) -> HttpResponse:
-        from ..parity.reports import render_html
-        from ..parity.shadow_report import shadow_report
+        from fastapi_gateway.parity.reports import render_html
+        from fastapi_gateway.routing.shadow_report import shadow_report
 
         if not self.has_view_permission(request):
             raise PermissionDenied
         return HttpResponse(render_html(shadow_report(records, declared_routes())))
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
-        from ..parity.shadow_report import latest_mismatches
+        from fastapi_gateway.routing.shadow_report import latest_mismatches
 
         return self._page(request, latest_mismatches())
 

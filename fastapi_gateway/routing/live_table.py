@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import anyio
 
-from ..orm import run_orm
-from .declarations import MigratedRoute, RouteState
-from .metrics import ROUTE_STATE, TABLE_VERSION
-from .table import LEGACY, RouteSetting, current_version, load_states
+from fastapi_gateway.orm import run_orm
+from fastapi_gateway.migrated_route import MigratedRoute, RouteState
+from fastapi_gateway.routing.metrics import ROUTE_STATE, TABLE_VERSION
+from fastapi_gateway.routing.table import LEGACY, RouteSetting, current_version, load_states
 
 __all__ = ["LiveRouteTable"]
 

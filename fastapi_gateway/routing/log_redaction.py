@@ -18,14 +18,14 @@ from typing import Any
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from ..parity.redaction import RULE_SETTINGS, Redactor
+from fastapi_gateway.parity.redaction import RULE_SETTINGS, Redactor
 
 __all__ = ["REQUEST_LOGGERS", "RedactingLogFilter", "redact_request_logs"]
 
 # A logger's filter sees only the records logged on that very logger, not its children's.
 REQUEST_LOGGERS = (
-    "fastapi_gateway", "fastapi_gateway.routing", "fastapi_gateway.wsgi_bridge", "fastapi_gateway.gradio_guard",
-    "fastapi_gateway.django_session", "uvicorn.access", "uvicorn.error", "django.server",
+    "fastapi_gateway", "fastapi_gateway.routing", "fastapi_gateway.legacy.bridge", "fastapi_gateway.pages.guard",
+    "fastapi_gateway.identity.session", "uvicorn.access", "uvicorn.error", "django.server",
 )
 
 

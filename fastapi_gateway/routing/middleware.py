@@ -15,14 +15,14 @@ import anyio
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..channels import ResponseTracker, read_body, replay_body
-from ..django_session import session_key_from_headers, user_for_scope
-from .canary import in_canary
-from .declarations import SAFE_METHODS, MigratedRoute, RouteMatch, RouteState, match_route
-from .live_table import LiveRouteTable
-from .metrics import FALLBACKS, LATENCY, REQUESTS
-from .replay import Answer, call_in_process, rewrite_scope
-from .shadow import ShadowJob, ShadowRunner
+from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
+from fastapi_gateway.identity.session import session_key_from_headers, user_for_scope
+from fastapi_gateway.routing.canary import in_canary
+from fastapi_gateway.migrated_route import SAFE_METHODS, MigratedRoute, RouteMatch, RouteState, match_route
+from fastapi_gateway.routing.live_table import LiveRouteTable
+from fastapi_gateway.routing.metrics import FALLBACKS, LATENCY, REQUESTS
+from fastapi_gateway.routing.replay import Answer, call_in_process, rewrite_scope
+from fastapi_gateway.routing.shadow import ShadowJob, ShadowRunner
 
 __all__ = ["RoutingMiddleware", "serve_routed_legacy", "settled_on_legacy"]
 
@@ -63,6 +63,8 @@ def _count(route: MigratedRoute, side: str, status: int | None, started: float) 
 
 
 class RoutingMiddleware:
+    routes_requests = True  # how parity finds this layer to reach both sides below it
+
     def __init__(self, app: ASGIApp, *, table: LiveRouteTable, shadow: ShadowRunner, legacy: ASGIApp | None = None) -> None:
         self.app = app
         # The legacy side, called directly: the layers between here and the router are for the new side.

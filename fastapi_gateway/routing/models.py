@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.db import models
 
-from .declarations import RouteState as State
+from fastapi_gateway.migrated_route import RouteState as State
 
 __all__ = ["RouteStateRecord", "RouteChange", "TableVersion", "ShadowMismatch"]
 

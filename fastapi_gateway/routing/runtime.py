@@ -7,9 +7,9 @@ from contextlib import asynccontextmanager
 
 import anyio
 
-from .declarations import MigratedRoute
-from .live_table import LiveRouteTable
-from .shadow import ShadowRunner
+from fastapi_gateway.migrated_route import MigratedRoute
+from fastapi_gateway.routing.live_table import LiveRouteTable
+from fastapi_gateway.routing.shadow import ShadowRunner
 
 __all__ = ["RoutingRuntime"]
 

@@ -31,14 +31,14 @@ from django.conf import settings
 from anyio.streams.memory import MemoryObjectSendStream
 from starlette.types import ASGIApp, Scope
 
-from ..django_session import resolve_user, session_key_from_headers
-from ..orm import run_orm
-from ..parity.compare import Difference, Reply, Rules, compare_replies, decode_json, is_html, is_json, text_of
-from ..parity.html_document import html_lines, parse_html
-from ..parity.redaction import Redactor
-from .declarations import MigratedRoute
-from .metrics import SHADOW_DROPPED, SHADOW_RESULTS
-from .replay import Answer, call_in_process
+from fastapi_gateway.identity.session import resolve_user, session_key_from_headers
+from fastapi_gateway.orm import run_orm
+from fastapi_gateway.parity.compare import Difference, Reply, Rules, compare_replies, decode_json, is_html, is_json, text_of
+from fastapi_gateway.parity.html_document import html_lines, parse_html
+from fastapi_gateway.parity.redaction import Redactor
+from fastapi_gateway.migrated_route import MigratedRoute
+from fastapi_gateway.routing.metrics import SHADOW_DROPPED, SHADOW_RESULTS
+from fastapi_gateway.routing.replay import Answer, call_in_process
 
 __all__ = ["ShadowJob", "ShadowRunner", "redact", "redactor", "stored_body"]
 
@@ -58,7 +58,7 @@ class ShadowJob:
 
 
 def redactor() -> Redactor:
-    """Secret-looking fields, plus the fields named by the ``GATEWAY_PARITY_REDACT`` setting."""
+    """Secret-looking fields, plus the fields named by the ``GATEWAY["PARITY_REDACT"]`` setting."""
     return Redactor.from_settings()
 
 
@@ -95,7 +95,7 @@ def _target(scope: Scope, path: str) -> str:
 def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Difference]) -> None:
     from django.db.models import F
 
-    from .models import ShadowMismatch
+    from fastapi_gateway.routing.models import ShadowMismatch
 
     paths = sorted(difference.path for difference in differences)
     signature = hashlib.sha256("\n".join(paths).encode()).hexdigest()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
+from typing import Any
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -16,8 +17,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils.module_loading import import_string
 
-from ..exceptions import RoutingError
-from .declarations import MigratedRoute, RouteState
+from fastapi_gateway.conf import setting
+from fastapi_gateway.exceptions import RoutingError
+from fastapi_gateway.migrated_route import MigratedRoute, RouteState
 
 __all__ = ["RouteSetting", "declared_routes", "load_states", "current_version", "set_route_state", "rollback_route"]
 
@@ -33,12 +35,11 @@ class RouteSetting:
 LEGACY = RouteSetting()
 
 
-def declared_routes() -> tuple[MigratedRoute, ...]:
-    """The routes named by the ``GATEWAY_MIGRATED_ROUTES`` setting (an import string)."""
-    target = getattr(settings, "GATEWAY_MIGRATED_ROUTES", None)
-    if not target:
+def load_routes(declared: Any) -> tuple[MigratedRoute, ...]:
+    """A sequence of ``MigratedRoute``, or an import string naming one; no name twice."""
+    if not declared:
         return ()
-    routes = tuple(import_string(target) if isinstance(target, str) else target)
+    routes = tuple(import_string(declared.replace(":", ".")) if isinstance(declared, str) else declared)
     names = [route.name for route in routes]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
@@ -46,8 +47,13 @@ def declared_routes() -> tuple[MigratedRoute, ...]:
     return routes
 
 
+def declared_routes() -> tuple[MigratedRoute, ...]:
+    """The routes named by ``GATEWAY["ROUTES"]``."""
+    return load_routes(setting("ROUTES"))
+
+
 def current_version() -> int:
-    from .models import TableVersion
+    from fastapi_gateway.routing.models import TableVersion
 
     row = TableVersion.objects.filter(pk=1).values_list("version", flat=True).first()
     return int(row or 0)
@@ -55,7 +61,7 @@ def current_version() -> int:
 
 def load_states(declared: Iterable[str]) -> dict[str, RouteSetting]:
     """States of the declared routes; rows naming undeclared routes are ignored with a warning."""
-    from .models import RouteStateRecord
+    from fastapi_gateway.routing.models import RouteStateRecord
 
     known = set(declared)
     states: dict[str, RouteSetting] = {}
@@ -87,7 +93,7 @@ def _validate(name: str, state: str, percent: int | None, declared: Sequence[Mig
 
 def set_route_state(name: str, state: str, *, percent: int | None = None, reason: str = "", actor: str = "") -> RouteSetting:
     """Change one route's state for every worker: row, audit entry and version bump, atomically."""
-    from .models import RouteChange, RouteStateRecord, TableVersion
+    from fastapi_gateway.routing.models import RouteChange, RouteStateRecord, TableVersion
 
     route_state, route_percent = _validate(name, state, percent, declared_routes())
     with transaction.atomic():
@@ -116,7 +122,7 @@ def set_route_state(name: str, state: str, *, percent: int | None = None, reason
 
 def rollback_route(name: str, *, reason: str = "", actor: str = "") -> RouteSetting:
     """Put a route back where it was before its last change (one command when the new side is wrong)."""
-    from .models import RouteChange
+    from fastapi_gateway.routing.models import RouteChange
 
     _validate(name, RouteState.LEGACY.value, None, declared_routes())
     last = RouteChange.objects.filter(name=name).first()

@@ -34,12 +34,11 @@ _CSRF_SECRET = "benchguardcsrfsecret0123456789ab"  # a valid 32-character secret
 
 def _gateway() -> Any:
     from fastapi_gateway import create_app
-    from fastapi_gateway.settings_env import gateway_kwargs_from_env
 
     # The production composition (API router, both Gradio pages, route table) as the ASGI
-    # entrypoint builds it from an empty environment; the route poller is not started, so
+    # entrypoint builds it from the example's settings; the route poller is not started, so
     # nothing runs between requests.
-    return create_app(**gateway_kwargs_from_env({"DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE}))
+    return create_app()
 
 
 def _requests(alice: AbstractUser) -> list[LegacyRequest]:
@@ -70,7 +69,7 @@ def test_gateway_hot_path_cost_stays_within_margin(alice: AbstractUser) -> None:
     cost = count_hot_path(_gateway, _requests(alice), rounds=ROUNDS)
     measured = cost.per_request()
     if os.environ.get("BENCH_GUARD_WRITE_BASELINE") == "1":
-        from fastapi_gateway import django_mount
+        from fastapi_gateway.legacy import mount as django_mount
 
         BASELINE.write_text(json.dumps({
             "margin": MARGIN,

@@ -60,7 +60,7 @@ def _server_env(workdir: Path) -> dict[str, str]:
 def running_gateway(workdir: Path, *, workers: int = 1, launcher: bool = False, **extra_env: str) -> Iterator[GatewayServer]:
     """Migrate and seed a fresh SQLite database, start uvicorn on it, stop it afterwards.
 
-    ``launcher`` runs the workers through ``python -m fastapi_gateway.serve`` (uvicorn, with
+    ``launcher`` runs the workers through ``python -m fastapi_gateway.server.launcher`` (uvicorn, with
     workers that accept only when free) instead of ``uvicorn --workers``.
 
     On the way out the server's log must hold no traceback: an error the client never saw
@@ -73,10 +73,10 @@ def running_gateway(workdir: Path, *, workers: int = 1, launcher: bool = False, 
     log = workdir / "uvicorn.log"
     with log.open("wb") as log_file:
         command = (
-            ["-m", "fastapi_gateway.serve", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
+            ["-m", "fastapi_gateway.server.launcher", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port)]
             if launcher else
             ["-m", "uvicorn", "fastapi_gateway.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-             "--no-proxy-headers", "--loop", "uvloop", "--http", "fastapi_gateway.http_limits.httptools_protocol:LimitedHttpToolsProtocol"]
+             "--no-proxy-headers", "--loop", "uvloop", "--http", "fastapi_gateway.server.head_limits.httptools_protocol:LimitedHttpToolsProtocol"]
         )
         process = subprocess.Popen(
             [sys.executable, *command, "--workers", str(workers)],

@@ -111,7 +111,7 @@ def test_a_stale_tab_says_it_was_signed_out(gateway_server: GatewayServer, page:
 
     page.get_by_role("button", name="Refresh").click()
     expect(
-        notice, "no signed-out notice: is signed_out_head() given to mount_gradio_app(head=...), and does Gradio's client still send its requests through window.fetch? (fastapi_gateway/signed_out.py)"
+        notice, "no signed-out notice: is signed_out_head() given to mount_gradio_app(head=...), and does Gradio's client still send its requests through window.fetch? (fastapi_gateway/pages/signed_out.py)"
     ).to_be_visible()
     sign_in = notice.get_by_role("link", name="Sign in again")
     expect(sign_in).to_have_attribute("href", "/accounts/login/?next=/ui/tickets/")

@@ -1,5 +1,5 @@
 """The gateway as ``make run`` serves it refuses oversized request heads while reading them
-(``fastapi_gateway.http_limits``), and serves a page whose head is just within the limits."""
+(``fastapi_gateway.server.head_limits``), and serves a page whose head is just within the limits."""
 
 from __future__ import annotations
 

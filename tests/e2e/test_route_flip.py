@@ -1,6 +1,6 @@
 """A route flipped under load on two worker processes: no failed request, fast propagation.
 
-The workers run under the gateway's launcher (``python -m fastapi_gateway.serve``), whose
+The workers run under the gateway's launcher (``python -m fastapi_gateway.server.launcher``), whose
 workers accept a connection only when free: the load mixes keep-alive and ``Connection:
 close`` clients, so both ways a connection reaches a worker are exercised with the real app.
 """

@@ -48,7 +48,7 @@ async def test_api_docs_are_served_under_the_api_prefix(gateway: httpx.AsyncClie
 @pytest.mark.parametrize("path", ["/healthz", "/metrics", "/api/v2/me", "/api/v2/docs", "/accounts/login/", "/tickets/", "/api/tickets/"])
 async def test_foreign_host_is_refused_on_every_route(gateway: httpx.AsyncClient, path: str) -> None:
     """Django's own 400 page (and its security headers) on its URLs; JSON on the new side's
-    (``tests/gateway/test_trusted_host.py`` compares the first with Django's WSGI handler)."""
+    (``tests/gateway/http/test_trusted_host.py`` compares the first with Django's WSGI handler)."""
     response = await gateway.get(path, headers={"Host": "evil.example"})
     assert response.status_code == 400
     if path.startswith(("/healthz", "/metrics", "/api/v2")):
@@ -122,8 +122,8 @@ def test_bad_configuration_is_refused() -> None:
 def test_the_entrypoint_freezes_what_it_built_out_of_the_collector_s_reach(tmp_path: Path) -> None:
     """Full collections must not walk Django's and Gradio's long-lived objects on every request."""
     probe = "import gc, fastapi_gateway.asgi; print(gc.get_freeze_count(), len(gc.get_objects()))"
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "GRADIO_ANALYTICS_ENABLED": "False"}
-    env.pop("DJANGO_SETTINGS_MODULE", None)
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "GRADIO_ANALYTICS_ENABLED": "False",
+           "DJANGO_SETTINGS_MODULE": "legacy_django.settings"}
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     frozen, still_tracked = map(int, done.stdout.split())

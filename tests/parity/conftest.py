@@ -77,9 +77,9 @@ class _Collected(logging.Handler):
 
 @pytest.fixture
 def parity_routes(settings: Settings, demo_users: Any) -> tuple[MigratedRoute, ...]:
-    """The test routes declared (``GATEWAY_MIGRATED_ROUTES``), their legacy views installed, demo data seeded."""
+    """The test routes declared (``GATEWAY["ROUTES"]``), their legacy views installed, demo data seeded."""
     settings.ROOT_URLCONF = "tests.parity.legacy_urls"
-    settings.GATEWAY_MIGRATED_ROUTES = TEST_ROUTES
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTES": TEST_ROUTES}
     return TEST_ROUTES
 
 
@@ -164,7 +164,7 @@ async def shadowed_secrets(
     """alice's requests to ``api-ticket-detail`` and ``api-tickets`` in shadow, through the real
     gateway, with secrets in the query (repeated, percent-encoded names, mixed case, inside
     ``next``), headers, cookies and a form body; returns once every comparison has been stored."""
-    settings.GATEWAY_MIGRATED_ROUTES = ECHO_ROUTES
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTES": ECHO_ROUTES}
     for route in ECHO_ROUTES:
         await run_orm(set_route_state, route.name, "shadow", reason="test")
     ticket = await Ticket.objects.filter(owner__username="alice").values_list("pk", flat=True).afirst()

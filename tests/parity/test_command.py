@@ -32,7 +32,7 @@ def parity(*args: str, **options: Any) -> tuple[int, str, str]:
 
 def test_the_bundled_migrations_pass_parity(demo_users: Any, settings: Settings) -> None:
     """The real configuration: the ASGI entrypoint's routers and Gradio pages, every declared route."""
-    settings.GATEWAY_MIGRATED_ROUTES = ROUTES
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTES": ROUTES}
     code, out, err = parity()
     assert code == 0, out + err
     table = out.split("\n\n")[1]
@@ -117,7 +117,7 @@ def test_a_bad_cases_file_exits_2_naming_file_and_line(parity_routes: Any, build
 
 
 def test_stored_reports_hold_no_secrets(parity_routes: Any, build_gateway: Any, tmp_path: Path, settings: Settings) -> None:
-    settings.GATEWAY_PARITY_REDACT = ["email"]
+    settings.GATEWAY = {**settings.GATEWAY, "PARITY_REDACT": ["email"]}
     secrets = ["legacy-token-4b1d", "new-token-7c2a", "alice@legacy.example", "alice@new.example", "legacy-cookie-9f8e", "new-cookie-3e4f"]
     for suffix in ("html", "json", "xml", "txt"):
         report = tmp_path / f"report.{suffix}"

@@ -13,7 +13,7 @@ from pytest_django import Settings
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.parity.redaction import REDACTED
 from fastapi_gateway.parity.reports import FORMATS, render
-from fastapi_gateway.parity.shadow_report import latest_mismatches, shadow_report
+from fastapi_gateway.routing.shadow_report import latest_mismatches, shadow_report
 from fastapi_gateway.routing.models import ShadowMismatch
 from fastapi_gateway.routing.table import declared_routes
 from migration_plan.routes import ROUTES
@@ -28,7 +28,7 @@ NEW = [{"id": 3, "title": "Alice: printer (v2)", "status": "open"}]
 
 @pytest.fixture
 def mismatch(settings: Settings) -> ShadowMismatch:
-    settings.GATEWAY_MIGRATED_ROUTES = ROUTES
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTES": ROUTES}
     return ShadowMismatch.objects.create(
         route="api-tickets", signature="s1", count=4, method="GET", path="/api/tickets/?status=open",
         differences=[{"path": "$[0].title", "legacy": "Alice: printer", "new": "Alice: printer (v2)", "kind": "changed"}],
@@ -109,7 +109,7 @@ async def test_the_shadow_report_in_every_format_names_the_parameters_not_their_
 @pytest.mark.django_db(transaction=True)
 def test_rows_stored_before_redaction_are_shown_redacted(admin_client: Client, settings: Settings) -> None:
     """A row written by an older worker (a rolling deploy, a restored backup) shows no secret either."""
-    settings.GATEWAY_MIGRATED_ROUTES = ROUTES
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTES": ROUTES}
     record = ShadowMismatch.objects.create(
         route="api-ticket-detail", signature="old", method="GET", path="/api/tickets/1/?access_token=old-secret-Yq3&status=open",
         differences=[{"path": "header:location", "legacy": "/accounts/login/?next=/api/tickets/1/%3Fpassword%3Dold-pw-Hn5",

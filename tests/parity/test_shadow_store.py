@@ -17,7 +17,7 @@ from pytest_django import Settings
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.parity.redaction import REDACTED
 from fastapi_gateway.parity.reports import FORMATS
-from fastapi_gateway.parity.shadow_cases import shadow_cases
+from fastapi_gateway.routing.shadow_cases import shadow_cases
 from fastapi_gateway.routing.middleware import RoutingMiddleware
 from fastapi_gateway.routing.models import ShadowMismatch
 from fastapi_gateway.routing.table import set_route_state
@@ -52,7 +52,7 @@ async def _shadowed(build_gateway: Any, route_name: str, path: str, demo_passwor
 async def test_mismatches_are_stored_redacted_deduplicated_with_their_query(
     parity_routes: Any, build_gateway: Any, settings: Settings, demo_password: str
 ) -> None:
-    settings.GATEWAY_PARITY_REDACT = ["email"]
+    settings.GATEWAY = {**settings.GATEWAY, "PARITY_REDACT": ["email"]}
     await _shadowed(build_gateway, "secrets", "/parity-legacy/secrets/?page=2", demo_password, times=2)
     record = await ShadowMismatch.objects.aget(route="secrets")
     assert record.count == 2 and record.path == "/parity-legacy/secrets/?page=2"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..results import RunReport
-from .html import render_html
-from .json import render_json
-from .junit import render_junit
-from .text import render_summary_table, render_text
+from fastapi_gateway.parity.results import RunReport
+from fastapi_gateway.parity.reports.html import render_html
+from fastapi_gateway.parity.reports.json import render_json
+from fastapi_gateway.parity.reports.junit import render_junit
+from fastapi_gateway.parity.reports.text import render_summary_table, render_text
 
 __all__ = ["FORMATS", "render", "format_for_path", "render_html", "render_json", "render_junit", "render_text", "render_summary_table"]
 

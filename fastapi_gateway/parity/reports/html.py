@@ -12,9 +12,9 @@ import json
 from html import escape
 from typing import Any
 
-from ..results import AGREE, DIFFER, ERROR, NOISE, CaseResult, RunReport
-from .highlight import highlight
-from .side_by_side import Cell, diff_rows, marks, observation_lines
+from fastapi_gateway.parity.results import AGREE, DIFFER, ERROR, NOISE, CaseResult, RunReport
+from fastapi_gateway.parity.reports.highlight import highlight
+from fastapi_gateway.parity.reports.side_by_side import Cell, diff_rows, marks, observation_lines
 
 __all__ = ["render_html", "case_section", "STYLE"]
 

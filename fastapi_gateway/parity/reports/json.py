@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..results import RunReport
+from fastapi_gateway.parity.results import RunReport
 
 __all__ = ["render_json"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from ..results import DIFFER, ERROR, RunReport
+from fastapi_gateway.parity.results import DIFFER, ERROR, RunReport
 
 __all__ = ["render_junit"]
 

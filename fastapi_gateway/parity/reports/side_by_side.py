@@ -11,9 +11,9 @@ import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..difference import Difference
-from ..observation import Observation
-from ..selectors import is_under
+from fastapi_gateway.parity.difference import Difference
+from fastapi_gateway.parity.observation import Observation
+from fastapi_gateway.parity.selectors import is_under
 
 __all__ = ["Row", "Cell", "diff_rows", "observation_lines"]
 

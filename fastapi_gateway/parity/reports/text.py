@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..results import AGREE, ERROR, NOISE, RunReport
+from fastapi_gateway.parity.results import AGREE, ERROR, NOISE, RunReport
 
 __all__ = ["render_text", "render_summary_table"]
 

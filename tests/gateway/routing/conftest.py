@@ -89,7 +89,7 @@ def _gateway_app(routes: tuple[MigratedRoute, ...], **kwargs: Any) -> Any:
 
 @pytest.fixture
 async def gateway(demo_users: Any, settings: Any) -> AsyncIterator[Gateway]:
-    settings.GATEWAY_MIGRATED_ROUTES = ROUTES
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTES": ROUTES}
     async with running(_gateway_app(ROUTES)) as app:
         yield Gateway(app)
 
@@ -100,7 +100,7 @@ def gateway_with(demo_users: Any, settings: Any) -> Any:
 
     @asynccontextmanager
     async def start(*routes: MigratedRoute, **kwargs: Any) -> AsyncIterator[Gateway]:
-        settings.GATEWAY_MIGRATED_ROUTES = routes
+        settings.GATEWAY = {**settings.GATEWAY, "ROUTES": routes}
         async with running(_gateway_app(routes, **kwargs)) as app:
             yield Gateway(app)
 

@@ -14,7 +14,7 @@ from fastapi_gateway.parity.redaction import REDACTED
 from fastapi_gateway.routing.log_redaction import REQUEST_LOGGERS, RedactingLogFilter
 
 _GET_LOGGER = re.compile(r"""logging\.getLogger\((__name__|"[^"]+")\)""")
-_NO_REQUEST_DATA = {"fastapi_gateway.cpu_affinity"}  # which CPU a worker is pinned to
+_NO_REQUEST_DATA = {"fastapi_gateway.server.cpu_affinity"}  # which CPU a worker is pinned to
 
 
 def test_log_records_lose_secrets_and_keep_their_shape(caplog: Any) -> None:

@@ -1,0 +1,40 @@
+"""``manage.py check`` for the gateway: the ``GATEWAY`` setting, and the project's own settings
+the gateway depends on (sessions, the login URL), reported with ids and hints."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.apps import AppConfig
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+
+from fastapi_gateway.conf import problems
+
+__all__ = ["check_gateway_settings", "check_project_settings"]
+
+
+@register(Tags.compatibility)
+def check_gateway_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """Every problem of ``GATEWAY`` and the ``GATEWAY_*`` environment variables."""
+    return [
+        (Error if problem.error else Warning)(problem.msg, hint=problem.hint, obj="settings.GATEWAY", id=problem.id)
+        for problem in problems()
+    ]
+
+
+@register(Tags.security)
+def check_project_settings(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """What the session adapter needs from the project: Django's sessions and auth installed."""
+    found: list[CheckMessage] = []
+    for app, why in (("django.contrib.sessions", "the gateway reads Django's session cookie"),
+                     ("django.contrib.auth", "the gateway turns a session into a Django user")):
+        if app not in settings.INSTALLED_APPS:
+            found.append(Error(f"{app} is not in INSTALLED_APPS: {why}", hint=f"Add {app!r} to INSTALLED_APPS.",
+                               obj="settings.INSTALLED_APPS", id="fastapi_gateway.E010"))
+    if not str(getattr(settings, "LOGIN_URL", "") or ""):
+        found.append(Warning("LOGIN_URL is empty: anonymous visitors of a page cannot be sent to sign in",
+                             hint="Set LOGIN_URL to your login view's URL or name.", obj="settings.LOGIN_URL",
+                             id="fastapi_gateway.W010"))
+    return found

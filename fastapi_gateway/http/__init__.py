@@ -1,0 +1,2 @@
+"""HTTP hygiene middlewares on the gateway's edge: body size, forwarded headers, foreign Host,
+safe validation errors, and outages of the database or session store answered 503."""

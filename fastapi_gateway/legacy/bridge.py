@@ -1,0 +1,382 @@
+"""``WSGIBridge``: a WSGI app served as an ASGI app with one thread hop per ordinary request.
+
+It follows a2wsgi's ``WSGIMiddleware`` (own thread pool, bodies streamed both ways, ``close()``
+always called) but runs the whole WSGI call in the worker thread. a2wsgi blocks that thread on
+the event loop for ``start_response``, for every chunk and for the end, about four round trips
+per page; here the status, headers and a body up to ``buffer_limit`` go to the loop in a single
+hand-off. Longer or open-ended bodies (Django's ``StreamingHttpResponse``) stream from their
+first chunk, with backpressure, and stop when the client leaves.
+
+The request body goes the other way whole: it is received on the event loop, spooled to disk
+past ``body_spool_limit`` by a writer thread of its own, before a worker thread is taken (see
+``wsgi_environ.RequestBody``). A worker a stalled upload held was a worker no page could have:
+four stalled uploads froze the site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import functools
+import logging
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.types import Receive, Scope, Send
+
+from fastapi_gateway.legacy.admission import Admission
+from fastapi_gateway.legacy.thread_context import run_in_thread_context
+from fastapi_gateway.legacy.environ import (
+    FILE_BLOCK_SIZE,
+    BodyTimeout,
+    ClientDisconnected,
+    FileWrapper,
+    IncompleteBody,
+    RequestBody,
+    build_environ,
+    response_headers,
+)
+
+if TYPE_CHECKING:
+    from _typeshed import OptExcInfo
+    from wsgiref.types import WSGIApplication
+
+__all__ = ["WSGIBridge", "BUFFER_LIMIT", "OVERFLOW_AFTER", "BODY_TIMEOUT", "BODY_SPOOL_LIMIT"]
+
+logger = logging.getLogger(__name__)
+
+BUFFER_LIMIT = 256 * 1024
+OVERFLOW_AFTER = 0.02
+BODY_TIMEOUT = 60.0  # seconds without a byte of the request body, as nginx's client_body_timeout
+BODY_SPOOL_LIMIT = 256 * 1024
+_COALESCE_LIMIT = 64 * 1024
+_ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
+
+_Headers = list[tuple[bytes, bytes]]
+
+
+class _Abandoned(Exception):
+    """Raised in the worker thread to stop producing a response nobody will receive."""
+
+
+@dataclass(slots=True)
+class _Head:
+    """What the thread hands the loop: a whole response, or its start and the stream to follow."""
+
+    status: int
+    headers: _Headers
+    body: bytes = b""
+    stream: _ResponseStream | None = None
+
+
+class _ResponseStream:
+    """Chunks from the worker thread to the loop: one wake-up per batch rather than a blocking
+    round trip per chunk, and the thread held back while more than ``window`` bytes are unsent."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, window: int, chunks: list[bytes]) -> None:
+        self._loop = loop
+        self._window = window
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._ready = asyncio.Event()
+        self._chunks = chunks
+        self._unsent = sum(map(len, chunks))
+        self._wake_pending = True  # the loop takes the first chunks without being woken
+        self._finished = False
+        self._error: BaseException | None = None
+        self.abandoned = False
+
+    def _notify(self) -> None:
+        if not self._wake_pending:
+            self._wake_pending = True
+            try:
+                self._loop.call_soon_threadsafe(self._ready.set)
+            except RuntimeError:  # the loop is closed
+                self.abandoned = True
+
+    def put(self, chunk: bytes) -> None:
+        with self._lock:
+            while self._unsent > self._window and not self.abandoned:
+                self._room.wait()
+            if self.abandoned:
+                raise _Abandoned
+            self._chunks.append(chunk)
+            self._unsent += len(chunk)
+            self._notify()
+
+    def finish(self, error: BaseException | None = None) -> None:
+        with self._lock:
+            self._finished = True
+            self._error = error
+            self._notify()
+
+    async def send_to(self, send: Send) -> None:
+        """Loop side: send each batch (small chunks joined) until the end, an error or abandon()."""
+        while True:
+            with self._lock:
+                chunks, self._chunks = self._chunks, []
+                finished, error = self._finished, self._error
+                self._wake_pending = False
+                self._ready.clear()
+            if self.abandoned:
+                return
+            if chunks:
+                size = sum(map(len, chunks))
+                for chunk in [b"".join(chunks)] if size <= _COALESCE_LIMIT else chunks:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                with self._lock:
+                    self._unsent -= size
+                    self._room.notify()
+            if error is not None:
+                raise error
+            if finished:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            if not chunks:
+                await self._ready.wait()
+
+    def abandon(self) -> None:
+        """Loop side: wake both ends for good."""
+        with self._lock:
+            self.abandoned = True
+            self._room.notify_all()
+        self._ready.set()
+
+
+def _is_buffered(iterable: Iterable[bytes], headers: _Headers) -> bool:
+    """Whether the whole body is known not to wait on anything but memory or a file.
+
+    Django marks its responses with ``streaming``; other apps are trusted when they return a
+    sequence or declare ``Content-Length``. Anything else streams from its first chunk.
+    """
+    if isinstance(iterable, (list, tuple, FileWrapper)):
+        return True
+    streaming = getattr(iterable, "streaming", None)
+    if isinstance(streaming, bool):
+        return not streaming
+    return any(name == b"content-length" for name, _ in headers)
+
+
+async def _refuse(exc: IncompleteBody, scope: Scope, send: Send) -> None:
+    """Answer a request whose body never arrived whole, and close the connection (its unread
+    rest cannot be skipped); a client that left gets nothing, as there is nobody to answer."""
+    if isinstance(exc, ClientDisconnected):
+        return
+    if isinstance(exc, BodyTimeout):
+        logger.info("%s %s refused: %s", scope.get("method"), scope.get("path"), exc)
+        status, text = 408, b"Request Timeout: the request body stopped arriving.\n"
+    else:
+        status, text = 400, b"Bad Request: the request body is shorter than its Content-Length.\n"
+    headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(text)), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": text})
+
+
+async def _watch_for_disconnect(receive: Receive, on_disconnect: Callable[[], None]) -> None:
+    """Sole reader of ``receive`` while a response streams; the body is all in, so what comes
+    next is the client leaving (or the server saying the response is done)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    on_disconnect()
+
+
+def _resolve(outcome: asyncio.Future[_Head | None], value: _Head | None) -> None:
+    if not outcome.done():
+        outcome.set_result(value)
+
+
+class _WSGICall:
+    """One request in its worker thread: runs the app, collects or streams, always closes."""
+
+    def __init__(self, bridge: WSGIBridge, scope: Scope, body: RequestBody, loop: asyncio.AbstractEventLoop) -> None:
+        self.bridge = bridge
+        self.scope = scope
+        self.body = body
+        self.loop = loop
+        self.outcome: asyncio.Future[_Head | None] = loop.create_future()
+        self.status: int | None = None
+        self.headers: _Headers = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.buffered: bool | None = True  # write() before the iterable: buffered up to the limit
+        self.stream: _ResponseStream | None = None
+        self.delivered = False
+        self.abandoned = False
+
+    def abandon(self) -> None:
+        """Loop side: the client is gone or the request ended; stop the thread at its next chunk."""
+        self.abandoned = True
+        if self.stream is not None:
+            self.stream.abandon()
+        _resolve(self.outcome, None)
+
+    def run(self) -> None:
+        iterable: Iterable[bytes] | None = None
+        try:
+            environ = build_environ(self.scope, self.body.input, self.bridge.file_wrapper)
+            iterable = self.bridge.app(environ, self.start_response)
+            self.buffered = None
+            for chunk in iterable:
+                if chunk and self.buffered is None:
+                    self.buffered = _is_buffered(iterable, self.headers)
+                self._emit(chunk)
+            if self.stream is not None:
+                self.stream.finish()
+            elif self.status is None:
+                raise RuntimeError("the WSGI app returned without calling start_response")
+            else:
+                self._deliver(_Head(self.status, self.headers, b"".join(self.chunks)))
+        except _Abandoned:
+            pass
+        except BaseException as exc:  # whatever the app raised must reach the client as an error
+            if self.stream is not None:
+                self.stream.finish(exc)  # too late for a 500: the loop re-raises, the server drops the connection
+            else:
+                logger.error("WSGI app failed on %s %s", self.scope.get("method"), self.scope.get("path"), exc_info=exc)
+                self._deliver(_Head(500, list(_ERROR_HEADERS), b"Internal Server Error"), quietly=True)
+        finally:
+            if not self.delivered:  # never leave the loop waiting, whatever went wrong above
+                self._deliver(None, quietly=True)
+            close = getattr(iterable, "close", None)
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    logger.exception("close() of the WSGI response for %s failed", self.scope.get("path"))
+            self.body.close()
+
+    def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: OptExcInfo | None = None) -> Any:
+        if exc_info is not None:
+            try:
+                if (self.stream is not None or self.size) and exc_info[1] is not None:
+                    raise exc_info[1].with_traceback(exc_info[2])  # PEP 3333: too late to change
+            finally:
+                exc_info = None
+        elif self.status is not None:
+            raise RuntimeError("start_response called a second time without exc_info")
+        self.status = int(status.split(None, 1)[0])
+        self.headers = response_headers(headers)
+        return self._emit  # PEP 3333's write(), for apps that still use it
+
+    def _emit(self, chunk: bytes) -> None:
+        if not chunk:
+            return
+        if self.stream is not None:
+            self.stream.put(chunk)
+            return
+        if self.abandoned:
+            raise _Abandoned
+        if self.status is None:
+            raise RuntimeError("the WSGI app sent body before calling start_response")
+        self.chunks.append(chunk)
+        self.size += len(chunk)
+        if not self.buffered or self.size > self.bridge.buffer_limit:
+            self.stream = _ResponseStream(self.loop, self.bridge.buffer_limit, self.chunks)
+            self.chunks = []
+            if self.abandoned:  # abandon() may have looked for the stream just before it existed
+                raise _Abandoned
+            self._deliver(_Head(self.status, self.headers, stream=self.stream))
+
+    def _deliver(self, value: _Head | None, *, quietly: bool = False) -> None:
+        self.delivered = True
+        try:
+            self.loop.call_soon_threadsafe(_resolve, self.outcome, value)
+        except RuntimeError:  # the loop is closed: nobody is listening
+            if not quietly:
+                raise _Abandoned from None
+
+
+class WSGIBridge:
+    """Serve ``app`` over ASGI from a pool of ``threads`` worker threads.
+
+    ``buffer_limit`` is how much of a known-length body is collected in the thread before it
+    is streamed instead, and how far a stream may run ahead of the client; ``file_block_size``
+    is the smallest block ``wsgi.file_wrapper`` reads. ``concurrency`` calls run at once, more
+    only while some have run longer than ``overflow_after`` seconds (see ``admission``);
+    ``None`` lets all ``threads`` run at once, as a2wsgi does. A request body is received
+    whole before the app is called, in memory up to ``body_spool_limit`` bytes and in a
+    temporary file past that; one that stops arriving for ``body_timeout`` seconds is
+    answered 408 and its connection closed.
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        threads: int = 4,
+        concurrency: int | None = 1,
+        overflow_after: float = OVERFLOW_AFTER,
+        buffer_limit: int = BUFFER_LIMIT,
+        file_block_size: int = FILE_BLOCK_SIZE,
+        body_timeout: float = BODY_TIMEOUT,
+        body_spool_limit: int = BODY_SPOOL_LIMIT,
+    ) -> None:
+        if body_timeout <= 0 or body_spool_limit <= 0:  # a zero spool limit would keep every body in memory
+            raise ValueError(f"need body_timeout > 0 and body_spool_limit > 0, not {body_timeout=}, {body_spool_limit=}")
+        self.app = app
+        self.admission = (
+            Admission(limit=concurrency, ceiling=threads, overflow_after=overflow_after)
+            if concurrency is not None and concurrency < threads
+            else None
+        )
+        self.buffer_limit = buffer_limit
+        self.body_timeout = body_timeout
+        self.body_spool_limit = body_spool_limit
+        self.file_wrapper = functools.partial(FileWrapper, min_block_size=file_block_size)
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="legacy-wsgi")
+        self.spool_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="legacy-spool")  # started by the first big body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._serve(scope, receive, send)
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1000})
+        elif scope["type"] == "lifespan":
+            while (await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        loop = asyncio.get_running_loop()
+        body = RequestBody(scope, spool_limit=self.body_spool_limit)
+        if not body.complete:
+            try:
+                await body.receive_all(receive, idle_timeout=self.body_timeout, writer=self.spool_writer)
+            except IncompleteBody as exc:
+                body.close()
+                await _refuse(exc, scope, send)
+                return
+            except BaseException:
+                body.close()
+                raise
+        call = _WSGICall(self, scope, body, loop)
+        gate = self.admission
+        pump = None
+        submitted = False
+        try:
+            if gate is not None:
+                await gate.enter(call)
+            self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
+            submitted = True  # the thread owns the body now, and closes it
+            outcome = await call.outcome
+            if gate is not None:
+                gate.leave(call)  # the head is out: a stream goes on in its thread without the turn
+            if outcome is None:
+                return
+            await send({"type": "http.response.start", "status": outcome.status, "headers": outcome.headers})
+            if outcome.stream is None:
+                await send({"type": "http.response.body", "body": outcome.body})
+                return
+            pump = loop.create_task(_watch_for_disconnect(receive, call.abandon))
+            await outcome.stream.send_to(send)
+        finally:
+            if not submitted:
+                body.close()
+            if gate is not None:
+                gate.leave(call)
+            call.abandon()
+            if pump is not None:
+                pump.cancel()

@@ -1,0 +1,300 @@
+"""Pure ASGI guard in front of each Gradio mount: login, ownership, origin, live revocation.
+
+For every request under a page's mount path it finds the Gradio route the request will
+reach (``gradio_routes``), then: serves public assets as they are; refuses blocked routes
+(404); refuses unsafe cross-site requests (403); wants the Django login (401); checks that
+the ``session_hash``, ``event_id``, ``upload_id`` or file path named by the request belongs
+to this user and Django session (403/404); refuses a request naming, anywhere in its JSON,
+a file that is not this user's (403); records identifiers the answer hands out; and, for
+long-lived streams, re-checks the login while the stream is open, ending it after a logout,
+password change or deactivation. The request then runs under its ``FileAccess``, which
+Gradio's file handling obeys (``gradio_file_hooks``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import anyio
+from starlette.datastructures import QueryParams
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
+from fastapi_gateway.identity.session import aresolve_user, session_key_from_headers, user_for_scope
+from fastapi_gateway.exceptions import BackendUnavailable, CsrfFailure, EventCallRefused, MalformedUpload
+from fastapi_gateway.pages.event_target import check_event_call
+from fastapi_gateway.pages.file_hooks import is_static_file, using_access
+from fastapi_gateway.pages.file_policy import SCOPE_KEY, FileAccess, file_references, served_path
+from fastapi_gateway.pages.ownership import Kind, Owner, OwnershipRegistry
+from fastapi_gateway.pages.request_shape import check_upload
+from fastapi_gateway.pages.routes import Access, GradioRouteIndex, RouteRule, Source
+from fastapi_gateway.identity.origin_check import check_same_origin
+from fastapi_gateway.pages.signed_out import signed_out_response
+
+__all__ = ["GradioGuardMiddleware"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_INSPECTED_BODY = 8 * 1024 * 1024
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class _Refused(Exception):
+    def __init__(self, status_code: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.detail = detail
+
+
+class GradioGuardMiddleware:
+    """Guards the Gradio apps mounted at ``mounts`` (mount path → the mounted Gradio app)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        mounts: Mapping[str, Any],
+        registry: OwnershipRegistry | None = None,
+        recheck_seconds: float = 2.0,
+    ) -> None:
+        self.app = app
+        self.indexes = {path.rstrip("/"): GradioRouteIndex(gradio_app) for path, gradio_app in mounts.items()}
+        self.pages = {path.rstrip("/"): gradio_app for path, gradio_app in mounts.items()}
+        self.registry = registry if registry is not None else OwnershipRegistry()
+        self.recheck_seconds = recheck_seconds
+
+    def _mount_of(self, path: str) -> tuple[str, GradioRouteIndex] | None:
+        for mount, index in self.indexes.items():
+            if path == mount or path.startswith(mount + "/"):
+                return mount, index
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        found = self._mount_of(scope["path"]) if scope["type"] in ("http", "websocket") else None
+        if found is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            # Gradio serves no websockets; nothing under its mount may open one.
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        mount, index = found
+        rule, path_params = index.match(scope["method"], scope["path"][len(mount):] or "/")
+        try:
+            await self._guard(scope, receive, send, mount, rule, path_params)
+        except _Refused as refusal:
+            if refusal.status_code == 401:
+                # Says, to a stale tab, that its user signed out and where to sign in again.
+                await signed_out_response(mount)(scope, receive, send)
+            else:
+                await JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code)(scope, receive, send)
+
+    async def _guard(
+        self, scope: Scope, receive: Receive, send: Send, mount: str, rule: RouteRule, path_params: dict[str, Any]
+    ) -> None:
+        if rule.access is Access.PUBLIC:
+            await self.app(scope, receive, send)
+            return
+        if rule.access is Access.BLOCKED:
+            raise _Refused(404, "Not Found")
+        user = await user_for_scope(scope)
+        session_key = session_key_from_headers(scope.get("headers", ()))
+        if not user.is_authenticated or not session_key:
+            raise _Refused(401, "Not authenticated")
+        try:
+            check_same_origin(scope)
+        except CsrfFailure as exc:
+            raise _Refused(403, str(exc)) from exc
+        owner = Owner.of(getattr(user, "pk", None), session_key)
+        access = FileAccess(owner=owner, registry=self.registry, started=time.time())
+        scope[SCOPE_KEY] = access  # Gradio's queue processes the event in a task of its own
+
+        body: bytes | None = None
+        carries_input = scope["method"] not in _SAFE_METHODS and not rule.multipart
+        if carries_input or "body" in (src[0] for src in (rule.session_hash, rule.event_id, rule.upload_id, rule.file_path) if src):
+            body, receive = await _buffer_body(receive)
+        identifiers = _Identifiers(scope, path_params, body)
+        self._check_ownership(rule, identifiers, owner, access)
+        if carries_input:
+            try:
+                check_event_call(self.pages[mount].get_blocks(), scope["path"][len(mount):], identifiers.body)
+            except EventCallRefused as exc:
+                raise _Refused(exc.status_code, exc.detail) from exc
+            _check_named_files(identifiers.body, access)
+        if rule.multipart:
+            try:
+                receive = check_upload(scope, receive)
+            except MalformedUpload as exc:
+                raise _Refused(400, exc.detail) from exc
+
+        if rule.issues_events or rule.issues_files:
+            send = self._recording_send(send, rule, owner)
+        with using_access(access):
+            if rule.streaming:
+                await self._stream_while_logged_in(scope, receive, send, owner, session_key)
+            else:
+                await self.app(scope, receive, send)
+
+    def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner, access: FileAccess) -> None:
+        session_hash = ids.get(rule.session_hash)
+        if session_hash is not None:
+            if rule.claims_session:
+                self._claim("session", session_hash, owner)
+            elif not self.registry.owns("session", session_hash, owner):
+                raise _Refused(403, "This Gradio session is not yours, or has not started.")
+        elif rule.session_hash is not None and (rule.session_hash[0] != "body" or not rule.claims_session):
+            raise _Refused(400, "session_hash is required.")
+        upload_id = ids.get(rule.upload_id)
+        if upload_id is not None:
+            self._claim("upload", upload_id, owner)
+        if rule.event_id is not None:
+            event_id = ids.get(rule.event_id)
+            if event_id is None or not self.registry.owns("event", event_id, owner):
+                raise _Refused(404, "No such event.")
+        if rule.file_path is not None:
+            path = ids.get(rule.file_path)
+            if path is None or not (access.holds(path) or is_static_file(path)):
+                raise _Refused(404, "File not found.")
+
+    def _claim(self, kind: Kind, identifier: str, owner: Owner) -> None:
+        if not self.registry.claim(kind, identifier, owner):
+            logger.warning("refused a Gradio %s: it belongs to another user or session", kind)
+            raise _Refused(403, f"This Gradio {kind} belongs to another user.")
+
+    def _recording_send(self, send: Send, rule: RouteRule, owner: Owner) -> Send:
+        """Record event ids and file paths from the answer before the client can use them."""
+        buffered = bytearray()
+        streamed_line = bytearray()
+
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                chunk = message.get("body", b"")
+                if rule.streaming:
+                    streamed_line.extend(chunk)
+                    *complete, rest = bytes(streamed_line).split(b"\n")
+                    streamed_line[:] = rest
+                    for line in complete:
+                        if line.startswith(b"data:"):
+                            self._record(_parse_json(line[5:]), rule, owner)
+                elif len(buffered) + len(chunk) <= _MAX_INSPECTED_BODY:
+                    buffered.extend(chunk)
+                    if not message.get("more_body", False):
+                        self._record(_parse_json(bytes(buffered)), rule, owner)
+            await send(message)
+
+        return recording_send
+
+    def _record(self, payload: Any, rule: RouteRule, owner: Owner) -> None:
+        if payload is None:
+            return
+        if rule.issues_events and isinstance(payload, dict) and isinstance(payload.get("event_id"), str):
+            self.registry.grant("event", payload["event_id"], owner)
+        if rule.issues_files:
+            for path in _uploaded_paths(payload):
+                self.registry.grant("file", served_path(path), owner)
+
+    async def _stream_while_logged_in(
+        self, scope: Scope, receive: Receive, send: Send, owner: Owner, session_key: str
+    ) -> None:
+        """Run a long-lived response, ending it once the session no longer holds this user."""
+        tracker = ResponseTracker(send)
+        revoked = False
+
+        async with anyio.create_task_group() as tasks:
+
+            async def watch() -> None:
+                nonlocal revoked
+                while True:
+                    await anyio.sleep(self.recheck_seconds)
+                    try:
+                        user = await aresolve_user(session_key)
+                    except BackendUnavailable:
+                        user = None  # cannot tell whether the user is still logged in: fail closed
+                    if user is None or not user.is_authenticated or str(getattr(user, "pk", None)) != owner.user_pk:
+                        revoked = True
+                        logger.info("ending a Gradio stream: the Django session no longer holds its user")
+                        tasks.cancel_scope.cancel()
+                        return
+
+            tasks.start_soon(watch)
+            try:
+                await self.app(scope, receive, tracker)
+            except Exception as exc:
+                if not tracker.started:
+                    raise
+                # Gradio raises inside a stream it already answered 200 (e.g. queue/data
+                # for a finished session); the status cannot change, so end it cleanly.
+                logger.warning("a Gradio stream failed after it started: %r", exc)
+                await tracker.finish()
+            tasks.cancel_scope.cancel()
+        if revoked:
+            if tracker.started:
+                await tracker.finish()
+            else:
+                await JSONResponse({"detail": "Not authenticated"}, status_code=401)(scope, receive, send)
+
+
+class _Identifiers:
+    """Where a rule's identifiers live: path parameters, query string or JSON body."""
+
+    def __init__(self, scope: Scope, path_params: Mapping[str, Any], body: bytes | None) -> None:
+        self.path_params = path_params
+        self.query = QueryParams(scope.get("query_string", b""))
+        self.body = _parse_json(body) if body else None
+        if body and not isinstance(self.body, dict):
+            raise _Refused(400, "Expected a JSON object body.")
+
+    def get(self, source: Source | None) -> str | None:
+        if source is None:
+            return None
+        where, name = source
+        if where == "path":
+            value = self.path_params.get(name)
+        elif where == "query":
+            value = self.query.get(name)
+        else:
+            value = self.body.get(name) if isinstance(self.body, dict) else None
+        return value if isinstance(value, str) and value else None
+
+
+async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:
+    """Read a (small, JSON) request body to inspect it, and hand the app a replay of it."""
+    try:
+        body = await read_body(receive, limit=_MAX_INSPECTED_BODY)
+    except ConnectionAbortedError as exc:
+        raise _Refused(400, "Client disconnected.") from exc
+    except OverflowError as exc:
+        raise _Refused(413, "Request body too large to inspect.") from exc
+    return body, replay_body(body, receive)
+
+
+def _parse_json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _check_named_files(payload: Any, access: FileAccess) -> None:
+    """Refuse a request that names, anywhere in its JSON, a file its user was not given."""
+    for path in file_references(payload):
+        if not access.holds(path):
+            logger.warning("refused a Gradio request naming a file that is not its user's")
+            raise _Refused(403, "This request names a file that was not uploaded by you or given to you.")
+
+
+def _uploaded_paths(payload: Any) -> Iterator[str]:
+    """The paths of Gradio's upload answer (a list of strings) inside its upload folder."""
+    from gradio.utils import get_upload_folder
+
+    folder = os.path.realpath(get_upload_folder())
+    if isinstance(payload, list):
+        for item in payload:
+            if isinstance(item, str) and os.path.realpath(item).startswith(folder + os.sep):
+                yield item

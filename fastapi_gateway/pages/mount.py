@@ -1,0 +1,84 @@
+"""Mount Gradio pages behind the Django login.
+
+Each page is a ``gr.Blocks`` built by a page module; the gateway mounts it with the one
+user lookup as Gradio's ``auth_dependency``, offline (no SSR), and with the gateway's upload
+limit, so no page can be mounted without the login by forgetting an argument. Its events
+obey the gateway's file policy (see ``gradio_file_hooks``); its queue sleeps until it has
+work (see ``gradio_queue``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fastapi import FastAPI
+from starlette.routing import Mount
+
+from fastapi_gateway.identity.dependencies import gradio_username
+from fastapi_gateway.pages.file_hooks import guard_blocks, install as install_file_hooks
+from fastapi_gateway.pages.signed_out import signed_out_head
+from fastapi_gateway.pages.queue import wake_on_work
+from fastapi_gateway.routers import UnavailableApp
+from fastapi_gateway.exceptions import GatewayConfigurationError
+
+if TYPE_CHECKING:
+    import gradio as gr
+
+__all__ = ["GradioPage", "mount_gradio_pages"]
+
+logger = logging.getLogger("fastapi_gateway")
+
+
+class GradioPage(Protocol):
+    """What the gateway needs of a page: where it lives and how to build it.
+
+    A page may also have ``allowed_paths``: directories whose files its events may return
+    although they were not written for the request (Gradio's ``allowed_paths``).
+    """
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def build(self) -> Callable[[], gr.Blocks]: ...
+
+
+def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int) -> dict[str, Any]:
+    """Build and mount every page; returns each mount path (no trailing slash) → its Gradio app."""
+    import gradio as gr
+
+    mounted: dict[str, Any] = {}
+    if pages:
+        install_file_hooks()  # before any page is built: files it is built with are the page's
+    for page in pages:
+        path = "/" + page.path.strip("/")
+        try:
+            blocks = page.build()
+        except Exception:  # noqa: BLE001 - one broken page must not take the site down
+            logger.exception("the Gradio page %s could not be built; it answers 503", path)
+            app.mount(path, UnavailableApp(f"the page {path}"))
+            continue
+        guard_blocks(blocks)
+        gr.mount_gradio_app(
+            app,
+            blocks,
+            path=path,
+            allowed_paths=[str(p) for p in getattr(page, "allowed_paths", ()) or ()],
+            auth_dependency=gradio_username,
+            ssr_mode=False,
+            max_file_size=f"{max_upload_mb}mb",
+            footer_links=["api", "settings"],
+            enable_monitoring=False,
+            mcp_server=False,
+            pwa=False,
+            # mount_gradio_app replaces the Blocks' own head: keep the page's, add the notice.
+            head=(getattr(blocks, "head", None) or "") + signed_out_head(path),
+        )
+        mount = app.routes[-1]
+        if not isinstance(mount, Mount) or mount.path != path:
+            raise GatewayConfigurationError(f"Gradio did not mount {path!r} where expected")
+        mounted[path] = mount.app
+        wake_on_work(blocks._queue)
+    return mounted

@@ -1,0 +1,144 @@
+"""Who owns which Gradio session, event, upload and file.
+
+Gradio keys its queue by a client-chosen ``session_hash`` and serves files by path, with
+no idea of users. The guard records an owner — the Django user *and* the Django session —
+for each identifier the server handed out or the first time it is used, and refuses
+everyone else. Gradio's queue lives in the process, so this record does too.
+
+The record is kept per owner, each with a budget of its own: a flood from one user can only
+push out that user's oldest records (and, past ``max_sessions_per_user`` Django sessions,
+that user's oldest session), never another user's. One user's records therefore cost at most
+``max_sessions_per_user * max_entries_per_session`` entries, about ``PER_USER_BOUND_BYTES``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["Owner", "OwnershipRegistry", "Kind", "PER_USER_BOUND_BYTES"]
+
+Kind = Literal["session", "event", "upload", "file"]
+
+#: Identifiers that belong to one owner only (the first to use them, or the one handed them).
+_EXCLUSIVE: frozenset[Kind] = frozenset({"session", "event", "upload"})
+
+MAX_ENTRIES_PER_SESSION = 4096
+MAX_SESSIONS_PER_USER = 8
+#: Measured upper bound of one user's records at the limits above, with 200-byte paths
+#: (``tests/gateway/pages/test_ownership.py::test_one_users_flood_is_bounded_in_memory``).
+PER_USER_BOUND_BYTES = 24 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A Django user in one Django session (the key is stored hashed, never in clear)."""
+
+    user_pk: str
+    session_digest: str
+
+    @classmethod
+    def of(cls, user_pk: object, session_key: str) -> Owner:
+        return cls(str(user_pk), hashlib.sha256(session_key.encode()).hexdigest())
+
+
+@dataclass
+class _Records:
+    """One owner's identifiers, oldest first."""
+
+    entries: OrderedDict[tuple[Kind, str], None] = field(default_factory=OrderedDict)
+
+
+class OwnershipRegistry:
+    """Bounded per owner; exclusive identifiers are also indexed globally to refuse others."""
+
+    def __init__(
+        self,
+        *,
+        max_entries_per_session: int = MAX_ENTRIES_PER_SESSION,
+        max_sessions_per_user: int = MAX_SESSIONS_PER_USER,
+    ) -> None:
+        if max_entries_per_session < 1 or max_sessions_per_user < 1:
+            raise ValueError("the ownership budgets must be positive")
+        self.max_entries_per_session = max_entries_per_session
+        self.max_sessions_per_user = max_sessions_per_user
+        self._holders: dict[tuple[Kind, str], Owner] = {}
+        self._users: dict[str, OrderedDict[str, _Records]] = {}
+        self._lock = threading.Lock()
+
+    def claim(self, kind: Kind, identifier: str, owner: Owner) -> bool:
+        """Bind a free identifier to ``owner``; True if ``owner`` holds it now."""
+        key = (kind, identifier)
+        with self._lock:
+            holder = self._holders.get(key)
+            if holder is not None and holder != owner:
+                return False
+            self._add(key, owner)
+            return True
+
+    def grant(self, kind: Kind, identifier: str, owner: Owner) -> bool:
+        """Record an identifier the server itself handed to ``owner`` (event ids, file paths).
+
+        An exclusive identifier already held by someone else is not taken from them; a file
+        may be granted to several owners (Gradio's cache is content-addressed: two users who
+        produce the same bytes get the same path). Returns whether ``owner`` now holds it.
+        """
+        return self.claim(kind, identifier, owner) if kind in _EXCLUSIVE else self._grant_shared(kind, identifier, owner)
+
+    def owns(self, kind: Kind, identifier: str, owner: Owner) -> bool:
+        """True only for an identifier recorded for this very owner; unknown ones are not."""
+        key = (kind, identifier)
+        with self._lock:
+            records = self._find(owner)
+            if records is None or key not in records.entries:
+                return False
+            if kind in _EXCLUSIVE and self._holders.get(key) != owner:
+                return False
+            records.entries.move_to_end(key)
+            return True
+
+    def __len__(self) -> int:
+        with self._lock:
+            return sum(len(records.entries) for sessions in self._users.values() for records in sessions.values())
+
+    def _grant_shared(self, kind: Kind, identifier: str, owner: Owner) -> bool:
+        with self._lock:
+            self._add((kind, identifier), owner)
+            return True
+
+    def _find(self, owner: Owner) -> _Records | None:
+        sessions = self._users.get(owner.user_pk)
+        return None if sessions is None else sessions.get(owner.session_digest)
+
+    def _ensure(self, owner: Owner) -> _Records:
+        sessions = self._users.setdefault(owner.user_pk, OrderedDict())
+        records = sessions.get(owner.session_digest)
+        if records is not None:
+            sessions.move_to_end(owner.session_digest)
+            return records
+        records = sessions[owner.session_digest] = _Records()
+        while len(sessions) > self.max_sessions_per_user:
+            digest, oldest = sessions.popitem(last=False)
+            self._forget(oldest, Owner(owner.user_pk, digest))
+        return records
+
+    def _add(self, key: tuple[Kind, str], owner: Owner) -> None:
+        records = self._ensure(owner)
+        records.entries[key] = None
+        records.entries.move_to_end(key)
+        if key[0] in _EXCLUSIVE:
+            self._holders[key] = owner
+        while len(records.entries) > self.max_entries_per_session:
+            oldest, _ = records.entries.popitem(last=False)
+            self._release(oldest, owner)
+
+    def _forget(self, records: _Records, owner: Owner) -> None:
+        for key in records.entries:
+            self._release(key, owner)
+
+    def _release(self, key: tuple[Kind, str], owner: Owner) -> None:
+        if key[0] in _EXCLUSIVE and self._holders.get(key) == owner:
+            del self._holders[key]

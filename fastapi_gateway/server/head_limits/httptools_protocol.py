@@ -1,0 +1,152 @@
+"""``LimitedHttpToolsProtocol``: uvicorn's httptools protocol, refusing an oversized request
+head while it is still being read.
+
+uvicorn with httptools sets no limit of its own (one 8 MiB header, or 100,000 headers, were
+served). httptools hands a header field over only when the next one starts, buffering it until
+then, so the limits are checked in three places: the request target as its pieces arrive
+(``on_url``), each field as it is handed over (``on_header``: how many, how large), and the
+bytes read while the parser says nothing (``data_received``): past a request line and a field's
+worth, what it is buffering can only be a field over the limit, refused before the rest comes.
+
+The one module leaning on uvicorn's private protocol (the class, ``send_400_response``,
+``on_response_complete``, ``STATUS_LINE``); ``tests/gateway/server/head_limits/test_httptools_protocol.py``
+is where an upgrade of uvicorn that moves them shows. ``make run`` names it to ``uvicorn --http``
+and ``python -m fastapi_gateway.server.launcher`` serves with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, NoReturn
+
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from fastapi_gateway.conf import gateway_settings
+from fastapi_gateway.server.head_limits.exceptions import HeaderFieldTooLarge, RequestHeadTooLarge, RequestLineTooLong, TooManyHeaderFields
+from fastapi_gateway.server.head_limits.limits import FIELD_OVERHEAD, LINE_OVERHEAD, RequestHeadLimits, refusal_body
+
+__all__ = ["LimitedHttpToolsProtocol"]
+
+
+def _limits_for(config: Config) -> RequestHeadLimits:
+    """The config's ``request_head_limits`` if a launcher set them, else the ``GATEWAY`` setting's
+    ``LIMIT_*`` keys, which the app's backstop reads too; read once per server, kept on its config."""
+    limits = getattr(config, "request_head_limits", None)
+    if not isinstance(limits, RequestHeadLimits):
+        options = gateway_settings()
+        limits = RequestHeadLimits(options["LIMIT_REQUEST_LINE"], options["LIMIT_REQUEST_FIELDS"], options["LIMIT_REQUEST_FIELD_SIZE"])
+        setattr(config, "request_head_limits", limits)
+    return limits
+
+
+class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    """Answers 414 or 431 (as gunicorn does) and closes the connection; a refusal that follows
+    pipelined requests waits for their responses. A chunked body's trailer fields, which uvicorn
+    adds to the request's headers, count too, but that request is the app's already: a limit
+    passed there closes the connection without an answer."""
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.limits = _limits_for(config)
+        self._url_room = self.limits.limit_request_line - LINE_OVERHEAD  # for the method and target
+        self._field_room = self.limits.limit_request_field_size - FIELD_OVERHEAD  # for a name and value
+        # Bytes read with no callback: a request line's tail and one field at most, when legitimate.
+        self._silent_room = self.limits.limit_request_line + self.limits.limit_request_field_size
+        self._refusal: RequestHeadTooLarge | None = None
+        self._in_head = False
+        self._in_message = False
+        self._heard = False  # the parser called back during the current read
+        self._unheard = 0  # bytes read since it last did
+
+    # httptools' callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = self._in_message = self._heard = True
+
+    def on_url(self, url: bytes) -> None:
+        super().on_url(url)
+        self._heard = True
+        if len(self.url) > self._url_room - len(self.parser.get_method()):
+            self._exceed(RequestLineTooLong(self.limits.limit_request_line))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._heard = True
+        if len(self.headers) >= self.limits.limit_request_fields:
+            self._exceed(TooManyHeaderFields(self.limits.limit_request_fields))
+        if len(name) + len(value) > self._field_room:
+            self._exceed(HeaderFieldTooLarge(self.limits.limit_request_field_size))
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        self._heard = True
+        super().on_body(body)
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        super().on_message_complete()
+
+    # uvicorn's side
+
+    def data_received(self, data: bytes) -> None:
+        if self._refusal is not None:
+            return  # the connection ends with the refusal: nothing more is parsed
+        self._heard = False
+        super().data_received(data)
+        if not self._in_message or self._refusal is not None:
+            return
+        if self._heard:
+            self._unheard = 0  # the bytes after the callback go uncounted: never a false refusal
+            return
+        self._unheard += len(data)
+        if self._unheard > self._silent_room:
+            self._refuse(HeaderFieldTooLarge(self.limits.limit_request_field_size))
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refusal is None:  # a parse error of httptools' own, not one of our limits
+            super().send_400_response(msg)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refusal is not None and self.cycle.response_complete and not self.transport.is_closing():
+            self._send_refusal()
+
+    # the refusal
+
+    def _exceed(self, error: RequestHeadTooLarge) -> NoReturn:
+        """Refuse and stop the parser: httptools turns the exception into a parse error."""
+        self._refuse(error)
+        raise error
+
+    def _refuse(self, error: RequestHeadTooLarge) -> None:
+        if self._refusal is not None:
+            return
+        self._refusal = error
+        client = "%s:%d - " % self.client if self.client else ""
+        self.logger.warning("%sRefused with %d: %s", client, error.status_code, error.detail)
+        if not self._in_head:
+            self.transport.close()  # a trailer field
+        elif self.cycle is None or self.cycle.response_complete:
+            self._send_refusal()
+        # else: on_response_complete sends it after the responses to the requests before it
+
+    def _send_refusal(self) -> None:
+        assert self._refusal is not None
+        body = refusal_body(self._refusal)
+        head = [STATUS_LINE[self._refusal.status_code]]
+        head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
+        head += [b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)]
+        self.transport.write(b"".join(head) + body)
+        self.transport.close()

@@ -1,0 +1,316 @@
+"""Attacks on Gradio's routes through the gateway: each must fail, each defence is needed.
+
+alice and bob are ordinary logged-in users; every test has alice start something and
+bob (or an anonymous client, or alice in another Django session) try to reach it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from django.contrib.auth import get_user_model
+
+from fastapi_gateway import create_app
+from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse, run_event
+
+from tests.gateway.conftest import BASE_URL, client_for, login, running
+from .gradio_pages import PROBE
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MOUNT = "/ui/probe"
+SAME_ORIGIN = {"Origin": BASE_URL}
+
+
+class Users:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.alice = client_for(app)
+        self.bob = client_for(app)
+        self.anonymous = client_for(app)
+        self.config: dict[str, Any] = {}
+
+    def fn(self, api_name: str) -> int:
+        return fn_index_of(self.config, api_name)
+
+
+@pytest.fixture
+async def users(demo_users: Any, demo_password: str) -> AsyncIterator[Users]:
+    app = create_app(gradio_pages=[PROBE], stream_recheck_seconds=0.2, max_upload_mb=1)
+    async with running(app):
+        users = Users(app)
+        async with users.alice, users.bob, users.anonymous:
+            await login(users.alice, "alice", demo_password)
+            await login(users.bob, "bob", demo_password)
+            users.config = (await users.alice.get(f"{MOUNT}/config")).json()
+            yield users
+
+
+async def join(client: httpx.AsyncClient, fn_index: int, data: list[Any], session_hash: str, **headers: str) -> httpx.Response:
+    return await client.post(
+        f"{MOUNT}/gradio_api/queue/join",
+        json={"data": data, "fn_index": fn_index, "session_hash": session_hash},
+        headers={**SAME_ORIGIN, **headers},
+    )
+
+
+async def test_another_user_cannot_read_join_or_heartbeat_a_session(users: Users) -> None:
+    session_hash = new_session_hash()
+    joined = await join(users.alice, users.fn("whoami"), [], session_hash)
+    assert joined.status_code == 200
+    # bob knows alice's session_hash (leaked in a log, a screenshot...):
+    stolen = await users.bob.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": session_hash})
+    assert stolen.status_code == 403
+    assert "alice" not in stolen.text
+    assert (await join(users.bob, users.fn("whoami"), [], session_hash)).status_code == 403
+    assert (await users.bob.get(f"{MOUNT}/gradio_api/heartbeat/{session_hash}")).status_code == 403
+    # alice still gets her own result.
+    own = await users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": session_hash})
+    completed = [m for m in parse_sse(own.text) if m.get("msg") == "process_completed"]
+    assert completed and completed[0]["output"]["data"] == ["Signed in as alice"]
+
+
+async def test_same_user_in_another_django_session_is_refused(users: Users, demo_password: str) -> None:
+    session_hash = new_session_hash()
+    assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200
+    async with client_for(users.app) as other_login:
+        await login(other_login, "alice", demo_password)
+        response = await other_login.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": session_hash})
+        assert response.status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/gradio_api/cancel", {"session_hash": "abcdef123456", "fn_index": 0, "event_id": "e"}),
+        ("POST", "/gradio_api/reset", {"event_id": "e"}),
+        ("GET", "/gradio_api/heartbeat/abcdef123456", None),
+        ("POST", "/gradio_api/stream/e", {"data": []}),
+        ("POST", "/gradio_api/stream/e/close", None),
+        ("GET", "/gradio_api/stream/abcdef123456/0/1/playlist.m3u8", None),
+        ("GET", "/gradio_api/queue/data?session_hash=abcdef123456", None),
+        ("POST", "/gradio_api/queue/join", {"data": [], "fn_index": 0, "session_hash": "abcdef123456"}),
+        ("POST", "/gradio_api/upload", None),
+        ("GET", "/gradio_api/file=/etc/hostname", None),
+        ("GET", "/gradio_api/info", None),
+        ("GET", "/config", None),
+    ],
+)
+async def test_anonymous_gets_401_on_every_route_family(users: Users, method: str, path: str, body: Any) -> None:
+    response = await users.anonymous.request(method, MOUNT + path, json=body, headers=SAME_ORIGIN)
+    assert response.status_code == 401
+
+
+async def test_cancel_of_another_users_event_is_refused(users: Users) -> None:
+    alice_hash, bob_hash = new_session_hash(), new_session_hash()
+    joined = await join(users.alice, users.fn("slow"), ["5"], alice_hash)
+    event_id = joined.json()["event_id"]
+    # bob has a real session of his own, and names alice's event in it.
+    assert (await join(users.bob, users.fn("whoami"), [], bob_hash)).status_code == 200
+    cancel = await users.bob.post(
+        f"{MOUNT}/gradio_api/cancel",
+        json={"session_hash": bob_hash, "fn_index": users.fn("slow"), "event_id": event_id},
+        headers=SAME_ORIGIN,
+    )
+    assert cancel.status_code == 404
+    reset = await users.bob.post(f"{MOUNT}/gradio_api/reset", json={"event_id": event_id}, headers=SAME_ORIGIN)
+    assert reset.status_code == 404
+    stream = await users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": alice_hash})
+    completed = [m for m in parse_sse(stream.text) if m.get("msg") == "process_completed"]
+    assert completed[0]["output"]["data"] == ["step 4"], "bob's cancel must not have cut alice's event short"
+
+
+async def test_a_session_must_have_started_before_it_is_read_or_cancelled(users: Users) -> None:
+    never_joined = new_session_hash()
+    data = await users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": never_joined})
+    assert data.status_code == 403
+    cancel = await users.alice.post(
+        f"{MOUNT}/gradio_api/cancel",
+        json={"session_hash": never_joined, "fn_index": 0, "event_id": "e"},
+        headers=SAME_ORIGIN,
+    )
+    assert cancel.status_code == 403
+
+
+async def test_owner_can_cancel_her_own_event(users: Users) -> None:
+    session_hash = new_session_hash()
+    event_id = (await join(users.alice, users.fn("slow"), ["50"], session_hash)).json()["event_id"]
+    cancel = await users.alice.post(
+        f"{MOUNT}/gradio_api/cancel",
+        json={"session_hash": session_hash, "fn_index": users.fn("slow"), "event_id": event_id},
+        headers=SAME_ORIGIN,
+    )
+    assert cancel.status_code == 200
+
+
+async def test_result_files_belong_to_their_user(users: Users) -> None:
+    completed = await run_event(users.alice, MOUNT, users.fn("make_file"), ["secret numbers"])
+    file_data = completed["output"]["data"][0]
+    url = f"{MOUNT}/gradio_api/file={file_data['path']}"
+    own = await users.alice.get(url)
+    assert own.status_code == 200 and own.text == "private report of alice: secret numbers"
+    assert (await users.bob.get(url)).status_code == 404
+    assert (await users.anonymous.get(url)).status_code == 401
+    # Files Gradio would serve but nobody was given are not served either.
+    assert (await users.alice.get(f"{MOUNT}/gradio_api/file=/etc/hostname")).status_code == 404
+
+
+async def test_uploads_belong_to_their_uploader(users: Users) -> None:
+    upload = await users.alice.post(
+        f"{MOUNT}/gradio_api/upload",
+        params={"upload_id": "alice-upload-1"},
+        files={"files": ("notes.txt", b"alice's private notes", "text/plain")},
+        headers=SAME_ORIGIN,
+    )
+    assert upload.status_code == 200, upload.text
+    (path,) = upload.json()
+    await asyncio.sleep(0.1)  # Gradio moves uploads to its cache in a background task
+    assert (await users.alice.get(f"{MOUNT}/gradio_api/file={path}")).text == "alice's private notes"
+    assert (await users.bob.get(f"{MOUNT}/gradio_api/file={path}")).status_code == 404
+    progress = await users.bob.get(f"{MOUNT}/gradio_api/upload_progress", params={"upload_id": "alice-upload-1"})
+    assert progress.status_code == 403
+    hijack = await users.bob.post(
+        f"{MOUNT}/gradio_api/upload",
+        params={"upload_id": "alice-upload-1"},
+        files={"files": ("x.txt", b"bob", "text/plain")},
+        headers=SAME_ORIGIN,
+    )
+    assert hijack.status_code == 403
+
+
+async def test_upload_over_the_limit_is_413(users: Users) -> None:
+    response = await users.alice.post(
+        f"{MOUNT}/gradio_api/upload",
+        files={"files": ("big.bin", b"x" * (1024 * 1024 + 10), "application/octet-stream")},
+        headers=SAME_ORIGIN,
+    )
+    assert response.status_code == 413
+    assert "1 MB" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/gradio_api/token", "/gradio_api/dev/reload", "/monitoring", "/gradio_api/runs", "/gradio_api/vibe-code", "/logout"],
+)
+async def test_development_and_gradio_login_routes_are_not_served(users: Users, path: str) -> None:
+    assert (await users.alice.get(MOUNT + path)).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Origin": "https://evil.example"},
+        {"Origin": "http://localhost:3000"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {},
+    ],
+    ids=["foreign", "other-local-port", "null", "cross-site-fetch", "no-origin"],
+)
+async def test_cross_site_unsafe_requests_are_refused(users: Users, headers: dict[str, str]) -> None:
+    session_hash = new_session_hash()
+    response = await users.alice.post(
+        f"{MOUNT}/gradio_api/queue/join",
+        json={"data": [], "fn_index": users.fn("whoami"), "session_hash": session_hash},
+        headers=headers,
+    )
+    assert response.status_code == 403
+    assert "Origin" in response.json()["detail"]
+
+
+async def test_same_origin_fetch_and_trusted_origins_are_accepted(users: Users, settings: Any) -> None:
+    assert (await join(users.alice, users.fn("whoami"), [], new_session_hash(), **{"Sec-Fetch-Site": "same-origin"})).status_code == 200
+    settings.CSRF_TRUSTED_ORIGINS = ["https://*.intranet.example"]
+    trusted = await users.alice.post(
+        f"{MOUNT}/gradio_api/queue/join",
+        json={"data": [], "fn_index": users.fn("whoami"), "session_hash": new_session_hash()},
+        headers={"Origin": "https://desk.intranet.example"},
+    )
+    assert trusted.status_code == 200
+
+
+async def _logout(client: httpx.AsyncClient) -> None:
+    await client.post("/accounts/logout/", data={"csrfmiddlewaretoken": client.cookies["csrftoken"]}, headers={"Referer": f"{BASE_URL}/"})
+
+
+async def _deactivate(username: str) -> None:
+    await get_user_model()._default_manager.filter(username=username).aupdate(is_active=False)
+
+
+async def _change_password(username: str) -> None:
+    user = await get_user_model()._default_manager.aget(username=username)
+    user.set_password("a-brand-new-password")
+    await user.asave()
+
+
+@pytest.mark.parametrize("end_access", ["logout", "password", "deactivate"])
+async def test_ending_access_works_on_the_next_request_for_every_family(users: Users, end_access: str) -> None:
+    session_hash = new_session_hash()
+    assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200
+    if end_access == "logout":
+        await _logout(users.alice)
+    elif end_access == "password":
+        await _change_password("alice")
+    else:
+        await _deactivate("alice")
+    for method, path in [
+        ("GET", "/config"),
+        ("GET", f"/gradio_api/queue/data?session_hash={session_hash}"),
+        ("GET", f"/gradio_api/heartbeat/{session_hash}"),
+        ("POST", "/gradio_api/queue/join"),
+        ("POST", "/gradio_api/cancel"),
+        ("POST", "/gradio_api/upload"),
+    ]:
+        body = {"data": [], "fn_index": 0, "session_hash": session_hash, "event_id": "e"} if method == "POST" else None
+        response = await users.alice.request(method, MOUNT + path, json=body, headers=SAME_ORIGIN)
+        assert response.status_code == 401, (end_access, path)
+    assert (await users.alice.get("/api/v2/me")).status_code in (401, 404)
+
+
+async def test_open_stream_ends_after_logout(users: Users) -> None:
+    """An SSE stream opened before the logout is closed by the gateway, not left running."""
+    session_hash = new_session_hash()
+    cookie = "; ".join(f"{name}={value}" for name, value in users.alice.cookies.items())
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"{MOUNT}/gradio_api/heartbeat/{session_hash}",
+        "raw_path": f"{MOUNT}/gradio_api/heartbeat/{session_hash}".encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode()), (b"accept", b"text/event-stream")],
+        "client": ("127.0.0.1", 50001),
+        "server": ("testserver", 80),
+    }
+    messages: list[dict[str, Any]] = []
+    disconnected = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await disconnected.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    stream = asyncio.create_task(users.app(scope, receive, send))
+    for _ in range(50):
+        if messages:
+            break
+        await asyncio.sleep(0.05)
+    assert messages and messages[0]["type"] == "http.response.start" and messages[0]["status"] == 200
+    await asyncio.sleep(0.5)
+    assert not stream.done(), "the heartbeat stream should stay open while alice is logged in"
+
+    await _logout(users.alice)
+    try:
+        await asyncio.wait_for(stream, timeout=5)
+    finally:
+        disconnected.set()
+    assert messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}

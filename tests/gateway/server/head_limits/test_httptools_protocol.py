@@ -1,0 +1,282 @@
+"""``LimitedHttpToolsProtocol`` under a real uvicorn on 127.0.0.1, spoken to over raw sockets.
+
+Each oversized shape is sent whole, and where it can be, left unfinished: an answer to a head
+that never ends shows the refusal came while parsing, not after buffering it all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import uvicorn
+from starlette.types import Receive, Scope, Send
+from uvicorn.importer import import_from_string
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from fastapi_gateway.server.head_limits import RequestHeadLimits
+from fastapi_gateway.server.head_limits.httptools_protocol import LimitedHttpToolsProtocol
+
+ROOT = Path(__file__).resolve().parents[4]
+PROTOCOL = "fastapi_gateway.server.head_limits.httptools_protocol:LimitedHttpToolsProtocol"
+MiB = 1024 * 1024
+
+# At gunicorn's defaults: a request line of 4094 bytes is "GET " + a target of 4081 + " HTTP/1.1";
+# a field of 8190 is "X-Fill: " + a value of 8180 + CRLF; 100 fields are Host and 99 more.
+TARGET_AT_LIMIT = "/" + "t" * 4080
+VALUE_AT_LIMIT = "v" * 8180
+DISCONNECTS: list[str] = []
+
+
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Answers with how much of the head it was handed; ``/slow`` takes its time, ``/read``
+    reads the whole body first (and answers nothing if the client is cut off)."""
+    if scope["path"] == "/slow":
+        await asyncio.sleep(0.3)
+    if scope["path"] == "/read":
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                DISCONNECTS.append(scope["path"])
+                return
+            if not message.get("more_body"):
+                break
+    body = b"%d fields, target %d" % (len(scope["headers"]), len(scope["raw_path"]) + len(scope["query_string"]))
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+    await send({"type": "http.response.body", "body": body})
+
+
+@contextmanager
+def serving(limits: RequestHeadLimits | None = None) -> Iterator[int]:
+    """uvicorn with the protocol, uvloop and the test's app in a thread; yields its port."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, http=PROTOCOL, loop="uvloop", lifespan="off", log_level="error")
+    if limits is not None:
+        config.request_head_limits = limits  # type: ignore[attr-defined]  # what a launcher may set
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+@pytest.fixture(scope="module")
+def port() -> Iterator[int]:
+    with serving() as port:
+        yield port
+
+
+def exchange(port: int, data: bytes, *, timeout: float = 10) -> bytes:
+    """Send ``data`` (from a thread of its own: the server may stop reading it) and return all
+    that comes back until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        def send_all() -> None:
+            try:
+                sock.sendall(data)
+            except OSError:
+                pass  # refused and closed before all was sent
+
+        sender = threading.Thread(target=send_all, daemon=True)
+        sender.start()
+        received = b""
+        try:
+            while chunk := sock.recv(65536):
+                received += chunk
+        except ConnectionResetError:
+            pass  # the server closed with our bytes unread; what it answered came first
+        sender.join(timeout=timeout)
+        return received
+
+
+def statuses(response: bytes) -> list[int]:
+    return [int(status) for status in re.findall(rb"HTTP/1\.1 (\d{3}) ", response)]
+
+
+def get(target: str = "/", *fields: str, close: bool = True) -> bytes:
+    lines = [f"GET {target} HTTP/1.1", "Host: test", *fields, *(["Connection: close"] if close else [])]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def fillers(count: int, value: str = "v") -> list[str]:
+    return [f"X-Fill-{n}: {value}" for n in range(count)]
+
+
+# Each oversized shape, sent whole.
+
+OVERSIZED = {
+    "long request line": (get(TARGET_AT_LIMIT + "t"), 414, b"Request line too long: the limit is 4094 bytes."),
+    "long query": (get("/?q=" + "q" * 8000), 414, b"Request line too long"),
+    "one 8 MiB header": (get("/", "X-Big: " + "b" * 8 * MiB), 431, b"Request header field too large: the limit is 8190 bytes."),
+    "one field a byte over": (get("/", "X-Fill: " + VALUE_AT_LIMIT + "v"), 431, b"Request header field too large"),
+    "100,000 headers": (get("/", *fillers(100_000)), 431, b"Too many request header fields: the limit is 100."),
+    "101 fields": (get("/", *fillers(99), close=True), 431, b"Too many request header fields"),
+    "huge header name": (get("/", "X-" + "n" * 9000 + ": 1"), 431, b"Request header field too large"),
+    "large total (101 fields of 8 KiB)": (get("/", *fillers(100, "v" * 8000)), 431, b"Too many request header fields"),
+}
+
+
+@pytest.mark.parametrize("shape", OVERSIZED)
+def test_an_oversized_head_is_refused_with_a_clear_message(port: int, shape: str) -> None:
+    request, status, message = OVERSIZED[shape]
+    response = exchange(port, request)
+    assert statuses(response) == [status], response[:300]
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert b"connection: close" in head
+    assert b"content-type: application/json" in head
+    assert message in body
+
+
+# The same shapes left unfinished: the answer comes while the head is still arriving.
+
+UNFINISHED = {
+    "a target that never ends": (b"GET /" + b"t" * MiB, 414),
+    "a header value that never ends": (b"GET / HTTP/1.1\r\nHost: test\r\nX-Big: " + b"b" * MiB, 431),
+    "a header name that never ends": (b"GET / HTTP/1.1\r\nHost: test\r\nX-" + b"n" * MiB, 431),
+    "headers that never end": (get("/", *fillers(200), close=False)[:-2], 431),
+}
+
+
+@pytest.mark.parametrize("shape", UNFINISHED)
+def test_an_oversized_head_is_refused_before_it_ends(port: int, shape: str) -> None:
+    request, status = UNFINISHED[shape]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:
+            pass
+        response = sock.recv(65536)  # a server waiting for the head to end times out here
+    assert statuses(response) == [status], response[:300]
+
+
+# Just under each limit, still served.
+
+AT_THE_LIMITS = {
+    "a request line of 4094 bytes": (get(TARGET_AT_LIMIT), b"2 fields, target 4081"),
+    "a field of 8190 bytes": (get("/", "X-Fill: " + VALUE_AT_LIMIT), b"3 fields, target 1"),
+    "100 fields": (get("/", *fillers(98)), b"100 fields, target 1"),
+    # The largest head the three limits allow together (about 800 KiB), as under gunicorn.
+    "all three at once": (
+        get(TARGET_AT_LIMIT, *(f"X-Fill-{n:02}: {'v' * 8177}" for n in range(98)), close=True)
+        .replace(b"Host: test", b"Host: " + b"h" * 8182),
+        b"100 fields, target 4081",
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", AT_THE_LIMITS)
+def test_a_head_just_within_the_limits_is_served(port: int, shape: str) -> None:
+    request, expected = AT_THE_LIMITS[shape]
+    response = exchange(port, request)
+    assert statuses(response) == [200], response[:300]
+    assert response.endswith(expected)
+
+
+def test_a_request_just_under_the_limits_is_served_on_a_kept_alive_connection(port: int) -> None:
+    near = get(TARGET_AT_LIMIT, "X-Fill: " + VALUE_AT_LIMIT, *fillers(98), close=False)
+    response = exchange(port, near + near + get("/last"))
+    assert statuses(response) == [200, 200, 200]
+
+
+# Pipelining and keep-alive, as httptools has them.
+
+def test_a_refusal_comes_after_the_responses_to_the_requests_before_it(port: int) -> None:
+    response = exchange(port, get("/slow", close=False) + get("/", close=False) + get("/", *fillers(100)))
+    assert statuses(response) == [200, 200, 431]
+    assert response.endswith(b"Too many request header fields: the limit is 100.\"}")
+
+
+def test_a_kept_alive_connection_still_serves_requests_in_turn(port: int) -> None:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        for _ in range(3):
+            sock.sendall(get("/", close=False))
+            assert statuses(sock.recv(65536)) == [200]
+
+
+def test_a_malformed_request_still_gets_uvicorns_own_400(port: int) -> None:
+    response = exchange(port, b"NOT HTTP AT ALL\r\n\r\n")
+    assert statuses(response) == [400]
+    assert response.endswith(b"Invalid HTTP request received.")
+
+
+# Trailer fields: uvicorn adds them to the request's headers, after the app has the request.
+
+def _chunked(trailer: bytes) -> bytes:
+    return b"POST /read HTTP/1.1\r\nHost: test\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n" + trailer
+
+
+@pytest.mark.parametrize("trailer", [
+    b"".join(b"X-T-%d: 1\r\n" % n for n in range(200)) + b"\r\n",
+    b"X-T: " + b"t" * MiB,  # never ends
+], ids=["too many trailer fields", "a trailer field that never ends"])
+def test_trailer_fields_over_the_limits_cut_the_connection(port: int, trailer: bytes) -> None:
+    DISCONNECTS.clear()
+    assert exchange(port, _chunked(trailer)) == b""
+    deadline = time.monotonic() + 5
+    while not DISCONNECTS:  # the app hears of it in its own time
+        assert time.monotonic() < deadline, "the app was never told"
+        time.sleep(0.01)
+    assert DISCONNECTS == ["/read"]
+
+
+def test_a_few_trailer_fields_are_fine(port: int) -> None:
+    assert statuses(exchange(port, _chunked(b"X-T: 1\r\n\r\n"))) == [200]
+
+
+# Configuration: a launcher's limits, or the environment.
+
+def test_limits_set_on_the_config_are_used() -> None:
+    with serving(RequestHeadLimits(limit_request_line=100, limit_request_fields=5, limit_request_field_size=50)) as port:
+        assert statuses(exchange(port, get("/" + "t" * 80))) == [200]
+        assert statuses(exchange(port, get("/" + "t" * 90))) == [414]
+        assert statuses(exchange(port, get("/", *fillers(3)))) == [200]
+        assert statuses(exchange(port, get("/", *fillers(4)))) == [431]
+        assert statuses(exchange(port, get("/", "X-Fill: " + "v" * 40))) == [200]
+        assert statuses(exchange(port, get("/", "X-Fill: " + "v" * 41))) == [431]
+
+
+def test_the_environment_sets_the_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_LIMIT_REQUEST_LINE", "8190")
+    monkeypatch.setenv("GATEWAY_LIMIT_REQUEST_FIELDS", "10")
+    with serving() as port:
+        assert statuses(exchange(port, get("/" + "t" * 8000))) == [200]
+        assert statuses(exchange(port, get("/", *fillers(9)))) == [431]
+
+
+# The uvicorn this module is written against.
+
+def test_uvicorns_private_protocol_is_still_what_the_module_extends() -> None:
+    """What ``httptools_protocol`` overrides and calls; an upgrade of uvicorn that moves any of
+    it fails here first."""
+    assert list(inspect.signature(HttpToolsProtocol.__init__).parameters) == ["self", "config", "server_state", "app_state", "_loop"]
+    for name in ("data_received", "send_400_response", "on_response_complete", "on_message_begin", "on_url",
+                 "on_header", "on_headers_complete", "on_body", "on_message_complete"):
+        assert name in vars(HttpToolsProtocol), name
+    assert list(inspect.signature(HttpToolsProtocol.send_400_response).parameters) == ["self", "msg"]
+    assert STATUS_LINE[414].startswith(b"HTTP/1.1 414 ") and STATUS_LINE[431].startswith(b"HTTP/1.1 431 ")
+    config = uvicorn.Config(app, http=PROTOCOL)
+    config.load()
+    assert config.http_protocol_class is LimitedHttpToolsProtocol
+
+
+def test_make_run_serves_with_this_protocol() -> None:
+    run = re.search(r"^run:.*?(?=^\S)", (ROOT / "Makefile").read_text(), re.M | re.S)
+    assert run is not None
+    (named,) = re.findall(r"--http (\S+)", run.group())
+    assert import_from_string(named) is LimitedHttpToolsProtocol
