@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from fastapi_gateway.identity.session import DjangoUser, aresolve_user, resolve_user, user_for_scope
     from fastapi_gateway.migrated_route import MigratedRoute, RouteState
     from fastapi_gateway.orm import run_orm
-    from fastapi_gateway.pages.mount import GradioPage
+    from fastapi_gateway.pages.page import GradioPage
 
 __all__ = [
     "create_app",
@@ -42,7 +42,7 @@ __all__ = [
 
 _HOMES = {
     "create_app": "fastapi_gateway.app",
-    "GradioPage": "fastapi_gateway.pages.mount",
+    "GradioPage": "fastapi_gateway.pages.page",
     "MigratedRoute": "fastapi_gateway.migrated_route",
     "RouteState": "fastapi_gateway.migrated_route",
     "current_user": "fastapi_gateway.identity.dependencies",

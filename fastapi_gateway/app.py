@@ -27,8 +27,7 @@ from fastapi_gateway.legacy.mount import legacy_asgi_app
 from fastapi_gateway.conf import DEFAULTS, gateway_settings, validate
 from fastapi_gateway.exceptions import GatewayConfigurationError
 from fastapi_gateway.http.forwarded import ForwardedHeadersMiddleware
-from fastapi_gateway.pages.guard import GradioGuardMiddleware
-from fastapi_gateway.pages.mount import GradioPage, mount_gradio_pages
+from fastapi_gateway.pages.page import GradioPage
 from fastapi_gateway.server.head_limits import RequestHeadLimitMiddleware, RequestHeadLimits
 from fastapi_gateway.legacy.lane import LegacyLaneMiddleware
 from fastapi_gateway.identity.login_redirect import LoginRedirectMiddleware
@@ -154,7 +153,11 @@ def create_app(
         else:
             app.mount(prefix, router)
 
-    gradio_apps = mount_gradio_pages(app, pages, max_upload_mb=max_upload_mb)
+    gradio_apps: dict[str, Any] = {}
+    if pages:  # Gradio is imported only for a project that has pages (the "gradio" extra)
+        from fastapi_gateway.pages.mount import mount_gradio_pages
+
+        gradio_apps = mount_gradio_pages(app, pages, max_upload_mb=max_upload_mb)
     for gradio_app in gradio_apps.values():
         if isinstance(gradio_app, FastAPI):
             gradio_app.add_exception_handler(RequestValidationError, request_validation_error_handler)
@@ -168,7 +171,10 @@ def create_app(
     new_prefixes = [*routers, *gradio_apps]
     # Added innermost first: a request meets them in the reverse order.
     app.add_middleware(DjangoUserMiddleware, path_prefixes=new_prefixes)
-    app.add_middleware(GradioGuardMiddleware, mounts=gradio_apps, recheck_seconds=config["STREAM_RECHECK_SECONDS"])
+    if gradio_apps:
+        from fastapi_gateway.pages.guard import GradioGuardMiddleware
+
+        app.add_middleware(GradioGuardMiddleware, mounts=gradio_apps, recheck_seconds=config["STREAM_RECHECK_SECONDS"])
     app.add_middleware(LoginRedirectMiddleware, page_paths=list(gradio_apps))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_upload_mb * 1024 * 1024, path_prefixes=new_prefixes)
     if routes:

@@ -13,6 +13,6 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from .registry import PAGES, GradioPage, build_pages, lazy_build  # noqa: E402
+from .registry import PAGES, GradioPage, build_pages  # noqa: E402
 
-__all__ = ["PAGES", "GradioPage", "build_pages", "lazy_build"]
+__all__ = ["PAGES", "GradioPage", "build_pages"]

@@ -10,8 +10,8 @@ work (see ``gradio_queue``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.routing import Mount
@@ -22,27 +22,11 @@ from fastapi_gateway.pages.signed_out import signed_out_head
 from fastapi_gateway.pages.queue import wake_on_work
 from fastapi_gateway.routers import UnavailableApp
 from fastapi_gateway.exceptions import GatewayConfigurationError
+from fastapi_gateway.pages.page import GradioPage
 
-if TYPE_CHECKING:
-    import gradio as gr
-
-__all__ = ["GradioPage", "mount_gradio_pages"]
+__all__ = ["mount_gradio_pages"]
 
 logger = logging.getLogger("fastapi_gateway")
-
-
-class GradioPage(Protocol):
-    """What the gateway needs of a page: where it lives and how to build it.
-
-    A page may also have ``allowed_paths``: directories whose files its events may return
-    although they were not written for the request (Gradio's ``allowed_paths``).
-    """
-
-    @property
-    def path(self) -> str: ...
-
-    @property
-    def build(self) -> Callable[[], gr.Blocks]: ...
 
 
 def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int) -> dict[str, Any]:
@@ -55,7 +39,7 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
     for page in pages:
         path = "/" + page.path.strip("/")
         try:
-            blocks = page.build()
+            blocks = page.blocks() if isinstance(page, GradioPage) else page.build()
         except Exception:  # noqa: BLE001 - one broken page must not take the site down
             logger.exception("the Gradio page %s could not be built; it answers 503", path)
             app.mount(path, UnavailableApp(f"the page {path}"))

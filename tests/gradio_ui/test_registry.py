@@ -11,7 +11,8 @@ import gradio as gr
 import pytest
 
 import gradio_ui
-from gradio_ui import PAGES, GradioPage, build_pages, lazy_build
+from fastapi_gateway import GatewayConfigurationError
+from gradio_ui import PAGES, GradioPage, build_pages
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,12 +22,13 @@ def test_the_registry_lists_the_tickets_and_assistant_pages() -> None:
         ("/ui/tickets", "Tickets"),
         ("/ui/assistant", "Assistant"),
     ]
-    assert set(gradio_ui.__all__) == {"PAGES", "GradioPage", "build_pages", "lazy_build"}
+    assert set(gradio_ui.__all__) == {"PAGES", "GradioPage", "build_pages"}
+    assert GradioPage is __import__("fastapi_gateway").GradioPage  # the example uses the public page API
 
 
 @pytest.mark.parametrize("path", ["ui/tickets", "/ui/tickets/", "/", "/ui//tickets"])
 def test_a_page_path_is_a_mount_path(path: str) -> None:
-    with pytest.raises(ValueError, match="trailing slash"):
+    with pytest.raises(GatewayConfigurationError, match="trailing slash"):
         GradioPage(path, "Bad", lambda: gr.Blocks())
 
 
@@ -44,9 +46,9 @@ async def test_two_pages_on_one_path_are_refused() -> None:
         build_pages([page, page])
 
 
-def test_lazy_build_refuses_a_builder_that_returns_something_else() -> None:
-    with pytest.raises(TypeError, match="not gr.Blocks"):
-        lazy_build("os.getcwd")()
+def test_a_builder_that_returns_something_else_is_refused() -> None:
+    with pytest.raises(GatewayConfigurationError, match="not a gr.Blocks"):
+        GradioPage("/ui/x", "X", "os:getcwd").blocks()
 
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
