@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fastapi_gateway.app import create_app
     from fastapi_gateway.exceptions import CsrfFailure, GatewayConfigurationError, GatewayError, NotAuthenticated
-    from fastapi_gateway.identity.dependencies import csrf_protect, current_user, gradio_username, require_user
+    from fastapi_gateway.identity.dependencies import csrf_protect, current_user, django_user, gradio_username, require_user
     from fastapi_gateway.identity.session import DjangoUser, aresolve_user, resolve_user, user_for_scope
     from fastapi_gateway.migrated_route import MigratedRoute, RouteState
     from fastapi_gateway.orm import run_orm
@@ -27,6 +27,7 @@ __all__ = [
     "RouteState",
     "current_user",
     "require_user",
+    "django_user",
     "csrf_protect",
     "gradio_username",
     "DjangoUser",
@@ -49,6 +50,7 @@ _HOMES = {
     "require_user": "fastapi_gateway.identity.dependencies",
     "csrf_protect": "fastapi_gateway.identity.dependencies",
     "gradio_username": "fastapi_gateway.identity.dependencies",
+    "django_user": "fastapi_gateway.identity.dependencies",
     "DjangoUser": "fastapi_gateway.identity.session",
     "resolve_user": "fastapi_gateway.identity.session",
     "aresolve_user": "fastapi_gateway.identity.session",

@@ -1,19 +1,18 @@
 """Who is asking: the Django user behind a Gradio event.
 
 The gateway's ``auth_dependency`` has already checked the session cookie and handed Gradio
-the username, which Gradio passes on as ``gr.Request.username``. Callbacks still load the
-user again (in a worker thread), because an account deactivated since the page was opened
-must stop seeing tickets on its next click, not on its next page load.
+the username, which Gradio passes on as ``gr.Request.username``. Callbacks still ask the
+gateway for the user of each event (``fastapi_gateway.django_user``), because an account
+deactivated since the page was opened must stop seeing tickets on its next click.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import gradio as gr
-from django.contrib.auth import get_user_model
 
-from fastapi_gateway.orm import run_orm
+from fastapi_gateway import django_user as gateway_django_user
 
 if TYPE_CHECKING:
     from django.contrib.auth.base_user import AbstractBaseUser
@@ -40,20 +39,12 @@ def request_username(request: gr.Request | None) -> str | None:
 
 
 async def django_user(request: gr.Request | None) -> AbstractBaseUser:
-    """The active Django user who sent this event; raises ``SignInRequired`` otherwise."""
-    username = request_username(request)
-    if username is None:
-        raise SignInRequired(username)
-    user = await run_orm(_active_user, username)
-    if user is None:
-        raise SignInRequired(username)
-    return user
+    """The active Django user who sent this event; raises ``SignInRequired`` otherwise.
 
-
-def _active_user(username: str) -> AbstractBaseUser | None:
-    user_model = get_user_model()
-    try:
-        user = user_model._default_manager.get_by_natural_key(username)
-    except user_model.DoesNotExist:
-        return None
-    return user if getattr(user, "is_active", True) else None
+    The gateway's ``django_user`` reads the event's own session cookie, so a sign-out,
+    password change or deactivation since the page was opened ends access on this click.
+    """
+    user = await gateway_django_user(request)
+    if not user.is_authenticated:
+        raise SignInRequired(request_username(request))
+    return cast("AbstractBaseUser", user)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import HTTPException, Request, status
 
 from fastapi_gateway.identity.csrf import check_csrf
-from fastapi_gateway.identity.session import DjangoUser, user_for_scope
+from fastapi_gateway.identity.session import DjangoUser, _anonymous, user_for_scope
 from fastapi_gateway.exceptions import CsrfFailure
 
-__all__ = ["current_user", "require_user", "csrf_protect", "gradio_username"]
+__all__ = ["current_user", "require_user", "csrf_protect", "gradio_username", "django_user"]
 
 
 async def current_user(request: Request) -> DjangoUser:
@@ -44,3 +46,18 @@ async def gradio_username(request: Request) -> str | None:
     """
     user = await user_for_scope(request.scope)
     return user.get_username() if user.is_authenticated else None
+
+
+async def django_user(request: Any) -> DjangoUser:
+    """The Django user behind a Gradio callback's ``gr.Request`` (or a Starlette request):
+    ``AnonymousUser`` when signed out.
+
+    Gradio hands a callback the request that queued its event, so this is looked up for each
+    event: a user who signed out, changed password or was deactivated since the page opened
+    is anonymous on the next click, not on the next page load.
+    """
+    starlette_request = getattr(request, "request", request)  # gr.Request wraps the Starlette one
+    scope = getattr(starlette_request, "scope", None)
+    if not isinstance(scope, dict):
+        return _anonymous()
+    return await user_for_scope(scope)

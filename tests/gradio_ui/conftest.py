@@ -10,12 +10,15 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
+from urllib.parse import urlencode
 
 import gradio as gr
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
+from starlette.requests import Request
 
 from gradio_ui.assistant_rules import TicketFacts
 
@@ -23,13 +26,44 @@ RequestFactory = Callable[..., gr.Request]
 NodeRunner = Callable[[str], str]
 
 
+def _session_cookie(username: str) -> str | None:
+    """A real Django session of ``username`` (None if there is no such account), made as a
+    sign-in makes it; run in a thread of its own, as the tests calling it are async."""
+
+    def sign_in() -> str | None:
+        from django.conf import settings
+        from django.db import close_old_connections
+        from django.test import Client
+
+        try:
+            user = get_user_model()._default_manager.filter(username=username).first()
+            if user is None:
+                return None
+            client = Client()
+            client.force_login(user)
+            return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+        finally:
+            close_old_connections()
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(sign_in).result()
+
+
 @pytest.fixture
 def gr_request() -> RequestFactory:
-    """``gr_request("alice", status="open")``: the username the gateway's auth_dependency
-    returned, and the page URL's query string that Gradio's client forwards with each event."""
+    """``gr_request("alice", status="open")``: the ``gr.Request`` of an event sent from a page
+    by a browser signed in as ``username`` (a real session cookie on the queue's request, the
+    username the gateway's auth_dependency returned), with the page URL's query string that
+    Gradio's client forwards with each event."""
 
     def make(username: str | None, **query_params: str) -> gr.Request:
-        return gr.Request(username=username, query_params=query_params)
+        cookie = _session_cookie(username) if username else None
+        scope = {
+            "type": "http", "method": "POST", "path": "/ui/queue/join", "root_path": "",
+            "query_string": urlencode(query_params).encode(),
+            "headers": [(b"cookie", cookie.encode())] if cookie else [],
+        }
+        return gr.Request(request=Request(scope), username=username)
 
     return make
 

@@ -13,10 +13,12 @@ from gradio_ui.account_bar import sign_out_js, signed_in_text
 from .conftest import NodeRunner, RequestFactory
 
 
+@pytest.mark.django_db(transaction=True)
 def test_signed_in_text_names_the_user(gr_request: RequestFactory) -> None:
     assert signed_in_text(gr_request("alice")) == "Signed in as alice"
 
 
+@pytest.mark.django_db(transaction=True)
 def test_signed_in_text_shows_markdown_characters_literally(gr_request: RequestFactory) -> None:
     assert signed_in_text(gr_request("a_b+c")) == r"Signed in as a\_b\+c"
 
@@ -71,7 +73,7 @@ def _functions_triggered_by(blocks: gr.Blocks, block: gr.blocks.Block, event: st
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.path)
 async def test_every_page_has_the_account_bar(page: GradioPage) -> None:
-    blocks = page.build()
+    blocks = page.blocks()
     components = list(blocks.blocks.values())
 
     signed_in = next(c for c in components if getattr(c, "elem_id", None) == "signed-in-as")
