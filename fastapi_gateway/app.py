@@ -25,6 +25,7 @@ from fastapi_gateway.http.body_limit import BodySizeLimitMiddleware
 from fastapi_gateway.server.cpu_affinity import claim_cpu
 from fastapi_gateway.legacy.mount import legacy_asgi_app
 from fastapi_gateway.conf import DEFAULTS, gateway_settings, validate
+from fastapi_gateway.docs import swagger_ui_router
 from fastapi_gateway.exceptions import GatewayConfigurationError
 from fastapi_gateway.http.forwarded import ForwardedHeadersMiddleware
 from fastapi_gateway.pages.page import GradioPage
@@ -131,14 +132,18 @@ def create_app(
         async with routing.running():
             yield
 
+    docs_url = f"{docs_prefix}/docs" if docs_prefix else None
     app = FastAPI(
         title=config["TITLE"],
-        docs_url=f"{docs_prefix}/docs" if docs_prefix else None,
+        docs_url=None,  # swagger_ui_router serves the page with Swagger UI's own files, no CDN
         redoc_url=None,
         openapi_url=f"{docs_prefix}/openapi.json" if docs_prefix else None,
+        swagger_ui_oauth2_redirect_url=f"{docs_url}/oauth2-redirect" if docs_url else None,
         lifespan=lifespan,
         exception_handlers={RequestValidationError: request_validation_error_handler},
     )
+    if docs_url:
+        app.include_router(swagger_ui_router(app, docs_url=docs_url))
 
     app.state.route_table = routing.table  # for operators' introspection and the tests
 
@@ -157,7 +162,7 @@ def create_app(
     if pages:  # Gradio is imported only for a project that has pages (the "gradio" extra)
         from fastapi_gateway.pages.mount import mount_gradio_pages
 
-        gradio_apps = mount_gradio_pages(app, pages, max_upload_mb=max_upload_mb)
+        gradio_apps = mount_gradio_pages(app, pages, max_upload_mb=max_upload_mb, title=config["PAGE_TITLE"])
     for gradio_app in gradio_apps.values():
         if isinstance(gradio_app, FastAPI):
             gradio_app.add_exception_handler(RequestValidationError, request_validation_error_handler)
@@ -171,6 +176,11 @@ def create_app(
     new_prefixes = [*routers, *gradio_apps]
     # Added innermost first: a request meets them in the reverse order.
     app.add_middleware(DjangoUserMiddleware, path_prefixes=new_prefixes)
+    if gradio_apps and (config["PAGE_TEMPLATE"] or config["PAGE_STYLESHEET"]):
+        from fastapi_gateway.pages.chrome import PageChromeMiddleware
+
+        app.add_middleware(PageChromeMiddleware, page_paths=list(gradio_apps),
+                           template=config["PAGE_TEMPLATE"], stylesheet=config["PAGE_STYLESHEET"])
     if gradio_apps:
         from fastapi_gateway.pages.guard import GradioGuardMiddleware
 

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # Gradio pages.
     "PAGE_TEMPLATE": None,  # a Django template rendered as each page's header (the site's nav bar)
     "PAGE_STYLESHEET": None,  # a static file (by its STATICFILES path) linked from each page
+    "PAGE_TITLE": "{title}",  # the browser tab's title of each page; {title} is the page's own
+    "LOGOUT_URL": None,  # where a page's sign-out posts; default: the URL named "logout"
     "MAX_UPLOAD_MB": 50,  # request bodies of the new side, uploads included
     "STREAM_RECHECK_SECONDS": 2.0,  # how often an open Gradio stream re-checks its session
     # The legacy side.
@@ -205,7 +207,7 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
     for key in ("TRUSTED_PROXIES", "PARITY_USERS", "PARITY_REDACT"):
         if isinstance(values[key], str) or not isinstance(values[key], (list, tuple)):
             bad(key, "must be a list of strings")
-    for key in ("METRICS_TOKEN", "PAGE_TEMPLATE", "PAGE_STYLESHEET", "DOCS_PREFIX"):
+    for key in ("METRICS_TOKEN", "PAGE_TEMPLATE", "PAGE_STYLESHEET", "DOCS_PREFIX", "LOGOUT_URL"):
         if values[key] is not None and (not isinstance(values[key], str) or not values[key]):
             bad(key, "must be a non-empty string or None")
     if isinstance(values["DOCS_PREFIX"], str) and not values["DOCS_PREFIX"].startswith("/"):
@@ -214,6 +216,8 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
         bad("CPU_AFFINITY", "must be True, False or None (auto)")
     if not isinstance(values["TITLE"], str):
         bad("TITLE", "must be a string")
+    if not isinstance(values["PAGE_TITLE"], str) or "{title}" not in values["PAGE_TITLE"]:
+        bad("PAGE_TITLE", "must be a string holding {title}", "For example '{title} · My site'.")
     return found
 
 

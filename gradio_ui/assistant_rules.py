@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from .markdown import escape_markdown
+from fastapi_gateway.pages.markdown import escape_markdown
 
 __all__ = ["PRIORITIES", "STATUSES", "TicketFacts", "answer", "greeting", "help_text"]
 

@@ -130,6 +130,7 @@ USE_TZ = True
 # Static files and uploads --------------------------------------------------
 
 STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "legacy_django" / "static"]  # the site's own look (site/nav.css)
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # WhiteNoise serves the apps' static files straight from the finders, so the admin
 # has its CSS under gunicorn and the gateway with DEBUG off and no collectstatic run.
@@ -169,4 +170,8 @@ GATEWAY = {
     "API_ROUTERS": {"/api/v2": "api_v2:router"},
     "PAGES": ["gradio_ui:PAGES"],
     "ROUTES": "migration_plan.routes:ROUTES",
+    # The Gradio pages wear the site's own header and look: "Tickets · Support desk".
+    "PAGE_TEMPLATE": "nav.html",
+    "PAGE_STYLESHEET": "site/nav.css",
+    "PAGE_TITLE": "{title} · Support desk",
 }

@@ -29,7 +29,7 @@ __all__ = ["mount_gradio_pages"]
 logger = logging.getLogger("fastapi_gateway")
 
 
-def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int) -> dict[str, Any]:
+def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int, title: str = "{title}") -> dict[str, Any]:
     """Build and mount every page; returns each mount path (no trailing slash) → its Gradio app."""
     import gradio as gr
 
@@ -45,6 +45,8 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
             app.mount(path, UnavailableApp(f"the page {path}"))
             continue
         guard_blocks(blocks)
+        if isinstance(page, GradioPage):
+            blocks.title = title.format(title=page.title)
         gr.mount_gradio_app(
             app,
             blocks,

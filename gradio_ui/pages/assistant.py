@@ -17,11 +17,14 @@ from fastapi_gateway.orm import run_orm
 from legacy_django.tickets.models import Ticket
 from legacy_django.tickets.queries import visible_tickets
 
-from ..account_bar import add_account_bar
+from fastapi_gateway.pages.account_bar import add_account_bar
 from ..assistant_rules import TicketFacts, answer, greeting
 from ..identity import django_user
 
 __all__ = ["EXAMPLES", "build", "greet_on_load", "reply", "ticket_facts"]
+
+# Back to the classic site's list, from the page's account bar.
+CLASSIC_LINKS = (("All tickets (classic site)", "/tickets/"),)
 
 TITLE = "Assistant"
 EXAMPLES = [
@@ -54,7 +57,7 @@ def ticket_facts(user: AbstractBaseUser) -> list[TicketFacts]:
 def build() -> gr.Blocks:
     """The page mounted at ``/ui/assistant``."""
     with gr.Blocks(title=TITLE, fill_height=True) as demo:
-        add_account_bar(demo)
+        add_account_bar(demo, legacy_links=CLASSIC_LINKS)
         chat = gr.ChatInterface(
             reply,
             title=TITLE,

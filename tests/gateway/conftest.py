@@ -21,6 +21,13 @@ from fastapi_gateway import create_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
+
+@pytest.fixture(autouse=True)
+def _bare_new_side(settings: Any) -> None:
+    """These tests name the routers and pages they mount (``create_app(api_routers=...,
+    gradio_pages=...)``); the example's own (its ``GATEWAY`` setting) are left out."""
+    settings.GATEWAY = {key: value for key, value in settings.GATEWAY.items() if key not in ("API_ROUTERS", "PAGES")}
+
 BASE_URL = "http://testserver"
 GatewayFactory = Callable[..., "asynccontextmanager[httpx.AsyncClient]"]
 

@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 
 from gradio_ui import PAGES, GradioPage
-from gradio_ui.account_bar import sign_out_js, signed_in_text
+from fastapi_gateway.pages.account_bar import logout_url, sign_out_js, signed_in_text
 
 from .conftest import NodeRunner, RequestFactory
 
@@ -49,8 +49,15 @@ console.log(JSON.stringify({{
     return json.loads(run_node(harness))
 
 
+def test_the_sign_out_goes_to_the_project_s_logout_view(settings: object) -> None:
+    """The URL the project names ``logout`` (here django.contrib.auth.urls'), unless GATEWAY says."""
+    assert logout_url() == "/accounts/logout/"
+    settings.GATEWAY = {**settings.GATEWAY, "LOGOUT_URL": "/auth/bye/"}  # type: ignore[attr-defined]
+    assert logout_url() == "/auth/bye/"
+
+
 def test_sign_out_posts_djangos_logout_form_with_the_csrf_cookie_token(run_node: NodeRunner) -> None:
-    form = _run_sign_out_js(run_node, sign_out_js(), "sessionid=s3cr3t; csrftoken=tok%2Ben; theme=dark")
+    form = _run_sign_out_js(run_node, sign_out_js(logout_url(), "csrftoken"), "sessionid=s3cr3t; csrftoken=tok%2Ben; theme=dark")
     assert form == {
         "count": 1,
         "inBody": True,

@@ -91,6 +91,7 @@ def build_gateway() -> Callable[..., FastAPI]:
         from api_v2 import router
 
         kwargs.setdefault("migrated_routes", ())
+        kwargs.setdefault("gradio_pages", ())
         return create_app(api_routers={"/api/v2": router, "/parity-v2": parity_router()}, **kwargs)
 
     return build

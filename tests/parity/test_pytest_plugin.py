@@ -55,7 +55,10 @@ def test_pytest_parity_runs_parity_tests_fails_on_mismatch_and_reports(tmp_path:
     (tmp_path / "test_team.py").write_text(TEAM_TESTS)
     report = tmp_path / "parity.json"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("DATABASE_URL", "PYTEST_"))}
-    env.update(DJANGO_SETTINGS_MODULE="legacy_django.settings", GRADIO_ANALYTICS_ENABLED="False")
+    # The team's project (here the example) is importable from where its tests run, as a
+    # project's own directory is; only the gateway is an installed package.
+    project_root = str(Path(__file__).resolve().parents[2])
+    env.update(DJANGO_SETTINGS_MODULE="legacy_django.settings", GRADIO_ANALYTICS_ENABLED="False", PYTHONPATH=project_root)
     finished = subprocess.run(
         [sys.executable, "-m", "pytest", "test_team.py", "--parity", f"--parity-report={report}", "-p", "no:cacheprovider",
          "--strict-markers", "-W", "error", "-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function",

@@ -15,14 +15,30 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from .identity import request_username
-from .markdown import escape_markdown
+from django.conf import settings
+from django.urls import NoReverseMatch, reverse
 
-__all__ = ["AccountBar", "add_account_bar", "sign_out_js", "signed_in_text"]
+from fastapi_gateway.conf import setting
+from fastapi_gateway.pages.markdown import escape_markdown
 
-DEFAULT_LOGOUT_URL = "/accounts/logout/"
-DEFAULT_CSRF_COOKIE_NAME = "csrftoken"
-DEFAULT_LEGACY_LINKS: tuple[tuple[str, str], ...] = (("All tickets (classic site)", "/tickets/"),)
+__all__ = ["AccountBar", "add_account_bar", "logout_url", "sign_out_js", "signed_in_text"]
+
+
+def logout_url() -> str:
+    """``GATEWAY["LOGOUT_URL"]``, else the project's URL named ``logout`` (``django.contrib.auth.urls``
+    names it so), else Django's conventional ``/accounts/logout/``."""
+    configured = setting("LOGOUT_URL")
+    if configured:
+        return str(configured)
+    try:
+        return reverse("logout")
+    except NoReverseMatch:
+        return "/accounts/logout/"
+
+
+def _request_username(request: gr.Request | None) -> str | None:
+    username = getattr(request, "username", None) if request is not None else None
+    return username or None  # Django's anonymous username is ""
 
 
 @dataclass(frozen=True)
@@ -36,15 +52,13 @@ class AccountBar:
 
 def signed_in_text(request: gr.Request) -> str:
     """``Signed in as <username>``, escaped, since a username may hold Markdown characters."""
-    username = request_username(request)
+    username = _request_username(request)
     if username is None:
         return "Not signed in"
     return f"Signed in as {escape_markdown(username)}"
 
 
-def sign_out_js(
-    logout_url: str = DEFAULT_LOGOUT_URL, csrf_cookie_name: str = DEFAULT_CSRF_COOKIE_NAME
-) -> str:
+def sign_out_js(logout_url: str, csrf_cookie_name: str) -> str:
     """Browser code that submits Django's logout form with the token from the CSRF cookie."""
     return f"""() => {{
   const name = {json.dumps(csrf_cookie_name)};
@@ -65,11 +79,14 @@ def sign_out_js(
 def add_account_bar(
     demo: gr.Blocks,
     *,
-    logout_url: str = DEFAULT_LOGOUT_URL,
-    csrf_cookie_name: str = DEFAULT_CSRF_COOKIE_NAME,
-    legacy_links: Sequence[tuple[str, str]] = DEFAULT_LEGACY_LINKS,
+    legacy_links: Sequence[tuple[str, str]] = (),
+    logout: str | None = None,
 ) -> AccountBar:
-    """Add the bar where the call stands inside ``with demo:``; the name is filled on load."""
+    """Add the bar where the call stands inside ``with demo:``; the name is filled on load.
+
+    ``legacy_links`` are ``(label, url)`` pairs back to the site's own pages; the sign-out
+    posts to ``logout`` (default: ``logout_url()``) with the token of ``CSRF_COOKIE_NAME``.
+    """
     with gr.Row(equal_height=True, elem_classes="account-bar"):
         signed_in = gr.Markdown("", elem_id="signed-in-as")
         links = gr.Markdown(
@@ -78,5 +95,5 @@ def add_account_bar(
         )
         sign_out = gr.Button("Sign out", size="sm", scale=0, min_width=100, elem_id="sign-out")
     demo.load(signed_in_text, inputs=None, outputs=signed_in, api_visibility="private")
-    sign_out.click(None, js=sign_out_js(logout_url, csrf_cookie_name))
+    sign_out.click(None, js=sign_out_js(logout or logout_url(), settings.CSRF_COOKIE_NAME))
     return AccountBar(signed_in=signed_in, sign_out=sign_out, links=links)

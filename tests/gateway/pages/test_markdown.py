@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gradio_ui.markdown import escape_markdown
+from fastapi_gateway.pages.markdown import escape_markdown
 
 
 @pytest.mark.parametrize(
