@@ -1,9 +1,10 @@
 """The bundled project's settings without a route table: the gateway as it was before routing.
 
-``GATEWAY_MIGRATED_ROUTES`` has no environment variable (it is code, not configuration), so
-the routing-cost figure selects this module with ``DJANGO_SETTINGS_MODULE`` instead.
+``GATEWAY["ROUTES"]`` has no environment variable (it is code, not configuration), so the
+routing-cost figure selects this module with ``DJANGO_SETTINGS_MODULE`` instead.
 """
 
 from legacy_django.settings import *  # noqa: F403
+from legacy_django.settings import GATEWAY as _EXAMPLE
 
-GATEWAY_MIGRATED_ROUTES = None
+GATEWAY = {**_EXAMPLE, "ROUTES": None}
