@@ -40,6 +40,11 @@ test: install-test
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -p no:cacheprovider -q \
 		tests/gateway/identity/test_session_engines.py tests/gateway/identity/test_session.py tests/api_v2
 
+# Every test, the browser and deployment ones included (what CI runs).
+.PHONY: test-all
+test-all:
+	GATEWAY_TESTS=all $(MAKE) test
+
 # The long fuzzing run: FUZZ_EXAMPLES generated inputs per target against a real server.
 FUZZ_EXAMPLES ?= 10000
 fuzz: install-test

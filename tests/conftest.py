@@ -8,6 +8,7 @@ users are the ones ``manage.py seed_demo`` makes, so tests and demos agree.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,30 @@ from django.db import connections
 from pytest_django import Settings
 
 from legacy_django.tickets.management.commands.seed_demo import DEMO_PASSWORD
+
+# Browser and deployment tests need Debian's chromium, nginx, PostgreSQL and Redis and take
+# minutes: locally they run when asked (GATEWAY_TESTS=all, `make test-all`, or `-m browser`);
+# CI always runs them (.ci/run sets GATEWAY_TESTS=all).
+OPT_IN_MARKERS = ("browser", "deploy")
+
+
+def _everything_asked(config: pytest.Config) -> bool:
+    return os.environ.get("GATEWAY_TESTS") == "all" or bool(config.getoption("markexpr"))
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if _everything_asked(config):
+        return None
+    return f"{' and '.join(OPT_IN_MARKERS)} tests left out: GATEWAY_TESTS=all (or make test-all) runs them"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if _everything_asked(config):
+        return
+    kept = [item for item in items if not any(item.get_closest_marker(name) for name in OPT_IN_MARKERS)]
+    if len(kept) < len(items):
+        config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+        items[:] = kept
 
 
 @pytest.fixture(autouse=True)
