@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.urls.resolvers import RoutePattern
+from fastapi_gateway.compat import RoutePattern
 
 __all__ = ["MigratedRoute", "RouteState", "RouteMatch", "SAFE_METHODS", "match_route"]
 

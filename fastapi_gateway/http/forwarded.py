@@ -12,7 +12,9 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware, _TrustedHosts
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from fastapi_gateway.compat import TrustedHosts
 
 __all__ = ["ForwardedHeadersMiddleware"]
 
@@ -34,7 +36,7 @@ class ForwardedHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, *, trusted_proxies: Sequence[str] = ()) -> None:
         self.app = app
-        self._trusted = _TrustedHosts(list(trusted_proxies)) if trusted_proxies else None
+        self._trusted = TrustedHosts(list(trusted_proxies)) if trusted_proxies else None
         self._proxied_app: ASGIApp = (
             cast(ASGIApp, ProxyHeadersMiddleware(cast(Any, app), trusted_hosts=list(trusted_proxies)))
             if trusted_proxies

@@ -15,6 +15,7 @@ from django.db import InterfaceError, OperationalError
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fastapi_gateway.compat import session_cache
 from fastapi_gateway.http.channels import ResponseTracker
 from fastapi_gateway.exceptions import BackendUnavailable
 
@@ -48,7 +49,7 @@ def probe_session_store(session: object) -> None:
     empty session is ambiguous: a bad cookie, or Redis down. Asked only in that case, this
     one read tells them apart.
     """
-    cache = getattr(session, "_cache", None)
+    cache = session_cache(session)
     if cache is not None:
         cache.get(_PROBE_KEY)
 

@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.http.request import split_domain_port, validate_host
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fastapi_gateway.compat import split_domain_port, validate_host
 
 __all__ = ["DjangoAllowedHostsMiddleware", "host_is_allowed"]
 

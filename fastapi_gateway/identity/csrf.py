@@ -14,11 +14,11 @@ from typing import NoReturn
 
 from django.conf import settings
 from django.core.exceptions import DisallowedHost
-from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from starlette.types import Scope
 
+from fastapi_gateway.compat import ASGIRequest
 from fastapi_gateway.identity.session import session_key_from_headers
 from fastapi_gateway.exceptions import CsrfFailure
 

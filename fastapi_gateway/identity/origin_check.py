@@ -11,21 +11,16 @@ neither — is refused: a request that cannot show it is same-origin is not trus
 from __future__ import annotations
 
 from django.core.exceptions import DisallowedHost
-from django.http import HttpRequest, HttpResponse
-from django.middleware.csrf import CsrfViewMiddleware
 from starlette.datastructures import Headers
 from starlette.types import Scope
 
+from fastapi_gateway.compat import origin_verified
 from fastapi_gateway.identity.csrf import csrf_request
 from fastapi_gateway.exceptions import CsrfFailure
 
 __all__ = ["check_same_origin", "SAFE_METHODS"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
-
-
-def _no_view(request: HttpRequest) -> HttpResponse:
-    raise AssertionError("only the origin check runs")
 
 
 def check_same_origin(scope: Scope) -> None:
@@ -40,9 +35,7 @@ def check_same_origin(scope: Scope) -> None:
         raise CsrfFailure("Origin checking failed - no Origin header and not a same-origin fetch.")
     request = csrf_request(scope)
     try:
-        # Django's own decision (exact and wildcard CSRF_TRUSTED_ORIGINS, scheme and host);
-        # a fresh middleware because it caches the parsed trusted origins on itself.
-        verified = CsrfViewMiddleware(_no_view)._origin_verified(request)  # type: ignore[attr-defined]
+        verified = origin_verified(request)  # Django's own decision, CSRF_TRUSTED_ORIGINS included
     except DisallowedHost as exc:
         raise CsrfFailure(f"host not allowed: {exc}") from exc
     if not verified:

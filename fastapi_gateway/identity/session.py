@@ -16,17 +16,11 @@ from importlib import import_module
 from typing import Any, Protocol, cast
 
 from django.conf import settings
-from django.contrib.auth import (
-    BACKEND_SESSION_KEY,
-    HASH_SESSION_KEY,
-    SESSION_KEY,
-    get_user_model,
-    load_backend,
-)
+from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.base import SessionBase
-from django.http.cookie import parse_cookie
 from django.utils.crypto import constant_time_compare
 
+from fastapi_gateway.compat import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend, parse_cookie, session_store_subclass
 from fastapi_gateway.exceptions import BackendUnavailable
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.http.outage import is_outage, probe_session_store
@@ -87,11 +81,7 @@ def _read_only_store(store_class: type[SessionBase]) -> type[SessionBase]:
     creates a new one while loading it — so "read-only" is enforced on the class rather than
     trusted to each engine's load path. Any engine, custom ones included, is covered.
     """
-    overrides: dict[str, Any] = {name: _ignore_write for name in _WRITING_METHODS}
-    # The session data is signed with a salt made of the class's qualified name: the
-    # subclass must keep the engine's, or no session would decode.
-    overrides["__qualname__"] = store_class.__qualname__
-    return type(store_class.__name__, (store_class,), overrides)
+    return session_store_subclass(store_class, {name: _ignore_write for name in _WRITING_METHODS})
 
 
 def load_session(session_key: str) -> SessionBase:

@@ -18,9 +18,9 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future
 from typing import IO, Any
 
-from a2wsgi.wsgi import build_environ as _a2wsgi_build_environ
 from starlette.types import Message, Receive, Scope
 
+from fastapi_gateway.compat import a2wsgi_build_environ
 from fastapi_gateway.exceptions import GatewayError
 
 __all__ = [
@@ -206,7 +206,7 @@ def build_environ(scope: Scope, body: IO[bytes], file_wrapper: Callable[..., Any
     if not query.isascii() or any(b"_" in name for name, _ in headers):
         headers = [(name, value) for name, value in headers if b"_" not in name]
         scope = {**scope, "headers": headers, "query_string": b""}
-    environ: dict[str, Any] = _a2wsgi_build_environ(scope, body)
+    environ: dict[str, Any] = a2wsgi_build_environ(scope, body)
     environ["QUERY_STRING"] = query.decode("latin-1")
     environ["wsgi.errors"] = sys.stderr
     environ["wsgi.input_terminated"] = True

@@ -28,7 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from starlette._utils import get_route_path
+from fastapi_gateway.compat import get_route_path
 from starlette.routing import BaseRoute, Host, Match, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 

@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from gradio.data_classes import PredictBody
-from gradio_client.utils import construct_args
 from pydantic import ValidationError
 
+from fastapi_gateway.compat import PredictBody, construct_args
 from fastapi_gateway.exceptions import EventCallRefused
 
 __all__ = ["check_event_call"]

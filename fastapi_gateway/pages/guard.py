@@ -291,7 +291,7 @@ def _check_named_files(payload: Any, access: FileAccess) -> None:
 
 def _uploaded_paths(payload: Any) -> Iterator[str]:
     """The paths of Gradio's upload answer (a list of strings) inside its upload folder."""
-    from gradio.utils import get_upload_folder
+    from fastapi_gateway.compat import get_upload_folder
 
     folder = os.path.realpath(get_upload_folder())
     if isinstance(payload, list):

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.routing import Mount
 
+from fastapi_gateway.compat import gradio_queue
 from fastapi_gateway.identity.dependencies import gradio_username
 from fastapi_gateway.pages.file_hooks import guard_blocks, install as install_file_hooks
 from fastapi_gateway.pages.signed_out import signed_out_head
@@ -66,5 +67,5 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
         if not isinstance(mount, Mount) or mount.path != path:
             raise GatewayConfigurationError(f"Gradio did not mount {path!r} where expected")
         mounted[path] = mount.app
-        wake_on_work(blocks._queue)
+        wake_on_work(gradio_queue(blocks))
     return mounted

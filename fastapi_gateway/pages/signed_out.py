@@ -18,8 +18,9 @@ import json
 
 from django.conf import settings
 from django.utils.html import json_script
-from django.utils.http import url_has_allowed_host_and_scheme
 from starlette.responses import JSONResponse
+
+from fastapi_gateway.compat import url_has_allowed_host_and_scheme
 
 __all__ = ["SIGNED_OUT_DETAIL", "login_url", "page_root", "signed_out_head", "signed_out_response"]
 

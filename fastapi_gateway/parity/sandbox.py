@@ -22,6 +22,8 @@ from typing import Any
 import anyio.to_thread
 from django.db import connections, transaction
 
+from fastapi_gateway.compat import set_thread_connections, thread_connections
+
 __all__ = ["rolled_back"]
 
 _NEUTRALISED = ("close", "close_if_unusable_or_obsolete")
@@ -45,8 +47,8 @@ class _Sandbox:
             for name in _NEUTRALISED:
                 setattr(connection, name, _noop)
             self.shared[alias] = connection
-        self.saved = getattr(connections, "_connections")
-        setattr(connections, "_connections", SimpleNamespace(**self.shared))
+        self.saved = thread_connections(connections)
+        set_thread_connections(connections, SimpleNamespace(**self.shared))
         try:
             for alias in self.aliases:
                 atomic = transaction.atomic(using=alias)
@@ -62,7 +64,7 @@ class _Sandbox:
                 transaction.set_rollback(True, using=alias)
                 atomic.__exit__(None, None, None)
         finally:
-            setattr(connections, "_connections", self.saved)
+            set_thread_connections(connections, self.saved)
             for connection in self.shared.values():
                 for name in _NEUTRALISED:
                     delattr(connection, name)

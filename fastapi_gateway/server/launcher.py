@@ -37,10 +37,10 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import uvicorn
-from uvicorn.supervisors import multiprocess
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fastapi_gateway.compat import Multiprocess, WorkerProcess, serve_workers_with, worker_server
 from fastapi_gateway.server.head_limits.httptools_protocol import LimitedHttpToolsProtocol
 from fastapi_gateway.conf import from_environment
 
@@ -253,12 +253,10 @@ class GatedConfig(uvicorn.Config):
         self.accept_wait = accept_wait
 
 
-class _GatedProcess(multiprocess.Process):
+class _GatedProcess(WorkerProcess):
     @property
     def server(self) -> uvicorn.Server:
-        if self._server is None:
-            self._server = GatedServer(config=self.config)
-        return self._server
+        return worker_server(self, lambda: GatedServer(config=self.config))
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -309,8 +307,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if config.workers <= 1:
         uvicorn.Server(config).run()
         return
-    multiprocess.Process = _GatedProcess  # type: ignore[misc]  # the supervisor builds workers by this name
-    multiprocess.Multiprocess(config, sockets=[config.bind_socket()]).run()
+    serve_workers_with(_GatedProcess)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()
 
 
 if __name__ == "__main__":

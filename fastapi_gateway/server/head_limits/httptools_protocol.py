@@ -20,9 +20,8 @@ import asyncio
 from typing import Any, NoReturn
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
-from uvicorn.server import ServerState
 
+from fastapi_gateway.compat import STATUS_LINE, HttpToolsProtocol, ServerState
 from fastapi_gateway.conf import gateway_settings
 from fastapi_gateway.server.head_limits.exceptions import HeaderFieldTooLarge, RequestHeadTooLarge, RequestLineTooLong, TooManyHeaderFields
 from fastapi_gateway.server.head_limits.limits import FIELD_OVERHEAD, LINE_OVERHEAD, RequestHeadLimits, refusal_body

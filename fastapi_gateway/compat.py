@@ -1,0 +1,188 @@
+"""Every private or undocumented name of Django, Starlette, uvicorn, a2wsgi and Gradio the
+gateway relies on, in one place, each with a test in ``tests/gateway/test_compat.py``.
+
+A library keeps no promise about these, so a release may move or reshape any of them; when
+one does, its test here fails by name instead of a login, a route or a worker going wrong
+somewhere else. Each entry says the version it was checked against and what breaks without
+it. Gradio's file-handling names have their own seam, ``fastapi_gateway.pages.file_hooks``.
+Gradio is imported only when one of its names is first asked for: it is an optional extra.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
+from django.contrib.sessions.backends.base import SessionBase
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest, HttpResponse
+from django.http.cookie import parse_cookie
+from django.http.request import split_domain_port, validate_host
+from django.middleware.csrf import CsrfViewMiddleware
+from django.urls.resolvers import RoutePattern
+from django.db.utils import ConnectionHandler
+from django.utils.http import url_has_allowed_host_and_scheme
+from starlette._utils import get_route_path
+from uvicorn.middleware.proxy_headers import _TrustedHosts as TrustedHosts
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import Server, ServerState
+from uvicorn.supervisors import multiprocess
+from a2wsgi.wsgi import build_environ as a2wsgi_build_environ
+
+if TYPE_CHECKING:
+    from gradio.data_classes import PredictBody as PredictBody
+    from gradio.utils import get_upload_folder as get_upload_folder
+    from gradio_client.utils import construct_args as construct_args
+
+__all__ = [
+    # Django 5.2.19
+    "BACKEND_SESSION_KEY",
+    "HASH_SESSION_KEY",
+    "SESSION_KEY",
+    "load_backend",
+    "parse_cookie",
+    "session_store_subclass",
+    "session_cache",
+    "ASGIRequest",
+    "origin_verified",
+    "split_domain_port",
+    "validate_host",
+    "url_has_allowed_host_and_scheme",
+    "RoutePattern",
+    "thread_connections",
+    "set_thread_connections",
+    # Starlette 1.10.0
+    "get_route_path",
+    # uvicorn 0.54.0
+    "TrustedHosts",
+    "HttpToolsProtocol",
+    "STATUS_LINE",
+    "ServerState",
+    "WorkerProcess",
+    "Multiprocess",
+    "serve_workers_with",
+    "worker_server",
+    # a2wsgi 1.10.10
+    "a2wsgi_build_environ",
+    # Gradio 6.31.0, gradio_client 2.7.2 (imported on first use)
+    "PredictBody",
+    "construct_args",
+    "get_upload_folder",
+    "gradio_queue",
+]
+
+# --- Django 5.2.19 ------------------------------------------------------------------------
+# SESSION_KEY, BACKEND_SESSION_KEY, HASH_SESSION_KEY, load_backend (django.contrib.auth, not
+# documented): the session keys login() writes and the backend loader get_user() uses; renamed,
+# every session would resolve to an anonymous user. parse_cookie (django.http.cookie): the
+# session key read from the Cookie header exactly as Django reads it.
+
+
+def session_store_subclass(store_class: type[SessionBase], overrides: dict[str, Any]) -> type[SessionBase]:
+    """A subclass of a session engine's store that still decodes its sessions: ``SessionBase.key_salt``
+    is made of the class's ``__qualname__``, so the subclass keeps the engine's (else every
+    session reads empty)."""
+    return type(store_class.__name__, (store_class,), {**overrides, "__qualname__": store_class.__qualname__})
+
+
+def session_cache(session: object) -> Any | None:
+    """The cache of a ``cache`` or ``cached_db`` session store (its ``_cache``), ``None`` for other
+    engines: the one way to ask whether Redis is down when such a store loads empty."""
+    return getattr(session, "_cache", None)
+
+
+# ASGIRequest (django.core.handlers.asgi, not documented): the Django request CSRF rules judge,
+# built from an ASGI scope; without it the gateway would re-implement Django's CSRF checks.
+
+
+def _no_view(request: HttpRequest) -> HttpResponse:
+    raise AssertionError("only the origin check runs")
+
+
+def origin_verified(request: HttpRequest) -> bool:
+    """``CsrfViewMiddleware._origin_verified``: Django's own Origin decision (scheme, host, exact
+    and wildcard ``CSRF_TRUSTED_ORIGINS``). A fresh middleware each time: it caches the parsed
+    trusted origins on itself."""
+    verified: bool = CsrfViewMiddleware(_no_view)._origin_verified(request)  # type: ignore[attr-defined]
+    return verified
+
+
+# split_domain_port, validate_host (django.http.request, not documented): ALLOWED_HOSTS decided
+# as Django decides it. url_has_allowed_host_and_scheme (django.utils.http, not documented): the
+# check Django's login view makes of ?next=. RoutePattern (django.urls.resolvers, not
+# documented): path() syntax, so a migrated route's <int:pk> means what it means in urls.py.
+
+
+def thread_connections(handler: ConnectionHandler) -> Any:
+    """``django.db.connections._connections``: the per-thread connections, which the parity sandbox
+    swaps for one shared connection as ``LiveServerTestCase`` does for in-memory SQLite."""
+    return getattr(handler, "_connections")
+
+
+def set_thread_connections(handler: ConnectionHandler, connections: Any) -> None:
+    """Put ``connections`` (one attribute per alias) in place of every thread's own."""
+    setattr(handler, "_connections", connections)
+
+
+# --- Starlette 1.10.0 ---------------------------------------------------------------------
+# get_route_path (starlette._utils): the path the router matches, root_path removed; the legacy
+# lane asks the app's routes exactly as the router will.
+
+# --- uvicorn 0.54.0 -----------------------------------------------------------------------
+# TrustedHosts (_TrustedHosts in uvicorn.middleware.proxy_headers): "is this peer a trusted
+# proxy", with uvicorn's IP/CIDR/* semantics, before its ProxyHeadersMiddleware believes it.
+# HttpToolsProtocol, STATUS_LINE (uvicorn.protocols.http.httptools_impl), ServerState
+# (uvicorn.server): the protocol LimitedHttpToolsProtocol extends to refuse oversized request
+# heads while they arrive; without it, uvicorn reads any head (an 8 MiB header was served).
+
+WorkerProcess = multiprocess.Process
+Multiprocess = multiprocess.Multiprocess
+
+
+def serve_workers_with(process_class: type[multiprocess.Process]) -> None:
+    """Have uvicorn's supervisor build its workers from ``process_class``: it looks the module's
+    ``Process`` up each time it starts one. Without it the launcher's workers take every
+    connection they can, as under ``uvicorn --workers``."""
+    multiprocess.Process = process_class  # type: ignore[misc]
+
+
+def worker_server(process: multiprocess.Process, build: Callable[[], Server]) -> Server:
+    """A worker's server, built by ``build`` on first use and kept where ``Process.server`` keeps
+    uvicorn's own (``_server``)."""
+    if process._server is None:
+        process._server = build()
+    return process._server
+
+
+# --- a2wsgi 1.10.10 -----------------------------------------------------------------------
+# a2wsgi_build_environ (a2wsgi.wsgi.build_environ; a2wsgi exports only its middlewares): the
+# WSGI environ from an ASGI scope, which the legacy bridge extends with gunicorn's header rules.
+
+# --- Gradio 6.31.0, gradio_client 2.7.2 ---------------------------------------------------
+# PredictBody (gradio.data_classes) and construct_args (gradio_client.utils): the event request
+# body and the arguments of a call/v2 request read as Gradio will, to refuse what it would
+# answer with a 500. get_upload_folder (gradio.utils): where Gradio keeps uploads, whose paths
+# the guard hands to the uploader alone.
+
+_GRADIO_NAMES = {
+    "PredictBody": "gradio.data_classes",
+    "construct_args": "gradio_client.utils",
+    "get_upload_folder": "gradio.utils",
+}
+
+
+def gradio_queue(blocks: Any) -> Any:
+    """A mounted ``gr.Blocks``' queue (its ``_queue``), which the gateway wakes on work instead of
+    letting it poll every millisecond."""
+    return blocks._queue
+
+
+def __getattr__(name: str) -> Any:
+    home = _GRADIO_NAMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
