@@ -227,8 +227,6 @@ def test_route_pattern_matches_as_path_does() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_thread_connections_can_be_swapped_for_shared_ones() -> None:
-    for name in ("create_connection",):
-        assert callable(getattr(connections, name))
     shared = connections.create_connection("default")
     for name in ("inc_thread_sharing", "dec_thread_sharing", "close", "close_if_unusable_or_obsolete"):
         assert callable(getattr(shared, name)), name
