@@ -4,8 +4,12 @@ It follows a2wsgi's ``WSGIMiddleware`` (own thread pool, bodies streamed both wa
 always called) but runs the whole WSGI call in the worker thread. a2wsgi blocks that thread on
 the event loop for ``start_response``, for every chunk and for the end, about four round trips
 per page; here the status, headers and a body up to ``buffer_limit`` go to the loop in a single
-hand-off. Longer or open-ended bodies (Django's ``StreamingHttpResponse``) stream from their
-first chunk, with backpressure, and stop when the client leaves.
+hand-off when the body is already made (Django's ``HttpResponse``, a list). Any other body
+(Django's ``StreamingHttpResponse``, a generator even with a ``Content-Length``, ``write()``)
+streams from its first block, with backpressure, and stops when the client leaves: PEP 3333
+lets a server hold no block back while the app works on the next one. Blocks and the end that
+come before the loop has taken the first go out with it, so a quick generator still costs one
+hand-off.
 
 The request body goes the other way whole: it is received on the event loop, spooled to disk
 past ``body_spool_limit`` by a writer thread of its own, before a worker thread is taken (see
@@ -114,7 +118,8 @@ class _ResponseStream:
             self._notify()
 
     async def send_to(self, send: Send) -> None:
-        """Loop side: send each batch (small chunks joined) until the end, an error or abandon()."""
+        """Loop side: send each batch (small chunks joined) until the end, an error or abandon();
+        the end rides on the last batch when the thread finished before the loop took it."""
         while True:
             with self._lock:
                 chunks, self._chunks = self._chunks, []
@@ -123,17 +128,21 @@ class _ResponseStream:
                 self._ready.clear()
             if self.abandoned:
                 return
+            ending = finished and error is None
             if chunks:
                 size = sum(map(len, chunks))
-                for chunk in [b"".join(chunks)] if size <= _COALESCE_LIMIT else chunks:
-                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                batch = [b"".join(chunks)] if size <= _COALESCE_LIMIT else chunks
+                last = len(batch) - 1
+                for index, chunk in enumerate(batch):
+                    await send({"type": "http.response.body", "body": chunk, "more_body": not (ending and index == last)})
                 with self._lock:
                     self._unsent -= size
                     self._room.notify()
             if error is not None:
                 raise error
             if finished:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                if not chunks:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
             if not chunks:
                 await self._ready.wait()
@@ -146,18 +155,16 @@ class _ResponseStream:
         self._ready.set()
 
 
-def _is_buffered(iterable: Iterable[bytes], headers: _Headers) -> bool:
-    """Whether the whole body is known not to wait on anything but memory or a file.
+def _is_made(iterable: Iterable[bytes]) -> bool:
+    """Whether the whole body is already made: iterating it waits on nothing but memory or a file.
 
-    Django marks its responses with ``streaming``; other apps are trusted when they return a
-    sequence or declare ``Content-Length``. Anything else streams from its first chunk.
+    Django marks its responses with ``streaming`` (a non-streaming ``HttpResponse`` holds its
+    content as bytes); a list or a tuple is made. A ``Content-Length`` says how long a body will
+    be, not that it is ready: a generator may sleep between blocks whatever it declared.
     """
     if isinstance(iterable, (list, tuple, FileWrapper)):
         return True
-    streaming = getattr(iterable, "streaming", None)
-    if isinstance(streaming, bool):
-        return not streaming
-    return any(name == b"content-length" for name, _ in headers)
+    return getattr(iterable, "streaming", None) is False
 
 
 async def _refuse(exc: IncompleteBody, scope: Scope, send: Send) -> None:
@@ -201,7 +208,7 @@ class _WSGICall:
         self.headers: _Headers = []
         self.chunks: list[bytes] = []
         self.size = 0
-        self.buffered: bool | None = True  # write() before the iterable: buffered up to the limit
+        self.buffered: bool | None = False  # a block from write() leaves at once, as PEP 3333 asks
         self.stream: _ResponseStream | None = None
         self.delivered = False
         self.abandoned = False
@@ -221,7 +228,7 @@ class _WSGICall:
             self.buffered = None
             for chunk in iterable:
                 if chunk and self.buffered is None:
-                    self.buffered = _is_buffered(iterable, self.headers)
+                    self.buffered = _is_made(iterable)
                 self._emit(chunk)
             if self.stream is not None:
                 self.stream.finish()

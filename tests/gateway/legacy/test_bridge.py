@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 from a2wsgi import WSGIMiddleware
+from django.http import HttpResponse
 from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive
@@ -194,6 +195,75 @@ async def test_an_open_ended_stream_sends_its_first_chunk_at_once() -> None:
     messages = await task
     assert body_of(messages) == b"firstsecond"
     assert messages[-1]["more_body"] is False
+
+
+def first_then_second(kind: str, release: threading.Event) -> Callable[[Environ, StartResponse], Iterable[bytes]]:
+    """A WSGI app that produces b"first", then works on b"second" for up to 1.5 s (until ``release``)."""
+
+    def generator(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        headers = [("Content-Length", "11")] if kind == "generator with Content-Length" else []
+        start_response("200 OK", [("Content-Type", "text/plain"), *headers])
+        yield b"first"
+        release.wait(1.5)
+        yield b"second"
+
+    def writer(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")])
+        write(b"first")
+        release.wait(1.5)
+        return [b"second"]
+
+    return writer if kind == "write()" else generator
+
+
+@pytest.mark.parametrize("kind", ["generator", "generator with Content-Length", "write()"])
+async def test_a_block_leaves_while_the_app_works_on_the_next(kind: str) -> None:
+    # PEP 3333: a server must not delay the transmission of any block. The bridge used to hold
+    # a block back until the next one when the length was declared, or write() was used.
+    release = threading.Event()
+    sent: list[tuple[float, bytes]] = []
+    started = time.monotonic()
+
+    async def on_send(message: Message) -> None:
+        if message.get("body"):
+            sent.append((time.monotonic() - started, message["body"]))
+            release.set()
+
+    messages = await call(WSGIBridge(first_then_second(kind, release)), http_scope(), on_send=on_send)
+    assert sent[0][1] == b"first"
+    assert sent[0][0] < 0.5, sent
+    assert body_of(messages) == b"firstsecond"
+    assert messages[-1]["more_body"] is False
+
+
+async def test_a_generator_done_before_the_loop_looks_still_costs_one_hop(monkeypatch: pytest.MonkeyPatch) -> None:
+    def quick(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
+        start_response("200 OK", [("Content-Length", "11")])
+        yield b"first"
+        yield b"second"
+
+    hops = count_hops(monkeypatch)
+    asyncio.get_running_loop().call_soon(time.sleep, 0.2)  # the loop looks only after the thread is done
+    messages = await call(WSGIBridge(quick), http_scope())
+    assert len(hops) == 1, hops
+    assert [(m["type"], m.get("body"), m.get("more_body", False)) for m in messages] == [
+        ("http.response.start", None, False),
+        ("http.response.body", b"firstsecond", False),  # the end rides with the blocks
+    ]
+
+
+async def test_a_django_page_goes_with_its_headers_in_one_hop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A non-streaming HttpResponse holds its content as bytes: nothing to wait for, one hand-off.
+    def page(environ: Environ, start_response: StartResponse) -> HttpResponse:
+        response = HttpResponse(b"<p>page</p>")
+        start_response("200 OK", [(name, value) for name, value in response.items()])
+        return response
+
+    hops = count_hops(monkeypatch)
+    messages = await call(WSGIBridge(page), http_scope())
+    assert len(hops) == 1, hops
+    assert [m.get("more_body", False) for m in messages] == [False, False]
+    assert body_of(messages) == b"<p>page</p>"
 
 
 async def test_a_long_body_streams_with_backpressure() -> None:
