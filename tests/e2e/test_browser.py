@@ -57,7 +57,14 @@ def test_gradio_page_login_journey(gateway_server: GatewayServer, page: Page) ->
 
     log_in(page, "alice")
     expect(page).to_have_url(f"{gateway_server.url}/ui/tickets/?status=open")
-    expect(page.get_by_text("Signed in as alice")).to_be_visible()
+    expect(page.locator("#signed-in-as")).to_have_text("Signed in as alice")
+    # The support desk's own header, nav links and colours, and its title pattern.
+    header = page.locator("#site-header nav")
+    expect(header.locator(".brand")).to_have_text("Support desk")
+    expect(header).to_contain_text("Signed in as alice")
+    expect(header.get_by_role("link", name="Tickets", exact=True)).to_have_attribute("href", "/tickets/")
+    assert header.evaluate("nav => getComputedStyle(nav).backgroundColor") == "rgb(36, 59, 83)"
+    expect(page).to_have_title("Tickets · Support desk")
     table = page.locator(".table-wrap, table").first
     expect(table).to_contain_text("Alice:")
     expect(table).not_to_contain_text("Bob:")
