@@ -39,6 +39,7 @@ from fastapi_gateway.legacy.environ import (
     ClientDisconnected,
     FileWrapper,
     IncompleteBody,
+    PathOutsideScriptName,
     RequestBody,
     build_environ,
     response_headers,
@@ -58,6 +59,8 @@ BODY_TIMEOUT = 60.0  # seconds without a byte of the request body, as nginx's cl
 BODY_SPOOL_LIMIT = 256 * 1024
 _COALESCE_LIMIT = 64 * 1024
 _ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
+_OUTSIDE_TEXT = b"Internal Server Error: the request path is outside SCRIPT_NAME.\n"
+_OUTSIDE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(_OUTSIDE_TEXT))]
 
 _Headers = list[tuple[bytes, bytes]]
 
@@ -223,7 +226,7 @@ class _WSGICall:
     def run(self) -> None:
         iterable: Iterable[bytes] | None = None
         try:
-            environ = build_environ(self.scope, self.body.input, self.bridge.file_wrapper)
+            environ = build_environ(self.scope, self.body.input, self.bridge.file_wrapper, self.bridge.script_name)
             iterable = self.bridge.app(environ, self.start_response)
             self.buffered = None
             for chunk in iterable:
@@ -238,6 +241,9 @@ class _WSGICall:
                 self._deliver(_Head(self.status, self.headers, b"".join(self.chunks)))
         except _Abandoned:
             pass
+        except PathOutsideScriptName as exc:  # gunicorn's answer: a server set up for another URL space
+            logger.warning("%s %s refused: %s", self.scope.get("method"), self.scope.get("path"), exc)
+            self._deliver(_Head(500, list(_OUTSIDE_HEADERS), _OUTSIDE_TEXT), quietly=True)
         except BaseException as exc:  # whatever the app raised must reach the client as an error
             if self.stream is not None:
                 self.stream.finish(exc)  # too late for a 500: the loop re-raises, the server drops the connection
@@ -307,6 +313,11 @@ class WSGIBridge:
     whole before the app is called, in memory up to ``body_spool_limit`` bytes and in a
     temporary file past that; one that stops arriving for ``body_timeout`` seconds is
     answered 408 and its connection closed.
+
+    ``script_name`` is the path prefix the site is served under when the request path keeps it,
+    as gunicorn takes ``SCRIPT_NAME`` from its environment: ``/app/x`` is ``SCRIPT_NAME`` ``/app``
+    and ``PATH_INFO`` ``/x``, and a path outside it is answered 500 as gunicorn answers it. An
+    ASGI ``root_path`` (a mount, ``uvicorn --root-path``) takes precedence over it.
     """
 
     def __init__(
@@ -320,10 +331,14 @@ class WSGIBridge:
         file_block_size: int = FILE_BLOCK_SIZE,
         body_timeout: float = BODY_TIMEOUT,
         body_spool_limit: int = BODY_SPOOL_LIMIT,
+        script_name: str = "",
     ) -> None:
         if body_timeout <= 0 or body_spool_limit <= 0:  # a zero spool limit would keep every body in memory
             raise ValueError(f"need body_timeout > 0 and body_spool_limit > 0, not {body_timeout=}, {body_spool_limit=}")
+        if script_name and not script_name.startswith("/"):
+            raise ValueError(f"script_name must be empty or start with '/', not {script_name!r}")
         self.app = app
+        self.script_name = script_name.rstrip("/")
         self.admission = (
             Admission(limit=concurrency, ceiling=threads, overflow_after=overflow_after)
             if concurrency is not None and concurrency < threads

@@ -27,9 +27,11 @@ __all__ = [
     "IncompleteBody",
     "ClientDisconnected",
     "BodyTimeout",
+    "PathOutsideScriptName",
     "RequestBody",
     "FileWrapper",
     "build_environ",
+    "is_under",
     "response_headers",
     "HOP_BY_HOP_HEADERS",
 ]
@@ -65,6 +67,16 @@ class BodyTimeout(IncompleteBody):
     def __init__(self, received: int, declared: int | None, timeout: float) -> None:
         super().__init__(received, declared, f"stalled for {timeout:g} s")
         self.timeout = timeout
+
+
+class PathOutsideScriptName(GatewayError):
+    """The request path is not under the ``SCRIPT_NAME`` the site is served at: there is no
+    ``PATH_INFO`` to give the app (gunicorn's ``ConfigurationProblem``)."""
+
+    def __init__(self, path: str, script_name: str) -> None:
+        super().__init__(f"request path {path!r} is not under SCRIPT_NAME {script_name!r}")
+        self.path = path
+        self.script_name = script_name
 
 
 class RequestBody:
@@ -197,16 +209,44 @@ class FileWrapper:
             close()
 
 
-def build_environ(scope: Scope, body: IO[bytes], file_wrapper: Callable[..., Any] = FileWrapper) -> dict[str, Any]:
+def is_under(path: str, prefix: str) -> bool:
+    """Whether ``path`` is ``prefix`` or below it: ``/app`` and ``/app/x`` are under ``/app``,
+    ``/application`` is not (Starlette's ``get_route_path`` draws the same line)."""
+    return path.startswith(prefix) and (len(path) == len(prefix) or path[len(prefix)] == "/")
+
+
+def build_environ(
+    scope: Scope, body: IO[bytes], file_wrapper: Callable[..., Any] = FileWrapper, script_name: str = ""
+) -> dict[str, Any]:
     """a2wsgi's environ, minus header names with ``_`` (gunicorn and Django's ASGI handler drop
     them: ``X-Forwarded_Proto`` would otherwise pass as ``HTTP_X_FORWARDED_PROTO``), and with a
-    raw non-ASCII query string kept as latin-1 like gunicorn does, where a2wsgi would fail."""
+    raw non-ASCII query string kept as latin-1 like gunicorn does, where a2wsgi would fail.
+
+    ``SCRIPT_NAME`` is the scope's ``root_path``, or else ``script_name`` (a prefix the request
+    path keeps, as under gunicorn), and ``PATH_INFO`` the path below it, cut only at a ``/``.
+    a2wsgi takes ``SCRIPT_NAME`` from ``os.environ`` without taking it off ``PATH_INFO``, and
+    cuts ``/app`` off ``/application``. A path outside ``script_name`` raises
+    ``PathOutsideScriptName``; one outside ``root_path`` is taken to be below it (ASGI's
+    older convention, where ``path`` does not repeat ``root_path``), as Starlette routes it.
+    """
     headers = scope.get("headers", ())
     query = scope.get("query_string", b"")
     if not query.isascii() or any(b"_" in name for name, _ in headers):
         headers = [(name, value) for name, value in headers if b"_" not in name]
         scope = {**scope, "headers": headers, "query_string": b""}
     environ: dict[str, Any] = a2wsgi_build_environ(scope, body)
+    root_path: str = scope.get("root_path", "")
+    prefix = root_path or script_name
+    if prefix:
+        path: str = scope["path"]
+        if is_under(path, prefix):
+            path = path[len(prefix):]
+        elif not root_path:
+            raise PathOutsideScriptName(path, script_name)
+        environ["SCRIPT_NAME"] = prefix.encode("utf-8").decode("latin-1")
+        environ["PATH_INFO"] = path.encode("utf-8").decode("latin-1")
+    else:
+        environ["SCRIPT_NAME"] = ""
     environ["QUERY_STRING"] = query.decode("latin-1")
     environ["wsgi.errors"] = sys.stderr
     environ["wsgi.input_terminated"] = True

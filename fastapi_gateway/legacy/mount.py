@@ -11,6 +11,7 @@ properties and fixes the rest (see ``wsgi_bridge`` and ``wsgi_environ``).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from django.core.wsgi import get_wsgi_application
@@ -29,6 +30,7 @@ def legacy_asgi_app(
     overflow_after: float = OVERFLOW_AFTER,
     body_timeout: float = BODY_TIMEOUT,
     body_spool_limit: int = BODY_SPOOL_LIMIT,
+    script_name: str | None = None,
 ) -> ASGIApp:
     """Wrap ``wsgi_app`` (default: the configured Django project's) for the gateway.
 
@@ -38,8 +40,12 @@ def legacy_asgi_app(
     ``overflow_after`` seconds (a slow query, a remote call); see ``fastapi_gateway.legacy.admission``.
     A request body is read whole before a thread is taken, spooled to a temporary file past
     ``body_spool_limit`` bytes; one that stops arriving for ``body_timeout`` seconds gets 408.
+    ``script_name`` (default: the ``SCRIPT_NAME`` environment variable, which gunicorn reads
+    too) is the prefix a site served under a sub-path keeps in its request paths.
     """
     application = wsgi_app if wsgi_app is not None else get_wsgi_application()
+    if script_name is None:
+        script_name = os.environ.get("SCRIPT_NAME", "")
     return WSGIBridge(
         application,
         threads=threads,
@@ -47,4 +53,5 @@ def legacy_asgi_app(
         overflow_after=overflow_after,
         body_timeout=body_timeout,
         body_spool_limit=body_spool_limit,
+        script_name=script_name,
     )

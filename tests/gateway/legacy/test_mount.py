@@ -7,7 +7,7 @@ Same database, same session: status, redirect target, content type, the names an
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from http.cookies import SimpleCookie
 from typing import Any
 
@@ -17,12 +17,14 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AbstractUser
 from django.core.files.base import ContentFile
 from django.http import HttpResponseBase
+from django.core.wsgi import get_wsgi_application
 from django.test import Client
 
 from legacy_django.tickets.models import Ticket
 from legacy_django.tickets.queries import create_ticket
 
 from tests.gateway.conftest import BASE_URL, login
+from tests.gateway.legacy.test_environ import gunicorns_environ
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -102,6 +104,64 @@ ANONYMOUS_PATHS = [
 @pytest.mark.parametrize("path", ANONYMOUS_PATHS)
 async def test_anonymous_legacy_urls(gateway: httpx.AsyncClient, demo_users: Any, path: str) -> None:
     await assert_same_answer(gateway, _session_clients(gateway, None), path)
+
+
+def _under_gunicorn(target: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Django's own WSGI handler answering ``GET target`` from the environ gunicorn builds.
+
+    Not Django's test client: it takes ``SCRIPT_NAME`` into ``request.path`` but never sets
+    the script prefix ``reverse()`` reads, which only ``WSGIHandler`` does."""
+    environ = gunicorns_environ(target)
+    assert environ is not None, f"gunicorn refuses {target}"
+    started: list[Any] = []
+    response = get_wsgi_application()(environ, lambda status, headers, exc_info=None: started.extend([status, headers]))
+    try:
+        body = b"".join(response)
+    finally:
+        response.close()  # type: ignore[attr-defined]
+    return int(started[0].split()[0]), started[1], body
+
+
+@pytest.fixture
+async def gateway_under_app(gateway_factory: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[httpx.AsyncClient]:
+    """The gateway started with ``SCRIPT_NAME=/app`` in its environment, as gunicorn would be."""
+    monkeypatch.setenv("SCRIPT_NAME", "/app")
+    async with gateway_factory() as client:
+        yield client
+
+
+@pytest.mark.parametrize("path", ANONYMOUS_PATHS)
+async def test_anonymous_legacy_urls_under_script_name(gateway_under_app: httpx.AsyncClient, demo_users: Any, path: str) -> None:
+    # request.path, reverse() and the redirects all carry /app, as under gunicorn with SCRIPT_NAME=/app.
+    status, headers, body = await sync_to_async(_under_gunicorn)("/app" + path)
+    expected = httpx.Headers(headers)
+    actual = await gateway_under_app.get("/app" + path)
+    assert actual.status_code == status, path
+    for name in ("location", "content-type", "content-disposition"):
+        assert actual.headers.get(name) == expected.get(name), (path, name)
+    assert _cookie_flags(actual.headers.get_list("set-cookie")) == _cookie_flags(expected.get_list("set-cookie")), path
+    assert _normalised(actual.content) == _normalised(body), path
+
+
+async def test_a_signed_in_journey_under_script_name(gateway_under_app: httpx.AsyncClient, demo_users: Any, demo_password: str) -> None:
+    form = await gateway_under_app.get("/app/accounts/login/?next=/app/tickets/")
+    assert 'action="/app/accounts/login/"' in form.text
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form.text)
+    assert token
+    response = await gateway_under_app.post(
+        "/app/accounts/login/?next=/app/tickets/",
+        data={"username": "alice", "password": demo_password, "csrfmiddlewaretoken": token.group(1)},
+        headers={"Referer": f"{BASE_URL}/app/accounts/login/"},
+    )
+    assert (response.status_code, response.headers["location"]) == (302, "/app/tickets/")
+    page = await gateway_under_app.get("/app/tickets/")
+    assert page.status_code == 200 and "Alice" in page.text
+    assert 'href="/app/tickets/new/"' in page.text
+    assert (await gateway_under_app.get("/app/tickets")).headers["location"] == "/app/tickets/"  # APPEND_SLASH
+    assert (await gateway_under_app.get("/app/admin/")).headers["location"] == "/app/admin/login/?next=/app/admin/"
+    outside = await gateway_under_app.get("/tickets/")
+    assert outside.status_code == 500  # gunicorn's answer to a path outside SCRIPT_NAME
+    assert (await gateway_under_app.get("/healthz")).status_code == 200  # the new side is not under it
 
 
 async def test_signed_in_legacy_urls(
