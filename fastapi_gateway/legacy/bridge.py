@@ -59,7 +59,7 @@ BODY_TIMEOUT = 60.0  # seconds without a byte of the request body, as nginx's cl
 BODY_SPOOL_LIMIT = 256 * 1024
 _COALESCE_LIMIT = 64 * 1024
 _ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
-_OUTSIDE_TEXT = b"Internal Server Error: the request path is outside SCRIPT_NAME.\n"
+_OUTSIDE_TEXT = b"Not Found: the request path is outside this site's SCRIPT_NAME.\n"
 _OUTSIDE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(_OUTSIDE_TEXT))]
 
 _Headers = list[tuple[bytes, bytes]]
@@ -241,9 +241,9 @@ class _WSGICall:
                 self._deliver(_Head(self.status, self.headers, b"".join(self.chunks)))
         except _Abandoned:
             pass
-        except PathOutsideScriptName as exc:  # gunicorn's answer: a server set up for another URL space
+        except PathOutsideScriptName as exc:  # no URL of this site: 404 (gunicorn answers 500, a server error it is not)
             logger.warning("%s %s refused: %s", self.scope.get("method"), self.scope.get("path"), exc)
-            self._deliver(_Head(500, list(_OUTSIDE_HEADERS), _OUTSIDE_TEXT), quietly=True)
+            self._deliver(_Head(404, list(_OUTSIDE_HEADERS), _OUTSIDE_TEXT), quietly=True)
         except BaseException as exc:  # whatever the app raised must reach the client as an error
             if self.stream is not None:
                 self.stream.finish(exc)  # too late for a 500: the loop re-raises, the server drops the connection

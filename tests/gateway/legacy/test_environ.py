@@ -33,7 +33,8 @@ SCRIPT_NAME = "/app"
 UNDER = ["/app", "/app/", "/app/x", "/app/x/", "/app//x", "/app/a%20b", "/app/x%2Fy", "/app%2Fx", "/app/caf%C3%A9", "/app/100%25"]
 # Forwarded by a proxy that took the prefix off (from its slash), for uvicorn --root-path /app.
 BELOW = [target for target in UNDER if target.removeprefix(SCRIPT_NAME).startswith("/")]
-# Outside it: gunicorn refuses these with its ConfigurationProblem (an answer of 500).
+# Outside it: gunicorn refuses these with its ConfigurationProblem (an answer of 500); the
+# bridge answers 404, since the path names no URL of this site and nothing failed.
 OUTSIDE = ["/", "/other", "/ap", "/other/app/x"]
 
 
@@ -95,7 +96,7 @@ async def test_a_root_path_gives_what_gunicorn_gives_for_the_prefixed_path(targe
 
 
 @pytest.mark.parametrize("target", OUTSIDE)
-async def test_outside_script_name_the_answer_is_gunicorns_500(
+async def test_outside_script_name_the_answer_is_a_clear_404(
     script_name_set: None, target: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     called: list[str] = []
@@ -107,7 +108,7 @@ async def test_outside_script_name_the_answer_is_gunicorns_500(
     assert gunicorns_paths(target) is None
     with caplog.at_level(logging.WARNING, logger="fastapi_gateway.legacy.bridge"):
         status, body = await bridged(legacy_asgi_app(app), uvicorns_scope(target))
-    assert (status, body) == (500, b"Internal Server Error: the request path is outside SCRIPT_NAME.\n")
+    assert (status, body) == (404, b"Not Found: the request path is outside this site's SCRIPT_NAME.\n")
     assert called == []
     assert f"request path {target!r} is not under SCRIPT_NAME '/app'" in caplog.text
 
@@ -116,7 +117,7 @@ async def test_a_path_sharing_only_the_letters_of_the_prefix_is_outside_it(scrip
     # gunicorn tests the prefix with str.startswith: /application reaches the app as "lication",
     # a PATH_INFO no URL pattern can match. It is outside /app, like /other.
     assert gunicorns_paths("/application") == {"SCRIPT_NAME": "/app", "PATH_INFO": "lication"}
-    assert await bridged(legacy_asgi_app(echo), uvicorns_scope("/application")) == (500, b"Internal Server Error: the request path is outside SCRIPT_NAME.\n")
+    assert await bridged(legacy_asgi_app(echo), uvicorns_scope("/application")) == (404, b"Not Found: the request path is outside this site's SCRIPT_NAME.\n")
     assert not is_under("/application", "/app")
     assert is_under("/app", "/app") and is_under("/app/", "/app") and is_under("/app/lication", "/app")
 
