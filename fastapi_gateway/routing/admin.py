@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 
 from fastapi_gateway.exceptions import RoutingError
@@ -39,17 +40,32 @@ class RouteStateForm(forms.ModelForm):  # type: ignore[type-arg]
         state, percent = cleaned.get("state"), cleaned.get("percent")
         if percent is not None and not 0 <= percent <= 100:
             self.add_error("percent", "Between 0 and 100.")
-        if state == RouteState.CANARY.value and not percent:
-            self.add_error("percent", "A canary needs a percentage.")
+        if state == RouteState.CANARY.value and percent is None:
+            self.add_error("percent", "A canary needs a percentage (0 sends nobody yet).")
         return cleaned
 
 
 @admin.register(RouteStateRecord)
 class RouteStateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = RouteStateForm
-    list_display = ["name", "state", "percent", "changed_at", "changed_by", "reason"]
+    list_display = ["name", "state", "percent", "last_change"]
     list_filter = ["state"]
     actions = ["roll_back"]
+
+    @admin.display(description="last change")
+    def last_change(self, obj: RouteStateRecord) -> str:
+        change = RouteChange.objects.filter(name=obj.name).first()
+        if change is None:
+            return "never"
+        when = f"{timezone.localtime(change.changed_at):%Y-%m-%d %H:%M}"
+        return f"{when} by {change.changed_by or '?'}" + (f": {change.reason}" if change.reason else "")
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Every declared route is listed, touched or not: one never changed shows as legacy."""
+        RouteStateRecord.objects.bulk_create(
+            [RouteStateRecord(name=route.name) for route in declared_routes()], ignore_conflicts=True
+        )
+        return super().changelist_view(request, extra_context)
 
     def save_model(self, request: HttpRequest, obj: RouteStateRecord, form: Any, change: bool) -> None:
         """Every change goes through the same audited path as ``manage.py routes set``."""

@@ -42,6 +42,8 @@ class RouteChange(models.Model):
     changed_at = models.DateTimeField(auto_now_add=True, db_index=True)
     changed_by = models.CharField(max_length=150, blank=True)
     reason = models.TextField(blank=True)
+    # A rollback names the change it undid, so the next rollback steps further back.
+    undoes = models.OneToOneField("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="undone_by")
 
     class Meta:
         ordering = ["-changed_at", "-id"]
@@ -77,6 +79,7 @@ class ShadowMismatch(models.Model):
 
     class Meta:
         ordering = ["-last_seen"]
+        verbose_name_plural = "shadow mismatches"
         constraints = [models.UniqueConstraint(fields=["route", "signature"], name="shadow_mismatch_unique_signature")]
 
     def __str__(self) -> str:

@@ -91,8 +91,12 @@ def _validate(name: str, state: str, percent: int | None, declared: Sequence[Mig
     return route_state, (percent or 0) if route_state is RouteState.CANARY else 0
 
 
-def set_route_state(name: str, state: str, *, percent: int | None = None, reason: str = "", actor: str = "") -> RouteSetting:
-    """Change one route's state for every worker: row, audit entry and version bump, atomically."""
+def set_route_state(
+    name: str, state: str, *, percent: int | None = None, reason: str = "", actor: str = "", undoes: Any = None
+) -> RouteSetting:
+    """Change one route's state for every worker: row, audit entry and version bump, atomically.
+
+    ``undoes`` is the ``RouteChange`` a rollback reverses (see ``rollback_route``)."""
     from fastapi_gateway.routing.models import RouteChange, RouteStateRecord, TableVersion
 
     route_state, route_percent = _validate(name, state, percent, declared_routes())
@@ -107,6 +111,7 @@ def set_route_state(name: str, state: str, *, percent: int | None = None, reason
             to_percent=route_percent,
             changed_by=actor,
             reason=reason,
+            undoes=undoes,
         )
         record.state, record.percent, record.changed_by, record.reason = route_state.value, route_percent, actor, reason
         record.save()
@@ -121,17 +126,32 @@ def set_route_state(name: str, state: str, *, percent: int | None = None, reason
 
 
 def rollback_route(name: str, *, reason: str = "", actor: str = "") -> RouteSetting:
-    """Put a route back where it was before its last change (one command when the new side is wrong)."""
+    """Step a route back through its history: undo its latest change that has not been undone.
+
+    A rollback is not itself undone by the next rollback: shadow → new → canary 50, then two
+    rollbacks, goes to new and then to shadow (one step further back each time).
+    """
     from fastapi_gateway.routing.models import RouteChange
 
     _validate(name, RouteState.LEGACY.value, None, declared_routes())
-    last = RouteChange.objects.filter(name=name).first()
-    if last is None:
-        raise RoutingError(f"route {name!r} has never been changed: nothing to roll back")
-    return set_route_state(
-        name,
-        last.from_state,
-        percent=last.from_percent if last.from_state == RouteState.CANARY.value else None,
-        reason=reason or f"rollback of change #{last.pk}",
-        actor=actor,
-    )
+    with transaction.atomic():
+        last = (
+            RouteChange.objects.select_for_update()
+            .filter(name=name, undoes__isnull=True, undone_by__isnull=True)
+            .order_by("-changed_at", "-id")
+            .first()
+        )
+        if last is None:
+            changed = RouteChange.objects.filter(name=name).exists()
+            raise RoutingError(
+                f"route {name!r} has no change left to roll back" if changed
+                else f"route {name!r} has never been changed: nothing to roll back"
+            )
+        return set_route_state(
+            name,
+            last.from_state,
+            percent=last.from_percent if last.from_state == RouteState.CANARY.value else None,
+            reason=reason or f"rollback of change #{last.pk} ({last.from_state} -> {last.to_state})",
+            actor=actor,
+            undoes=last,
+        )

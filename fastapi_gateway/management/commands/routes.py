@@ -29,6 +29,7 @@ class Command(BaseCommand):
     help = "List migrated routes with their states; `set NAME STATE` or `rollback NAME` changes one."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
+        parser.add_argument("--json", action="store_true", help="print every route as a JSON list (same as `list --json`)")
         actions = parser.add_subparsers(dest="action")
         listing = actions.add_parser("list", help="the route table (the default)")
         listing.add_argument("--json", action="store_true", help="machine-readable output")
@@ -38,7 +39,7 @@ class Command(BaseCommand):
         setter.add_argument("--percent", type=int, default=None, help="share of users on the new side (canary)")
         setter.add_argument("--reason", default="", help="why, for the audit trail")
         setter.add_argument("--actor", default=None, help="who (default: cli:<login name>)")
-        rollback = actions.add_parser("rollback", help="undo a route's last change")
+        rollback = actions.add_parser("rollback", help="step a route back: undo its latest change not yet undone")
         rollback.add_argument("name")
         rollback.add_argument("--reason", default="")
         rollback.add_argument("--actor", default=None)
@@ -58,7 +59,8 @@ class Command(BaseCommand):
                 self.stdout.write(self.style.SUCCESS(f"{options['name']} is now {setting.state.value}{suffix}"))
             elif action == "rollback":
                 setting = rollback_route(options["name"], reason=options["reason"], actor=_actor(options["actor"]))
-                self.stdout.write(self.style.SUCCESS(f"{options['name']} rolled back to {setting.state.value}"))
+                suffix = f" ({setting.percent}%)" if setting.state is RouteState.CANARY else ""
+                self.stdout.write(self.style.SUCCESS(f"{options['name']} rolled back to {setting.state.value}{suffix}"))
             elif action == "history":
                 self._history(options.get("name"), options["limit"])
             else:
@@ -67,20 +69,22 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
 
     def _rows(self) -> list[dict[str, Any]]:
-        from fastapi_gateway.routing.models import RouteStateRecord
+        from fastapi_gateway.routing.models import RouteChange, RouteStateRecord
 
         records = {record.name: record for record in RouteStateRecord.objects.all()}
         rows = []
         for route in declared_routes():
             record = records.get(route.name)
+            change = RouteChange.objects.filter(name=route.name).first()  # the last one
             rows.append({
                 "name": route.name,
                 "legacy": route.legacy,
                 "new": route.new,
                 "state": record.state if record else RouteState.LEGACY.value,
-                "percent": record.percent if record else 0,
-                "changed_at": record.changed_at.isoformat() if record else None,
-                "changed_by": record.changed_by if record else "",
+                "percent": record.percent if record and record.state == RouteState.CANARY.value else 0,
+                "changed_at": change.changed_at.isoformat() if change else None,
+                "changed_by": change.changed_by if change else "",
+                "reason": change.reason if change else "",
             })
         return rows
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
@@ -18,6 +20,25 @@ AFTER = ("gateway_routing", "0003_redact_stored_shadow_mismatches")
 def _migrate(target: tuple[str, str]) -> None:
     executor = MigrationExecutor(connection)
     executor.migrate([target])
+
+
+@pytest.fixture(autouse=True)
+def _back_to_the_latest() -> Iterator[None]:
+    """Later tests need the schema of the latest migration, whatever this one migrated to."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("gateway_routing"))
+
+
+def test_upgrading_to_the_latest_lets_a_rollback_name_the_change_it_undid() -> None:
+    from fastapi_gateway.routing.models import RouteChange
+
+    _migrate(AFTER)
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("gateway_routing"))
+    first = RouteChange.objects.create(name="r", from_state="legacy", to_state="new")
+    undo = RouteChange.objects.create(name="r", from_state="new", to_state="legacy", undoes=first)
+    assert RouteChange.objects.get(pk=first.pk).undone_by == undo
 
 
 def test_upgrading_redacts_mismatches_stored_with_secrets() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from typing import Any
 
 import pytest
@@ -53,6 +54,27 @@ def test_percent_outside_0_100_is_refused(percent: int) -> None:
         set_route_state("api-tickets", "canary", percent=percent)
 
 
+def test_each_rollback_steps_one_change_further_back() -> None:
+    """shadow -> new -> canary 50, then rollbacks: new, shadow, legacy (not an undo of the undo)."""
+    for state, percent in (("shadow", None), ("new", None), ("canary", 50)):
+        set_route_state("api-tickets", state, percent=percent)
+    steps = [rollback_route("api-tickets", actor="oncall") for _ in range(3)]
+    assert [(step.state.value, step.percent) for step in steps] == [("new", 0), ("shadow", 0), ("legacy", 0)]
+    with pytest.raises(RoutingError, match="no change left to roll back"):
+        rollback_route("api-tickets")
+    history = list(RouteChange.objects.filter(name="api-tickets").order_by("id"))
+    assert [change.undoes for change in history[3:]] == [history[2], history[1], history[0]]
+
+
+def test_a_change_after_a_rollback_is_the_next_one_rolled_back() -> None:
+    set_route_state("api-tickets", "shadow")
+    set_route_state("api-tickets", "canary", percent=10)
+    rollback_route("api-tickets")  # back to shadow
+    set_route_state("api-tickets", "new")
+    assert rollback_route("api-tickets").state.value == "shadow"  # undoes "new"
+    assert rollback_route("api-tickets").state.value == "legacy"  # then "shadow"
+
+
 def test_rollback_without_history_is_refused() -> None:
     with pytest.raises(RoutingError, match="never been changed"):
         rollback_route("tickets-page")
@@ -99,7 +121,33 @@ def test_admin_changes_are_audited(admin_client: Any) -> None:
     assert response.status_code == 302, response.content[:500]
     change = RouteChange.objects.get(name="api-tickets")
     assert (change.to_state, change.to_percent, change.changed_by) == ("canary", 30, "admin:admin")
-    refused = admin_client.post(
-        "/admin/gateway_routing/routestaterecord/add/", {"name": "api-tickets", "state": "canary", "percent": 0}
+    record = RouteStateRecord.objects.get(name="api-tickets")
+    zero = admin_client.post(
+        f"/admin/gateway_routing/routestaterecord/{record.pk}/change/",
+        {"name": "api-tickets", "state": "canary", "percent": 0, "reason": "ready, nobody yet"},
     )
-    assert refused.status_code == 200 and b"needs a percentage" in refused.content
+    assert zero.status_code == 302, zero.content[:500]  # a 0 % canary, as the command line allows
+    assert RouteStateRecord.objects.get(name="api-tickets").percent == 0
+
+
+def test_the_admin_lists_every_declared_route_touched_or_not(admin_client: Any) -> None:
+    from fastapi_gateway.routing.table import declared_routes
+
+    page = admin_client.get("/admin/gateway_routing/routestaterecord/").content.decode()
+    for route in declared_routes():
+        assert f">{route.name}<" in page
+    assert "never" in page and not RouteChange.objects.exists()
+    index = admin_client.get("/admin/").content.decode()
+    assert "Shadow mismatches" in index and "Shadow mismatchs" not in index
+
+
+def test_routes_json_lists_every_declared_route() -> None:
+    set_route_state("api-tickets", "canary", percent=25, reason="quarter")
+    out = io.StringIO()
+    call_command("routes", "--json", stdout=out)
+    rows = {row["name"]: row for row in json.loads(out.getvalue())}
+    from fastapi_gateway.routing.table import declared_routes
+
+    assert set(rows) == {route.name for route in declared_routes()}
+    assert (rows["api-tickets"]["state"], rows["api-tickets"]["percent"], rows["api-tickets"]["reason"]) == ("canary", 25, "quarter")
+    assert all({"name", "state", "percent", "legacy", "new", "changed_at", "changed_by"} <= set(row) for row in rows.values())
