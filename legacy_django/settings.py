@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -117,8 +118,12 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/tickets/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
-# Password-reset mails go to stderr: the demo has no mail server to talk to.
-EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Password-reset mails go to stderr: the demo has no mail server to talk to. Django 6.1
+# replaced the EMAIL_* settings with MAILERS (and warns about the old ones).
+if django.VERSION >= (6, 1):
+    MAILERS = {"default": {"BACKEND": "django.core.mail.backends.console.EmailBackend"}}
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 
 # Internationalisation ------------------------------------------------------
 

@@ -173,3 +173,21 @@ def test_admin_css_is_served_with_debug_off_and_no_collectstatic(client: Client)
 
 def test_uploads_are_not_served_publicly(client: Client) -> None:
     assert client.get("/media/attachments/anything.txt").status_code == 404
+
+
+def test_mail_goes_to_the_console_without_a_deprecation_warning() -> None:
+    """Django 6.1 deprecated EMAIL_BACKEND for MAILERS; the settings name whichever the
+    installed Django reads, and the subprocess runs with warnings as errors."""
+    sent = subprocess.run(
+        [sys.executable, "-W", "error", "-c",
+         "from django.core.mail import send_mail; send_mail('Reset', 'Body', 'desk@localhost', ['alice@localhost'])"],
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "legacy_django.settings"},
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+
+    assert "Subject: Reset" in sent.stdout
+    assert "To: alice@localhost" in sent.stdout
