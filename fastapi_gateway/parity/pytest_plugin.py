@@ -110,6 +110,7 @@ def _async_fixture(function: _Fixture) -> _Fixture:
 async def parity(request: pytest.FixtureRequest, parity_app_factory: Callable[[], Any]) -> AsyncIterator[ParityCheck]:
     """A ``ParityCheck`` for this test; its cases end up in the session's summary and report."""
     request.getfixturevalue("transactional_db")
+    from fastapi_gateway.orm import closing_worker_connections
     from fastapi_gateway.routing.table import declared_routes
 
     from fastapi_gateway.parity.check import ParityCheck
@@ -132,8 +133,9 @@ async def parity(request: pytest.FixtureRequest, parity_app_factory: Callable[[]
         rules=Rules(ignore=tuple(options.get("ignore", ())), unordered=tuple(options.get("unordered", ()))),
         raise_on_mismatch=options.get("raise_on_mismatch", True),
     )
-    async with runner:
-        try:
-            yield check
-        finally:
-            request.config.stash[_RESULTS].extend(check.results)
+    with closing_worker_connections():  # the in-memory test database's, of the gateway's threads
+        async with runner:
+            try:
+                yield check
+            finally:
+                request.config.stash[_RESULTS].extend(check.results)
