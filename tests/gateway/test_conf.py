@@ -41,6 +41,12 @@ def test_the_older_names_still_work(settings: Any) -> None:
     assert [p.id for p in problems({})] == ["fastapi_gateway.W001"]
 
 
+# Since Django 6.1 `manage.py check` runs the model checks against every database (SQLite is
+# asked whether it supports JSONField).
+_check_reads_the_database = pytest.mark.django_db
+
+
+@_check_reads_the_database
 @pytest.mark.parametrize(
     ("gateway", "env", "expected_id", "in_message"),
     [
@@ -79,11 +85,13 @@ def test_an_unknown_key_suggests_the_close_one(settings: Any) -> None:
     assert problem.hint == "Did you mean 'MAX_UPLOAD_MB'?"
 
 
+@_check_reads_the_database
 def test_the_example_passes_its_own_checks() -> None:
     assert problems({}) == []
     call_command("check")
 
 
+@_check_reads_the_database
 def test_the_project_s_sessions_and_auth_are_checked(settings: Any) -> None:
     settings.INSTALLED_APPS = [app for app in settings.INSTALLED_APPS if app != "django.contrib.sessions"]
     with pytest.raises(SystemCheckError, match="fastapi_gateway.E010"):
