@@ -26,14 +26,18 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
-def _handler(target_host: str, target_port: int):  # type: ignore[no-untyped-def]
+def _handler(target_host: str, target_port: int, live: set[asyncio.StreamWriter]):  # type: ignore[no-untyped-def]
     async def forward(client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        live.add(client_writer)
         try:
             target_reader, target_writer = await asyncio.open_connection(target_host, target_port)
         except OSError:
             client_writer.close()
+            live.discard(client_writer)
             return
+        live.add(target_writer)
         await asyncio.gather(_pipe(client_reader, target_writer), _pipe(target_reader, client_writer))
+        live.difference_update({client_writer, target_writer})
 
     return forward
 
@@ -45,10 +49,11 @@ def _split(address: str) -> tuple[str, int]:
 
 async def main(routes: list[str]) -> None:
     servers = []
+    live: set[asyncio.StreamWriter] = set()
     for route in routes:
         listen, _, target = route.partition("=")
         listen_host, listen_port = _split(listen)
-        servers.append(await asyncio.start_server(_handler(*_split(target)), listen_host, listen_port))
+        servers.append(await asyncio.start_server(_handler(*_split(target), live), listen_host, listen_port))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -57,6 +62,11 @@ async def main(routes: list[str]) -> None:
     await stop.wait()
     for server in servers:
         server.close()
+    for writer in list(live):
+        writer.transport.abort()
+    # Since Python 3.12 this waits for every connection a server accepted: cut above, so the
+    # handlers end on their own rather than as tasks cancelled at exit.
+    await asyncio.gather(*(server.wait_closed() for server in servers))
 
 
 if __name__ == "__main__":

@@ -37,12 +37,14 @@ class TcpProxy:
             writer.close()
 
     async def _handle(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        self._writers.add(client_writer)  # cut by stop() even while the target is still being dialled
         try:
             target_reader, target_writer = await asyncio.open_connection(*self.target)
         except OSError:
             client_writer.close()
+            self._writers.discard(client_writer)
             return
-        self._writers.update({client_writer, target_writer})
+        self._writers.add(target_writer)
         await asyncio.gather(self._pipe(client_reader, target_writer), self._pipe(target_reader, client_writer))
         self._writers.difference_update({client_writer, target_writer})
 
@@ -50,13 +52,15 @@ class TcpProxy:
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", self.port, reuse_address=True)
 
     async def _stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
         for writer in list(self._writers):
             writer.transport.abort()
         self._writers.clear()
+        if server is not None:
+            # Since Python 3.12 this waits for every connection the server accepted: cut above.
+            await server.wait_closed()
 
     def start(self) -> None:
         self._call(self._start())
