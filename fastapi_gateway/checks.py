@@ -33,8 +33,30 @@ def check_project_settings(app_configs: Sequence[AppConfig] | None = None, **kwa
         if app not in settings.INSTALLED_APPS:
             found.append(Error(f"{app} is not in INSTALLED_APPS: {why}", hint=f"Add {app!r} to INSTALLED_APPS.",
                                obj="settings.INSTALLED_APPS", id="fastapi_gateway.E010"))
+    found.extend(_check_logout_url())
     if not str(getattr(settings, "LOGIN_URL", "") or ""):
         found.append(Warning("LOGIN_URL is empty: anonymous visitors of a page cannot be sent to sign in",
                              hint="Set LOGIN_URL to your login view's URL or name.", obj="settings.LOGIN_URL",
                              id="fastapi_gateway.W010"))
     return found
+
+
+def _check_logout_url() -> list[CheckMessage]:
+    """A project with pages needs somewhere for their sign-out to post: the URL named
+    ``logout`` or ``GATEWAY["LOGOUT_URL"]``; else the pages' sign-out would post to a 404."""
+    from django.urls import NoReverseMatch, reverse
+
+    from fastapi_gateway.conf import DEFAULTS
+
+    options = getattr(settings, "GATEWAY", {})
+    if not isinstance(options, dict) or not options.get("PAGES", DEFAULTS["PAGES"]) or options.get("LOGOUT_URL"):
+        return []
+    try:
+        reverse("logout")
+    except NoReverseMatch:
+        return [Warning("the project has Gradio pages but no URL named 'logout' for their sign-out to post to",
+                        hint='Set GATEWAY["LOGOUT_URL"] to your logout view\'s URL (for example "/admin/logout/").',
+                        obj="settings.GATEWAY", id="fastapi_gateway.W011")]
+    except Exception:  # noqa: BLE001 - a broken URLconf is reported by Django's own checks
+        return []
+    return []

@@ -260,7 +260,7 @@ class _GatedProcess(WorkerProcess):
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fastapi_gateway.server.launcher", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fastapi_gateway", description=__doc__.split("\n\n")[0])
     parser.add_argument("app", nargs="?", default="fastapi_gateway.asgi:app", help="ASGI app (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)

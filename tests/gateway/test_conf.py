@@ -132,3 +132,12 @@ def test_the_entrypoint_without_django_settings_module_says_what_to_do(tmp_path:
                           capture_output=True, text=True, timeout=120)
     assert done.returncode != 0
     assert "DJANGO_SETTINGS_MODULE is not set" in done.stderr
+
+
+def test_pages_without_a_logout_view_to_post_to_are_reported(settings: Any) -> None:
+    settings.GATEWAY = {**settings.GATEWAY, "PAGES": ["gradio_ui:PAGES"]}
+    settings.ROOT_URLCONF = "tests.gateway.urls_without_logout"
+    with pytest.raises(SystemCheckError, match="fastapi_gateway.W011"):
+        call_command("check", "--fail-level", "WARNING")
+    settings.GATEWAY = {**settings.GATEWAY, "LOGOUT_URL": "/admin/logout/"}
+    call_command("check", "--fail-level", "WARNING")
