@@ -45,6 +45,13 @@ test: install-test
 test-all:
 	GATEWAY_TESTS=all $(MAKE) test
 
+# The in-process core on every supported Python x Django pair (noxfile.py), each in a venv
+# of its own under .nox/, the Pythons from pyenv. MATRIX_ARGS: -t ci (CI's pairs), -p 3.13,
+# -R (reuse the venvs), -s NAME -- PYTEST_ARGS (e.g. the whole suite on one pair); nox -l lists.
+.PHONY: matrix
+matrix: install-test
+	$(VENV)/bin/nox $(MATRIX_ARGS)
+
 # The long fuzzing run: FUZZ_EXAMPLES generated inputs per target against a real server.
 FUZZ_EXAMPLES ?= 10000
 fuzz: install-test
