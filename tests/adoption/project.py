@@ -30,13 +30,13 @@ class Project:
         return [str(program) if program.exists() else command[0], *command[1:]]
 
     def run(self, command: list[str], *, env: dict[str, str] | None = None, timeout: float = 120) -> str:
-        """Run it in the project's directory; its output, or a failure showing that output."""
+        """Run it in the project's directory; its output (stdout, then stderr: where Django writes check warnings), or a failure showing it."""
         done = subprocess.run(
             self.argv(command), cwd=self.directory, env={**self.env, **(env or {})},
             capture_output=True, text=True, timeout=timeout,
         )
         assert done.returncode == 0, f"{' '.join(command)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
+        return done.stdout + done.stderr
 
 
 def _clean_env(venv: Path, settings_module: str) -> dict[str, str]:
