@@ -42,21 +42,23 @@ def answer(message: str, tickets: Sequence[TicketFacts], *, username: str, now: 
         reply = rule(text, tickets, username, now)
         if reply is not None:
             return reply
-    return help_text()
+    return help_text(tickets)
 
 
 def greeting(username: str, tickets: Sequence[TicketFacts]) -> str:
     """The first message of a conversation: the user's name and a summary of their tickets."""
-    return f"Hello {escape_markdown(username)}! {_summary(tickets)}\n\n{help_text()}"
+    return f"Hello {escape_markdown(username)}! {_summary(tickets)}\n\n{help_text(tickets)}"
 
 
-def help_text() -> str:
-    """What the assistant understands, shown whenever a message matches no rule."""
+def help_text(tickets: Sequence[TicketFacts] = ()) -> str:
+    """What the assistant understands, shown whenever a message matches no rule; the ticket
+    it suggests showing is one of the user's own (a number they cannot see would be refused)."""
+    show = f'- "Show ticket {tickets[0].id}"\n' if tickets else ""
     return (
         "I can answer questions about your tickets. Try:\n"
         '- "How many open tickets?" (or pending, closed, all)\n'
-        '- "Show ticket 12"\n'
-        '- "What changed today?"\n'
+        + show
+        + '- "What changed today?"\n'
         '- "List my urgent tickets" (or high, normal, low; open, pending, closed)'
     )
 

@@ -56,7 +56,7 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
             auth_dependency=gradio_username,
             ssr_mode=False,
             max_file_size=f"{max_upload_mb}mb",
-            footer_links=["api", "settings"],
+            footer_links=["settings"],  # "Use via API" is a developer's page, not the site's users'.
             enable_monitoring=False,
             mcp_server=False,
             pwa=False,

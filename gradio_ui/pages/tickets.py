@@ -95,7 +95,14 @@ async def create_ticket_from_form(
         problems = _validation_problems(exc)
         gr.Warning(html.escape(problems), title="Ticket not created")
         return gr.skip(), gr.skip(), gr.skip(), f"**Not created.** {escape_markdown(problems)}"
-    return rows, "", "", f"Created ticket #{ticket_id}."
+    message = f"Created ticket #{ticket_id}."
+    if status and status != ALL_STATUSES and status != Ticket.Status.OPEN:
+        # A new ticket is open: under another status filter it is not in the table.
+        message += (
+            f" It is open, so the “{escape_markdown(status)}” filter hides it:"
+            f" [open ticket #{ticket_id}](/tickets/{ticket_id}/) or show All tickets."
+        )
+    return rows, "", "", message
 
 
 def select_ticket(rows: list[TicketRow] | None, event: gr.SelectData) -> int | None:

@@ -155,9 +155,18 @@ def test_titles_are_shown_literally_not_as_markdown(facts_factory: Facts) -> Non
 @pytest.mark.parametrize("message", ["", "   ", "what is the meaning of life", "reboot the server"])
 def test_fallback_lists_what_it_understands(message: str, alices: list[TicketFacts]) -> None:
     reply = ask(message, alices)
-    assert reply == help_text()
-    for phrase in ("How many open tickets?", "Show ticket 12", "What changed today?", "List my urgent tickets"):
+    assert reply == help_text(alices)
+    for phrase in ("How many open tickets?", f"Show ticket {alices[0].id}", "What changed today?", "List my urgent tickets"):
         assert phrase in reply
+
+
+def test_the_ticket_it_suggests_is_one_the_user_can_see(alices: list[TicketFacts]) -> None:
+    """Alice was told to try "Show ticket 12", which is Bob's: refused when she tried."""
+    assert all(ticket.owner == "alice" for ticket in alices)
+    suggested = int(help_text(alices).split('"Show ticket ')[1].split('"')[0])
+    assert suggested in {ticket.id for ticket in alices}
+    assert ask(f"show ticket {suggested}", alices).startswith(f"**#{suggested} ")  # shown, not refused
+    assert "Show ticket" not in help_text([])  # no ticket of one's own: no such suggestion
 
 
 def test_a_greeting_with_a_question_answers_the_question(alices: list[TicketFacts]) -> None:

@@ -100,3 +100,11 @@ async def test_gradio_gives_no_credentialed_cors_to_other_local_apps(ui: httpx.A
         headers={"Origin": origin, "Host": "localhost", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in preflight.headers
+
+
+async def test_the_footer_offers_no_developer_api_page_to_the_site_s_users(
+    ui: httpx.AsyncClient, demo_users: Any, demo_password: str
+) -> None:
+    await login(ui, "alice", demo_password)
+    config = (await ui.get("/ui/probe/config")).json()
+    assert config["footer_links"] == ["settings"]

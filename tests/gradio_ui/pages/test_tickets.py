@@ -101,6 +101,18 @@ async def test_the_create_form_makes_a_ticket_owned_by_the_user(
     assert len(rows) == 10
 
 
+async def test_a_ticket_created_under_a_filter_that_hides_it_says_where_it_went(
+    gr_request: RequestFactory, alice: AbstractUser
+) -> None:
+    rows, _, _, message = await page.create_ticket_from_form("Mouse", "", "normal", "closed", gr_request("alice"))
+    ticket = await run_orm(Ticket.objects.get, title="Mouse")
+    assert ticket.pk not in [row[0] for row in rows]  # the closed filter hides an open ticket
+    assert message.startswith(f"Created ticket #{ticket.pk}.")
+    assert "“closed” filter hides it" in message and f"](/tickets/{ticket.pk}/)" in message
+    _, _, _, shown = await page.create_ticket_from_form("Pad", "", "normal", "open", gr_request("alice"))
+    assert shown == f"Created ticket #{(await run_orm(Ticket.objects.get, title='Pad')).pk}."
+
+
 async def test_the_refreshed_table_keeps_the_current_filter(
     gr_request: RequestFactory, alice: AbstractUser
 ) -> None:
