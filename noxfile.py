@@ -27,8 +27,8 @@ PAIRS = [
     ("3.13", "6.1"),
 ]
 # The pairs CI runs the core on (tag "ci") beside `make test`'s 3.11 + 5.2: with it, every
-# Python and every Django minor at least once, for two more installs.
-CI_PAIRS = {("3.12", "6.0"), ("3.13", "6.1")}
+# Python and every Django minor at least once, and the LTS on the newest Python.
+CI_PAIRS = {("3.12", "6.0"), ("3.13", "6.1"), ("3.13", "5.2")}
 
 # In process only, about a minute and a half: the session adapter over every engine, the
 # legacy bridge and mount, the route table, parity (its pytest plugin included), the
