@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -20,6 +23,21 @@ from fastapi_gateway.parity.redaction import Redactor
 from fastapi_gateway.migrated_route import RouteState
 from fastapi_gateway.routing.models import RouteChange, RouteStateRecord, ShadowMismatch
 from fastapi_gateway.routing.table import declared_routes, rollback_route, set_route_state
+
+
+_RULE = re.compile(r"(^|})(\s*)([^{}@]+?)\s*{")
+
+
+def _scoped(css: str) -> str:
+    """The report's stylesheet confined to its own part of an admin page (``.parity-report``)."""
+
+    def scope(selector: str) -> str:
+        selector = selector.strip()
+        if selector in (":root", "body", "html"):
+            return ".parity-report"
+        return f".parity-report {selector}"
+
+    return _RULE.sub(lambda m: f"{m.group(1)}{m.group(2)}{', '.join(scope(part) for part in m.group(3).split(','))} {{", css)
 
 
 class RouteStateForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -161,12 +179,29 @@ class ShadowMismatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         return super().changelist_view(request, extra_context)
 
     def _page(self, request: HttpRequest, records: list[ShadowMismatch]) -> HttpResponse:
+        """The parity report of these records inside the admin (its navigation, each route's state,
+        and what to do when nothing has been recorded yet)."""
         from fastapi_gateway.parity.reports import render_html
         from fastapi_gateway.routing.shadow_report import shadow_report
+        from fastapi_gateway.routing.table import load_states
 
         if not self.has_view_permission(request):
             raise PermissionDenied
-        return HttpResponse(render_html(shadow_report(records, declared_routes())))
+        report = render_html(shadow_report(records, declared_routes()))
+        css = _scoped(report.split("<style>", 1)[1].split("</style>", 1)[0]) if "<style>" in report else ""
+        body = report.split("<body>", 1)[1].rsplit("</body>", 1)[0] if "<body>" in report else report
+        routes = declared_routes()
+        states = load_states([route.name for route in routes])
+        kinds = {name: count for name, count in ShadowMismatch.objects.values_list("route").annotate(n=Count("id"))}
+        rows = [
+            {"name": route.name, "legacy": route.legacy, "new": route.new, "mismatches": kinds.get(route.name, 0),
+             "state": states[route.name].state.value if route.name in states else RouteState.LEGACY.value,
+             "percent": states[route.name].percent if route.name in states else 0}
+            for route in routes
+        ]
+        context = {**self.admin_site.each_context(request), "title": "Shadow report", "routes": rows,
+                   "empty": not records, "report_css": css, "report_body": body, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/gateway_routing/shadow_report.html", context)
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
         from fastapi_gateway.routing.shadow_report import latest_mismatches

@@ -128,3 +128,23 @@ def test_rows_stored_before_redaction_are_shown_redacted(admin_client: Client, s
     for format_name in FORMATS:
         rendered = render(shadow_report([record], ROUTES), format_name)
         assert "old-secret-Yq3" not in rendered and "old-pw-Hn5" not in rendered and "old-token-Vc8" not in rendered
+
+
+def test_the_report_sits_in_the_admin_with_each_route_s_state(admin_client: Client, mismatch: ShadowMismatch) -> None:
+    from fastapi_gateway.routing.table import set_route_state
+
+    set_route_state("api-tickets", "shadow", reason="compare")
+    page = admin_client.get(reverse("admin:gateway_routing_shadowmismatch_report")).content.decode()
+    assert 'class="breadcrumbs"' in page and reverse("admin:gateway_routing_shadowmismatch_changelist") in page
+    assert "<td>api-tickets</td><td>shadow</td>" in page
+    assert 'class="parity-report"' in page and f'id="mismatch-{mismatch.pk}"' in page
+    assert "shadow-report-empty" not in page
+
+
+def test_an_empty_report_says_what_to_do(admin_client: Client, settings: Settings) -> None:
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTES": ROUTES}
+    page = admin_client.get(reverse("admin:gateway_routing_shadowmismatch_report")).content.decode()
+    assert 'id="shadow-report-empty"' in page and "manage.py routes set NAME shadow" in page
+    assert "exit code" not in page  # a command's wording has no place on an empty admin page
+    for route in ROUTES:
+        assert f"<td>{route.name}</td><td>legacy</td>" in page
