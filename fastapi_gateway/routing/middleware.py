@@ -18,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
 from fastapi_gateway.identity.session import session_key_from_headers, user_for_scope
 from fastapi_gateway.routing.canary import in_canary
+from fastapi_gateway.routing.classic import classic_choice, remember_choice
 from fastapi_gateway.migrated_route import SAFE_METHODS, MigratedRoute, RouteMatch, RouteState, match_route
 from fastapi_gateway.routing.live_table import LiveRouteTable
 from fastapi_gateway.routing.metrics import FALLBACKS, LATENCY, REQUESTS
@@ -80,6 +81,12 @@ class RoutingMiddleware:
         route, method = matched.route, scope["method"]
         setting = self.table.setting(route.name)
         state = setting.state if route.may_move(method) else RouteState.LEGACY
+        if route.page and state in (RouteState.CANARY, RouteState.REDIRECT):
+            wants_classic, remembered = classic_choice(scope, route.name)
+            if wants_classic:
+                await serve_routed_legacy(self.legacy, route, scope, receive, remember_choice(send, remembered))
+                return
+            send = remember_choice(send, remembered)
         if state is RouteState.CANARY:
             state = RouteState.NEW if in_canary(route.name, await self._identity(scope), setting.percent) else RouteState.LEGACY
         if state is RouteState.LEGACY or (state is RouteState.SHADOW and not route.may_shadow(method)):

@@ -14,17 +14,15 @@ import gradio as gr
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from fastapi_gateway.orm import run_orm
+from fastapi_gateway.pages.account_bar import add_account_bar
 from legacy_django.tickets.models import Ticket
 from legacy_django.tickets.queries import visible_tickets
 
-from fastapi_gateway.pages.account_bar import add_account_bar
 from ..assistant_rules import TicketFacts, answer, greeting
+from ..classic_link import CLASSIC_LINKS, wire_classic_links
 from ..identity import django_user
 
 __all__ = ["EXAMPLES", "build", "greet_on_load", "reply", "ticket_facts"]
-
-# Back to the classic site's list, from the page's account bar.
-CLASSIC_LINKS = (("All tickets (classic site)", "/tickets/"),)
 
 TITLE = "Assistant"
 EXAMPLES = [
@@ -57,7 +55,8 @@ def ticket_facts(user: AbstractBaseUser) -> list[TicketFacts]:
 def build() -> gr.Blocks:
     """The page mounted at ``/ui/assistant``."""
     with gr.Blocks(title=TITLE, fill_height=True) as demo:
-        add_account_bar(demo, legacy_links=CLASSIC_LINKS)
+        bar = add_account_bar(demo, legacy_links=CLASSIC_LINKS)
+        wire_classic_links(demo, bar.links)
         chat = gr.ChatInterface(
             reply,
             title=TITLE,

@@ -16,13 +16,14 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
 from fastapi_gateway.orm import run_orm
+from fastapi_gateway.pages.account_bar import add_account_bar
+from fastapi_gateway.pages.markdown import escape_markdown
 from legacy_django.tickets.exceptions import UnknownStatus
 from legacy_django.tickets.models import Ticket
 from legacy_django.tickets.queries import create_ticket, filter_by_status, visible_tickets
 
-from fastapi_gateway.pages.account_bar import add_account_bar
+from ..classic_link import CLASSIC_LINKS, wire_classic_links
 from ..identity import django_user
-from fastapi_gateway.pages.markdown import escape_markdown
 
 __all__ = [
     "ALL_STATUSES",
@@ -34,9 +35,6 @@ __all__ = [
     "load_tickets_page",
     "select_ticket",
 ]
-
-# Back to the classic site's list, from the page's account bar.
-CLASSIC_LINKS = (("All tickets (classic site)", "/tickets/"),)
 
 TITLE = "Tickets"
 ALL_STATUSES = "All"
@@ -121,7 +119,8 @@ def build() -> gr.Blocks:
     """The page mounted at ``/ui/tickets``."""
     statuses = [ALL_STATUSES, *Ticket.Status.values]
     with gr.Blocks(title=TITLE) as demo:
-        add_account_bar(demo, legacy_links=CLASSIC_LINKS)
+        bar = add_account_bar(demo, legacy_links=CLASSIC_LINKS)
+        wire_classic_links(demo, bar.links)
         gr.Markdown(f"# {TITLE}")
         with gr.Row(equal_height=True):
             status = gr.Dropdown(statuses, value=ALL_STATUSES, label="Status", scale=1)

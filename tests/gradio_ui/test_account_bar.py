@@ -98,4 +98,4 @@ async def test_every_page_has_the_account_bar(page: GradioPage) -> None:
     assert "/accounts/logout/" in click.js and "csrfmiddlewaretoken" in click.js
 
     links = next(c for c in components if getattr(c, "elem_id", None) == "legacy-links")
-    assert "](/tickets/)" in links.value
+    assert "](/tickets/?classic=1)" in links.value

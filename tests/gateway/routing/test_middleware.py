@@ -91,6 +91,33 @@ async def test_redirect_keeps_the_query(gateway: Gateway, alice_on: httpx.AsyncC
     assert page.status_code == 200 and page.headers["x-served-by"] == "legacy"
 
 
+async def test_the_classic_page_stays_reachable_until_the_route_is_new(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    await gateway.flip("tickets-page", "redirect")
+    classic = await alice_on.get("/tickets/?classic=1")
+    assert (classic.status_code, classic.headers["x-served-by"]) == (200, "legacy")
+    assert "gateway_classic=tickets-page" in classic.headers["set-cookie"] and "HttpOnly" in classic.headers["set-cookie"]
+    # The choice is kept while the visitor moves around the classic page (a filter link).
+    filtered = await alice_on.get("/tickets/?status=open")
+    assert (filtered.status_code, filtered.headers["x-served-by"]) == (200, "legacy")
+    # ?classic=0 gives the choice up: the new page again.
+    back = await alice_on.get("/tickets/?classic=0")
+    assert back.status_code == 302 and back.headers["location"].startswith("/ui/tickets/")
+    assert "Max-Age=0" in back.headers["set-cookie"]
+    assert (await alice_on.get("/tickets/")).status_code == 302
+    # Once the route is new the classic page is retired: the choice no longer holds.
+    await alice_on.get("/tickets/?classic=1")
+    await gateway.flip("tickets-page", "new")
+    retired = await alice_on.get("/tickets/?classic=1")
+    assert retired.status_code == 302 and retired.headers["x-served-by"] == "new"
+
+
+async def test_a_malformed_classic_cookie_is_no_choice(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    await gateway.flip("tickets-page", "redirect")
+    alice_on.headers["cookie"] = 'gateway_classic="\\x00; ;;=='
+    response = await alice_on.get("/tickets/")
+    assert response.status_code == 302
+
+
 async def test_methods_that_may_not_move_stay_on_legacy(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
     await gateway.flip("api-tickets", "new")
     response = await alice_on.post("/api/tickets/", json={})
