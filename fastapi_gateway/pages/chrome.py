@@ -12,20 +12,24 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 from collections.abc import Iterable
 from html import escape
 from typing import Any
 
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.template.loader import render_to_string
+from django.urls import clear_script_prefix, set_script_prefix
 from django.templatetags.static import static
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fastapi_gateway.identity.session import user_for_scope
+from fastapi_gateway.compat import get_route_path
+from fastapi_gateway.identity.session import load_session, session_key_from_headers, user_for_scope
 from fastapi_gateway.orm import run_orm
 
 __all__ = ["PageChromeMiddleware", "render_header"]
@@ -40,18 +44,33 @@ def _no_response(request: Any) -> HttpResponse:
     return HttpResponse()
 
 
+def _script_prefix(scope: Scope) -> str:
+    """Where the site's URLs start, as Django's handlers decide it: ``FORCE_SCRIPT_NAME``, else
+    the server's root path, else the ``SCRIPT_NAME`` the legacy bridge serves the site under."""
+    if settings.FORCE_SCRIPT_NAME is not None:
+        return str(settings.FORCE_SCRIPT_NAME)
+    return str(scope.get("root_path") or os.environ.get("SCRIPT_NAME", "")).rstrip("/")
+
+
 def render_header(scope: Scope, user: Any, template: str) -> tuple[str, list[str]]:
     """The template rendered as a view would render it for this request, and the
     ``Set-Cookie`` values Django's CSRF middleware would add (a first CSRF cookie).
 
-    Runs ORM-capable code: call it in a worker thread.
+    Runs ORM-capable code: call it in a worker thread (which gets the site's script prefix
+    for the render, so ``{% url %}`` links carry it as on the legacy pages).
     """
     request = ASGIRequest({**scope, "method": "GET"}, io.BytesIO())
     request.user = user
+    if settings.CSRF_USE_SESSIONS:  # the CSRF secret lives in the session: read it, never write it
+        request.session = load_session(session_key_from_headers(scope.get("headers", ())) or "")
     csrf = CsrfViewMiddleware(_no_response)
-    csrf.process_request(request)  # the browser's CSRF cookie, so a sign-out form's token matches it
-    html = render_to_string(template, request=request)
-    response = csrf.process_response(request, HttpResponse())
+    set_script_prefix(_script_prefix(scope) + "/")
+    try:
+        csrf.process_request(request)  # the browser's CSRF cookie, so a sign-out form's token matches it
+        html = render_to_string(template, request=request)
+        response = csrf.process_response(request, HttpResponse())
+    finally:
+        clear_script_prefix()
     return html, [morsel.OutputString() for morsel in response.cookies.values()]
 
 
@@ -65,11 +84,12 @@ class PageChromeMiddleware:
         self.stylesheet = stylesheet
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or scope["path"] not in self.landing_paths:
+        if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD") or get_route_path(scope) not in self.landing_paths:
             await self.app(scope, receive, send)
             return
         start: Message | None = None
         chunks: list[bytes] = []
+        as_received = dict(scope)  # Starlette's Mount rewrites root_path and path in place below us
 
         async def hold(message: Message) -> None:
             nonlocal start
@@ -84,7 +104,7 @@ class PageChromeMiddleware:
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
-                await self._finish(scope, start, b"".join(chunks), send)
+                await self._finish(as_received, start, b"".join(chunks), send)
 
         await self.app(scope, receive, hold)
 
@@ -98,17 +118,23 @@ class PageChromeMiddleware:
 
     async def _finish(self, scope: Scope, start: Message, body: bytes, send: Send) -> None:
         headers = MutableHeaders(raw=list(start["headers"]))
-        header_html, cookies = "", list[str]()
-        if self.template:
-            try:
+        header_html, cookies, link = "", list[str](), b""
+        try:
+            if self.template:
                 user = await user_for_scope(scope)
                 header_html, cookies = await run_orm(render_header, scope, user, self.template)
-            except Exception:  # noqa: BLE001 - a broken header must not take the page down
-                logger.exception("the page header template %r could not be rendered; the page is served without it", self.template)
+            if self.stylesheet:
+                link = f'<link rel="stylesheet" href="{escape(static(self.stylesheet))}">\n'.encode()
+        except Exception:  # noqa: BLE001 - a broken header must not take the page down
+            logger.exception("the page header %r / stylesheet %r could not be rendered; the page is served without them",
+                             self.template, self.stylesheet)
+            header_html, cookies, link = "", [], b""
         if header_html:
             body = _BODY_OPEN.sub(lambda match: match.group(0) + b'\n<div id="site-header">' + header_html.encode() + b"</div>", body, count=1)
-        if self.stylesheet:
-            link = f'<link rel="stylesheet" href="{escape(static(self.stylesheet))}">\n'.encode()
+            # Rendered for this user (and maybe with a CSRF token): never one cache entry for everyone.
+            headers.add_vary_header("Cookie")
+            headers["cache-control"] = "private, no-cache"
+        if link:
             body = _HEAD_CLOSE.sub(lambda match: link + match.group(0), body, count=1)
         for cookie in cookies:
             headers.append("set-cookie", cookie)

@@ -135,3 +135,50 @@ async def test_the_example_s_pages_look_like_the_support_desk(gateway_factory: A
     assert "Signed in as <strong>alice</strong>" in page.text
     assert config["title"] == "Tickets · Support desk"
     assert css.status_code == 200 and "#243b53" in css.text  # the site's own colours
+
+
+async def test_a_page_rendered_for_its_user_is_never_one_cache_entry_for_everyone(
+    chrome_factory: Any, demo_users: Any, demo_password: str
+) -> None:
+    async with chrome_factory() as ui:
+        await login(ui, "alice", demo_password)
+        page = await ui.get("/ui/probe/", headers=HTML)
+    assert "cookie" in page.headers["vary"].lower()
+    assert page.headers["cache-control"] == "private, no-cache"
+
+
+async def test_the_header_s_links_carry_the_site_s_script_prefix(
+    chrome_factory: Any, demo_users: Any, demo_password: str, settings: Any
+) -> None:
+    async with chrome_factory() as ui:
+        await login(ui, "alice", demo_password)
+        settings.FORCE_SCRIPT_NAME = "/app"
+        page = await ui.get("/ui/probe/", headers=HTML)
+    header = page.text.split('<div id="site-header">', 1)[1].split("</div>", 1)[0]
+    assert 'href="/app/tickets/"' in header and 'action="/app/accounts/logout/"' in header
+
+
+async def test_a_stylesheet_static_files_cannot_name_leaves_the_page_working(
+    chrome_factory: Any, demo_users: Any, demo_password: str, settings: Any
+) -> None:
+    async with chrome_factory(page_stylesheet="site/no-such.css") as ui:
+        await login(ui, "alice", demo_password)
+        # A manifest storage (after collectstatic) raises for a name it does not hold.
+        settings.STORAGES = {**settings.STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"}}
+        page = await ui.get("/ui/probe/", headers=HTML)
+    assert page.status_code == 200 and "<gradio-app" in page.text and "no-such.css" not in page.text
+
+
+async def test_the_header_renders_when_csrf_lives_in_the_session(
+    chrome_factory: Any, demo_users: Any, demo_password: str, settings: Any
+) -> None:
+    settings.CSRF_USE_SESSIONS = True
+    async with chrome_factory() as ui:
+        await login(ui, "alice", demo_password)
+        page = await ui.get("/ui/probe/", headers=HTML)
+        token = _TOKEN.search(page.text)
+        assert token, page.text[:500]
+        signed_out = await ui.post(
+            "/accounts/logout/", data={"csrfmiddlewaretoken": token.group(1)}, headers={"Referer": "http://testserver/ui/probe/"}
+        )
+    assert signed_out.status_code == 302, signed_out.text[:300]
