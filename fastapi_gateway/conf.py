@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import difflib
 import importlib.util
+import ipaddress
+import math
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,7 +159,30 @@ def _raw(env: Mapping[str, str]) -> tuple[dict[str, Any], list[Problem]]:
 
 
 def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_proxy(value: Any) -> bool:
+    """An address, a network, or ``*``: what uvicorn's trusted-hosts parser accepts."""
+    if value == "*":
+        return True
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _resolves(target: str) -> bool:
+    """``module:attribute`` names something: the module is found, and (when it is already
+    imported or cheap to import) so is the attribute. Modules are imported only if they are
+    in ``sys.modules`` already, so a check never runs a page's or router's import side effects."""
+    if not _importable(target):
+        return False
+    separator = ":" if ":" in target else "."
+    module_name, _, attribute = target.partition(":") if separator == ":" else target.rpartition(".")
+    module = sys.modules.get(module_name)
+    return module is None or not attribute or hasattr(module, attribute)
 
 
 def _importable(target: str) -> bool:
@@ -197,27 +223,32 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
         bad("PAGES", "must be a list", "For example ['myapp.pages:hello'].")
     else:
         for target in pages:
-            if isinstance(target, str) and not _importable(target):
-                found.append(Problem("fastapi_gateway.E006", f"GATEWAY['PAGES']: no module for {target!r}",
+            if not isinstance(target, str) and not (hasattr(target, "path") and hasattr(target, "build")):
+                bad("PAGES", "must list import strings or GradioPage objects")
+            elif isinstance(target, str) and not _resolves(target):
+                found.append(Problem("fastapi_gateway.E006", f"GATEWAY['PAGES']: cannot find {target!r}",
                                      "Name each page as 'package.module:attribute'."))
     routes = values["ROUTES"]
     if isinstance(routes, str) and not _importable(routes):
         found.append(Problem("fastapi_gateway.E006", f"GATEWAY['ROUTES']: no module for {routes!r}",
                              "Name the sequence of MigratedRoute as 'package.module:attribute'."))
     for key in ("TRUSTED_PROXIES", "PARITY_USERS", "PARITY_REDACT"):
-        if isinstance(values[key], str) or not isinstance(values[key], (list, tuple)):
+        if isinstance(values[key], str) or not isinstance(values[key], (list, tuple)) or not all(isinstance(v, str) for v in values[key]):
             bad(key, "must be a list of strings")
+        elif key == "TRUSTED_PROXIES" and not all(_is_proxy(v) for v in values[key]):
+            bad(key, "must list IP addresses, networks (CIDR) or '*'", "For example ['10.0.0.1', '10.0.0.0/8'].")
     for key in ("METRICS_TOKEN", "PAGE_TEMPLATE", "PAGE_STYLESHEET", "DOCS_PREFIX", "LOGOUT_URL"):
         if values[key] is not None and (not isinstance(values[key], str) or not values[key]):
             bad(key, "must be a non-empty string or None")
-    if isinstance(values["DOCS_PREFIX"], str) and not values["DOCS_PREFIX"].startswith("/"):
-        bad("DOCS_PREFIX", "must be a URL path under /")
+    if isinstance(values["DOCS_PREFIX"], str) and (not values["DOCS_PREFIX"].startswith("/") or values["DOCS_PREFIX"].startswith("//")
+                                                   or not values["DOCS_PREFIX"].strip("/")):
+        bad("DOCS_PREFIX", "must be a URL path under / (not / itself)")
     if values["CPU_AFFINITY"] is not None and not isinstance(values["CPU_AFFINITY"], bool):
         bad("CPU_AFFINITY", "must be True, False or None (auto)")
     if not isinstance(values["TITLE"], str):
         bad("TITLE", "must be a string")
-    if not isinstance(values["PAGE_TITLE"], str) or "{title}" not in values["PAGE_TITLE"]:
-        bad("PAGE_TITLE", "must be a string holding {title}", "For example '{title} · My site'.")
+    if not isinstance(values["PAGE_TITLE"], str) or "{title}" not in values["PAGE_TITLE"] or not _formats(values["PAGE_TITLE"]):
+        bad("PAGE_TITLE", "must be a string holding {title} and no other {field}", "For example '{title} · My site' ({{ and }} for braces).")
     return found
 
 
@@ -227,6 +258,14 @@ def from_environment(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     if found:
         raise GatewayConfigurationError("; ".join(problem.msg for problem in found))
     return values
+
+
+def _formats(pattern: str) -> bool:
+    try:
+        pattern.format(title="")
+    except (KeyError, IndexError, ValueError):
+        return False
+    return True
 
 
 def problems(env: Mapping[str, str] | None = None) -> list[Problem]:

@@ -13,6 +13,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
+import gradio_ui  # noqa: F401  (imported, as by a running site: the check then looks inside it)
 from fastapi_gateway import GatewayConfigurationError, create_app
 from fastapi_gateway.conf import DEFAULTS, gateway_settings, problems
 
@@ -60,6 +61,15 @@ _check_reads_the_database = pytest.mark.django_db
         ({"ROUTES": "no_such_plan:ROUTES"}, {}, "fastapi_gateway.E006", "no_such_plan"),
         ({"TRUSTED_PROXIES": "10.0.0.1"}, {}, "fastapi_gateway.E004", "TRUSTED_PROXIES"),
         ({"PAGE_TITLE": "My site"}, {}, "fastapi_gateway.E004", "{title}"),
+        ({"PAGE_TITLE": "{title} {site}"}, {}, "fastapi_gateway.E004", "{title}"),
+        ({"PAGE_TITLE": "{title} }"}, {}, "fastapi_gateway.E004", "{title}"),
+        ({"PAGES": [5]}, {}, "fastapi_gateway.E004", "PAGES"),
+        ({"PAGES": ["gradio_ui:NOPE"]}, {}, "fastapi_gateway.E006", "gradio_ui:NOPE"),
+        ({"TRUSTED_PROXIES": ["not-an-ip"]}, {}, "fastapi_gateway.E004", "TRUSTED_PROXIES"),
+        ({"LEGACY_OVERFLOW_MS": float("inf")}, {}, "fastapi_gateway.E004", "LEGACY_OVERFLOW_MS"),
+        ({}, {"GATEWAY_STREAM_RECHECK_SECONDS": "inf"}, "fastapi_gateway.E004", "STREAM_RECHECK_SECONDS"),
+        ({"DOCS_PREFIX": "//evil.example"}, {}, "fastapi_gateway.E004", "DOCS_PREFIX"),
+        ({"DOCS_PREFIX": "/"}, {}, "fastapi_gateway.E004", "DOCS_PREFIX"),
         ({}, {"GATEWAY_LIMIT_REQUEST_LINE": "8k"}, "fastapi_gateway.E002", "GATEWAY_LIMIT_REQUEST_LINE"),
         ({}, {"GATEWAY_CPU_AFFINITY": "maybe"}, "fastapi_gateway.E002", "GATEWAY_CPU_AFFINITY"),
     ],

@@ -3,6 +3,7 @@ user, and its own tests pass."""
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import subprocess
@@ -74,3 +75,26 @@ def test_the_written_tests_pass_under_manage_py_test(written: tuple[Path, str], 
 def test_bad_names_and_paths_are_refused_clearly(tmp_path: Path, arguments: list[str], message: str) -> None:
     with pytest.raises(CommandError, match=message):
         call_command("gateway", "startpage", arguments[0], str(tmp_path), *arguments[1:])
+
+
+def test_a_refused_name_leaves_nothing_behind(tmp_path: Path) -> None:
+    for name in ("../escaped", "os"):
+        with pytest.raises(CommandError):
+            call_command("gateway", "startpage", name, str(tmp_path / "into"), stdout=io.StringIO())
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "into").exists()
+
+
+@pytest.mark.parametrize("title", ["Foo\\", "x\\N", 'Say "hi"', 'Triple """ quotes', "{{ page_name }} {% now 'Y' %}"])
+def test_any_title_writes_valid_python_that_keeps_it(tmp_path: Path, title: str) -> None:
+    call_command("gateway", "startpage", "titled", str(tmp_path), "--title", title, stdout=io.StringIO())
+    for name in ("page.py", "tests.py", "__init__.py"):
+        source = (tmp_path / "titled" / name).read_text()
+        compile(source, name, "exec")  # no SyntaxError (nor an invalid escape warning under -W error)
+    tree = ast.parse((tmp_path / "titled" / "page.py").read_text())
+    (value,) = [node.value for node in tree.body if isinstance(node, ast.Assign) and ast.unparse(node.targets[0]) == "TITLE"]
+    assert ast.literal_eval(value) == title
+
+
+def test_a_path_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="--path must be a URL path"):
+        call_command("gateway", "startpage", "hello", str(tmp_path), "--path=/ui/nl\n")

@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.templates import TemplateCommand
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "page_template"
-_PATH = re.compile(r"^(/[A-Za-z0-9._~-]+)+$")
+_PATH = re.compile(r"(/[A-Za-z0-9_~-][A-Za-z0-9._~-]*)+")
 
 
 class _PageTemplate(TemplateCommand):
@@ -40,8 +40,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         name: str = options["name"]
+        page = _PageTemplate(self)
+        page.app_or_project, page.a_or_an = "page", "a"
+        page.validate_name(name)  # before anything is created: a bad name leaves no directory behind
         page_path = (options.get("page_path") or f"/ui/{name}").rstrip("/")
-        if not _PATH.match(page_path):
+        if not _PATH.fullmatch(page_path):
             raise CommandError(f"--path must be a URL path such as /ui/{name}, not {options['page_path']!r}")
         title = options.get("page_title") or name.replace("_", " ").title()
         target = options.get("directory")
@@ -51,9 +54,11 @@ class Command(BaseCommand):
                 raise CommandError(f"'{target_dir}' already exists")
             target_dir.mkdir(parents=True)
             target = str(target_dir)
-        _PageTemplate(self).handle(
+        page.handle(
             "page", name, target, template=str(TEMPLATE), extensions=["py"], files=[], exclude=None,
-            verbosity=options["verbosity"], page_path=page_path, page_title=title.replace('"', "'"),
+            verbosity=options["verbosity"], page_path=page_path,
+            page_title=re.sub(r'[\\"\n\r]', "", title),  # for the docstrings: nothing that ends or escapes one
+            page_title_literal=repr(title),  # the TITLE constant: any text, as a Python literal
         )
         where = Path(target) if target else Path.cwd() / name
         self.stdout.write(self.style.SUCCESS(f"Wrote the page {page_path}/ in {where}/ (page.py, tests.py)."))
