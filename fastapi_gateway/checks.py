@@ -46,10 +46,14 @@ def _check_logout_url() -> list[CheckMessage]:
     ``logout`` or ``GATEWAY["LOGOUT_URL"]``; else the pages' sign-out would post to a 404."""
     from django.urls import NoReverseMatch, reverse
 
-    from fastapi_gateway.conf import DEFAULTS
+    from fastapi_gateway.conf import gateway_settings
+    from fastapi_gateway.exceptions import GatewayConfigurationError
 
-    options = getattr(settings, "GATEWAY", {})
-    if not isinstance(options, dict) or not options.get("PAGES", DEFAULTS["PAGES"]) or options.get("LOGOUT_URL"):
+    try:
+        options = gateway_settings()
+    except GatewayConfigurationError:
+        return []  # check_gateway_settings reports it
+    if not options["PAGES"] or options["LOGOUT_URL"]:
         return []
     try:
         reverse("logout")

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from fastapi_gateway.exceptions import GatewayConfigurationError
 
@@ -287,8 +289,23 @@ def gateway_settings(env: Mapping[str, str] | None = None) -> dict[str, Any]:
     return values
 
 
+_effective: dict[str, Any] | None = None
+
+
 def setting(key: str) -> Any:
-    """One effective option (see ``gateway_settings``)."""
+    """One effective option (see ``gateway_settings``), read once and kept until a setting it
+    depends on changes: callers such as the redaction of every stored shadow diff and each admin
+    row need not re-validate the whole dict each time."""
+    global _effective
     if key not in DEFAULTS:
         raise KeyError(key)
-    return gateway_settings()[key]
+    if _effective is None:
+        _effective = gateway_settings()
+    return _effective[key]
+
+
+@receiver(setting_changed)
+def _forget_effective_settings(*, setting: str, **kwargs: Any) -> None:
+    global _effective
+    if setting == "GATEWAY" or setting in _SETTING_ALIASES:
+        _effective = None
