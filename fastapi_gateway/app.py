@@ -39,6 +39,7 @@ from fastapi_gateway.migrated_route import MigratedRoute
 from fastapi_gateway.routing.middleware import RoutingMiddleware
 from fastapi_gateway.routing.runtime import RoutingRuntime
 from fastapi_gateway.routing.table import load_routes
+from fastapi_gateway.routing.traffic import CountingLegacy
 from fastapi_gateway.http.trusted_host import DjangoAllowedHostsMiddleware
 from fastapi_gateway.identity.user_middleware import DjangoUserMiddleware
 from fastapi_gateway.http.validation_errors import request_validation_error_handler
@@ -121,7 +122,11 @@ def create_app(
     routers = {prefix.rstrip("/"): load_router(prefix, router) for prefix, router in router_targets.items()}
     routes = _declared_routes(config["ROUTES"]) if migrated_routes is None else tuple(migrated_routes)
     pages = _pages(config["PAGES"] if gradio_pages is None else gradio_pages)
-    routing = RoutingRuntime(routes, poll_seconds=config["ROUTE_POLL_SECONDS"])
+    keeps_numbers = apps.is_installed("fastapi_gateway")
+    routing = RoutingRuntime(
+        routes, poll_seconds=config["ROUTE_POLL_SECONDS"],
+        traffic_seconds=config["TRAFFIC_FLUSH_SECONDS"] if keeps_numbers else None, keep_hours=config["TRAFFIC_KEEP_HOURS"],
+    )
     docs_prefix = (config["DOCS_PREFIX"] or next(iter(routers), "")).rstrip("/")
     cpu_affinity = config["CPU_AFFINITY"]
 
@@ -171,6 +176,8 @@ def create_app(
         overflow_after=config["LEGACY_OVERFLOW_MS"] / 1000, body_timeout=config["LEGACY_BODY_TIMEOUT_SECONDS"],
         body_spool_limit=config["LEGACY_BODY_SPOOL_KB"] * 1024,
     )
+    if keeps_numbers:  # each request Django answers, counted for the coverage of the move
+        legacy = CountingLegacy(legacy)
     app.mount("/", legacy)
 
     new_prefixes = [*routers, *gradio_apps]

@@ -60,6 +60,9 @@ DEFAULTS: dict[str, Any] = {
     "CPU_AFFINITY": None,
     # Migration.
     "ROUTE_POLL_SECONDS": 0.5,  # how often each process looks for a changed route table
+    "TRAFFIC_FLUSH_SECONDS": 2.0,  # how often each process writes its route numbers (and rollouts decide)
+    "TRAFFIC_KEEP_HOURS": 48.0,  # how long the route numbers are kept
+    "MIGRATION_CONSOLE": "/ui/migration",  # the staff console's path (None: no console)
     "PARITY_USERS": [],  # usernames parity runs as (default: a sample of real users)
     "PARITY_REDACT": [],  # more field names and selectors kept out of stored diffs and reports
 }
@@ -96,7 +99,8 @@ def _switch(raw: str) -> bool | None:
 for _key in ("LEGACY_THREADS", "LEGACY_CONCURRENCY", "LEGACY_BODY_SPOOL_KB", "MAX_UPLOAD_MB",
              "LIMIT_REQUEST_LINE", "LIMIT_REQUEST_FIELDS", "LIMIT_REQUEST_FIELD_SIZE"):
     ENVIRONMENT[_key] = int
-for _key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS", "ROUTE_POLL_SECONDS"):
+for _key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS", "ROUTE_POLL_SECONDS",
+                "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
     ENVIRONMENT[_key] = float
 ENVIRONMENT.update(
     TRUSTED_PROXIES=_split,
@@ -206,7 +210,8 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
                 "LIMIT_REQUEST_LINE", "LIMIT_REQUEST_FIELDS", "LIMIT_REQUEST_FIELD_SIZE"):
         if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 1:
             bad(key, "must be a whole number of at least 1")
-    for key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS", "ROUTE_POLL_SECONDS"):
+    for key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS", "ROUTE_POLL_SECONDS",
+                "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
         if not _is_number(values[key]) or not values[key] > 0:
             bad(key, "must be a positive number")
     routers = values["API_ROUTERS"]
@@ -239,12 +244,15 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
             bad(key, "must be a list of strings")
         elif key == "TRUSTED_PROXIES" and not all(_is_proxy(v) for v in values[key]):
             bad(key, "must list IP addresses, networks (CIDR) or '*'", "For example ['10.0.0.1', '10.0.0.0/8'].")
-    for key in ("METRICS_TOKEN", "PAGE_TEMPLATE", "PAGE_STYLESHEET", "DOCS_PREFIX", "LOGOUT_URL"):
+    for key in ("METRICS_TOKEN", "PAGE_TEMPLATE", "PAGE_STYLESHEET", "DOCS_PREFIX", "LOGOUT_URL", "MIGRATION_CONSOLE"):
         if values[key] is not None and (not isinstance(values[key], str) or not values[key]):
             bad(key, "must be a non-empty string or None")
     if isinstance(values["DOCS_PREFIX"], str) and (not values["DOCS_PREFIX"].startswith("/") or values["DOCS_PREFIX"].startswith("//")
                                                    or not values["DOCS_PREFIX"].strip("/")):
         bad("DOCS_PREFIX", "must be a URL path under / (not / itself)")
+    console = values["MIGRATION_CONSOLE"]
+    if isinstance(console, str) and (not console.startswith("/") or console.startswith("//") or not console.strip("/")):
+        bad("MIGRATION_CONSOLE", "must be a URL path under / (not / itself), or None for no console")
     if values["CPU_AFFINITY"] is not None and not isinstance(values["CPU_AFFINITY"], bool):
         bad("CPU_AFFINITY", "must be True, False or None (auto)")
     if not isinstance(values["TITLE"], str):

@@ -12,9 +12,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi_gateway.compat import RoutePattern
+
+if TYPE_CHECKING:
+    from fastapi_gateway.routing.rollouts import RolloutPlan
 
 __all__ = ["MigratedRoute", "RouteState", "RouteMatch", "SAFE_METHODS", "match_route"]
 
@@ -34,7 +37,8 @@ class MigratedRoute:
     """One legacy URL and its replacement.
 
     ``page=True`` means the new side is a page of its own (a Gradio page): it is reached by
-    redirecting the browser there, in ``canary`` and ``new`` as in ``redirect``.
+    redirecting the browser there, in ``canary`` and ``new`` as in ``redirect``. ``rollout``
+    is a ``RolloutPlan``: the steps and gates a rollout of this route follows.
     """
 
     name: str
@@ -48,6 +52,8 @@ class MigratedRoute:
     new_timeout: float = 2.0
     parity_ignore: tuple[str, ...] = ()
     parity_unordered: tuple[str, ...] = ()
+    # The self-driving plan ``manage.py routes rollout NAME`` and the console start (default steps otherwise).
+    rollout: RolloutPlan | None = None
     _pattern: RoutePattern = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

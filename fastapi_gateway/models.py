@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi_gateway.routing.models import RouteChange, RouteStateRecord, ShadowMismatch, TableVersion
+from fastapi_gateway.routing.models import (
+    ParityRun, Rollout, RouteChange, RouteStateRecord, ShadowMismatch, TableVersion, TrafficSample,
+)
 
-__all__ = ["RouteChange", "RouteStateRecord", "ShadowMismatch", "TableVersion"]
+__all__ = ["ParityRun", "Rollout", "RouteChange", "RouteStateRecord", "ShadowMismatch", "TableVersion", "TrafficSample"]

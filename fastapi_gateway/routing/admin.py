@@ -22,7 +22,7 @@ from fastapi_gateway.parity.difference import Difference
 from fastapi_gateway.parity.redaction import Redactor
 from fastapi_gateway.migrated_route import RouteState
 from fastapi_gateway.routing.models import RouteChange, RouteStateRecord, ShadowMismatch
-from fastapi_gateway.routing.table import declared_routes, rollback_route, set_route_state
+from fastapi_gateway.routing.table import declared_routes, rollback_route, set_route_state, validate_state
 
 
 _RULE = re.compile(r"(^|})(\s*)([^{}@]+?)\s*{")
@@ -56,10 +56,11 @@ class RouteStateForm(forms.ModelForm):  # type: ignore[type-arg]
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         state, percent = cleaned.get("state"), cleaned.get("percent")
-        if percent is not None and not 0 <= percent <= 100:
-            self.add_error("percent", "Between 0 and 100.")
-        if state == RouteState.CANARY.value and percent is None:
-            self.add_error("percent", "A canary needs a percentage (0 sends nobody yet).")
+        if state:
+            try:  # the table's own rule, as the CLI, the console and rollouts apply it
+                validate_state(state, percent if state == RouteState.CANARY.value else None)
+            except RoutingError as error:
+                self.add_error("percent", f"{error} (0 sends nobody yet).")
         return cleaned
 
 

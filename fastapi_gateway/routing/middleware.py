@@ -15,6 +15,7 @@ import anyio
 from starlette.responses import JSONResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fastapi_gateway.compat import get_route_path
 from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
 from fastapi_gateway.identity.session import session_key_from_headers, user_for_scope
 from fastapi_gateway.routing.canary import in_canary
@@ -23,6 +24,7 @@ from fastapi_gateway.migrated_route import SAFE_METHODS, MigratedRoute, RouteMat
 from fastapi_gateway.routing.live_table import LiveRouteTable
 from fastapi_gateway.routing.metrics import FALLBACKS, LATENCY, REQUESTS
 from fastapi_gateway.routing.replay import Answer, call_in_process, rewrite_scope
+from fastapi_gateway.routing.traffic import RECORDER
 from fastapi_gateway.routing.shadow import ShadowJob, ShadowRunner
 
 __all__ = ["RoutingMiddleware", "serve_routed_legacy", "settled_on_legacy"]
@@ -58,9 +60,13 @@ async def serve_routed_legacy(legacy: ASGIApp, route: MigratedRoute, scope: Scop
         _count(route, "legacy", tracker.status, started)
 
 
-def _count(route: MigratedRoute, side: str, status: int | None, started: float) -> None:
+def _count(route: MigratedRoute, side: str, status: int | None, started: float, scope: Scope | None = None) -> None:
+    elapsed = time.perf_counter() - started
     REQUESTS.labels(route.name, side, f"{(status or 500) // 100}xx").inc()
-    LATENCY.labels(route.name, side).observe(time.perf_counter() - started)
+    LATENCY.labels(route.name, side).observe(elapsed)
+    RECORDER.request(route.name, side, status, elapsed)
+    if side == "new" and scope is not None:  # Django's answers are counted where Django is called
+        RECORDER.path(get_route_path(scope), "new")
 
 
 class RoutingMiddleware:
@@ -105,7 +111,7 @@ class RoutingMiddleware:
             else:
                 await self._serve_with_shadow(matched, scope, receive, send)
         finally:
-            _count(route, side, tracker.status, started)
+            _count(route, side, tracker.status, started, scope)
 
     async def _identity(self, scope: Scope) -> str | None:
         """Canary stickiness: the user id when logged in, else the session cookie, else none."""
@@ -149,6 +155,7 @@ class RoutingMiddleware:
             await _send_answer(answer, _with_served_by(send, "new"))
             return "new"
         FALLBACKS.labels(route.name, reason.split()[0]).inc()
+        RECORDER.fallback(route.name)
         logger.warning(
             "new side of %s failed (%s): served by legacy", route.name, reason,
             extra={"event": "route_fallback", "route": route.name, "reason": reason},

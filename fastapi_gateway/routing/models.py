@@ -10,7 +10,7 @@ from django.db import models
 
 from fastapi_gateway.migrated_route import RouteState as State
 
-__all__ = ["RouteStateRecord", "RouteChange", "TableVersion", "ShadowMismatch"]
+__all__ = ["RouteStateRecord", "RouteChange", "TableVersion", "ShadowMismatch", "TrafficSample", "Rollout", "ParityRun"]
 
 STATE_CHOICES = [(state.value, state.value) for state in State]
 
@@ -29,6 +29,17 @@ class RouteStateRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}: {self.state}" + (f" {self.percent}%" if self.state == State.CANARY.value else "")
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from fastapi_gateway.exceptions import RoutingError
+        from fastapi_gateway.routing.table import validate_state
+
+        try:
+            validate_state(self.state, self.percent if self.state == State.CANARY.value else None)
+        except RoutingError as error:
+            raise ValidationError({"percent": str(error)}) from error
 
 
 class RouteChange(models.Model):
@@ -84,3 +95,101 @@ class ShadowMismatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.route} ×{self.count}: {', '.join(d.get('path', '?') for d in self.differences[:3])}"
+
+
+class TrafficSample(models.Model):
+    """What one serving process saw in one time bucket: the numbers the console shows and the
+    rollout gates read, summed over every process and host (``source`` is host:pid).
+
+    A route's row (``route`` set, ``pattern`` empty) per side counts its requests, 5xx, latency
+    and, on the ``new`` side, fallbacks and shadow results. A coverage row (``route`` empty,
+    ``pattern`` the Django URL pattern) counts the requests each side answered on that pattern.
+    """
+
+    bucket = models.DateTimeField(db_index=True)
+    source = models.CharField(max_length=100)
+    route = models.CharField(max_length=100, blank=True)
+    side = models.CharField(max_length=10)
+    pattern = models.CharField(max_length=255, blank=True)
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    latency_sum = models.FloatField(default=0.0)
+    # Log-spaced latency histogram: bucket index -> count (see ``routing.traffic``).
+    latency = models.JSONField(default=dict)
+    fallbacks = models.PositiveIntegerField(default=0)
+    shadow_agree = models.PositiveIntegerField(default=0)
+    shadow_differ = models.PositiveIntegerField(default=0)
+    shadow_error = models.PositiveIntegerField(default=0)
+    shadow_dropped = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["bucket", "source", "route", "side", "pattern"], name="traffic_sample_unique")
+        ]
+        indexes = [models.Index(fields=["route", "bucket"], name="traffic_route_bucket")]
+
+    def __str__(self) -> str:
+        return f"{self.route or self.pattern} {self.side} @ {self.bucket:%H:%M:%S}: {self.requests}"
+
+
+ROLLOUT_STATUSES = [(status, status) for status in ("running", "paused", "done", "rolled_back", "stopped")]
+
+
+class Rollout(models.Model):
+    """A route's self-driving plan: steps held for a time and a number of requests, advanced
+    while the gates hold, sent back to legacy the moment one fails. One decision per step
+    across every process: the one holding the lease decides, inside a row lock."""
+
+    route = models.CharField(max_length=100, db_index=True)
+    steps = models.JSONField()  # [{"state": "shadow"}, {"state": "canary", "percent": 5}, ...]
+    hold_seconds = models.PositiveIntegerField(default=300)
+    min_requests = models.PositiveIntegerField(default=100)
+    gates = models.JSONField(default=dict)
+    step = models.PositiveSmallIntegerField(default=0)
+    step_started_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=12, choices=ROLLOUT_STATUSES, default="running")
+    message = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    started_by = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_check = models.JSONField(default=dict, blank=True)  # the numbers of the latest evaluation
+    decisions = models.JSONField(default=list, blank=True)  # every step's decision and its numbers
+    lease_holder = models.CharField(max_length=100, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["route"], condition=models.Q(status__in=["running", "paused"]), name="rollout_one_active_per_route"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"rollout #{self.pk} of {self.route}: {self.status}, step {self.step + 1}/{len(self.steps)}"
+
+
+PARITY_STATUSES = [(status, status) for status in ("running", "passed", "failed", "error")]
+
+
+class ParityRun(models.Model):
+    """A parity run started from the admin or the console: its progress, verdict and report."""
+
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    started_by = models.CharField(max_length=150, blank=True)
+    reason = models.TextField(blank=True)
+    routes = models.JSONField(default=list)  # the route names it compared; empty: every declared route
+    status = models.CharField(max_length=10, choices=PARITY_STATUSES, default="running")
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    summary = models.JSONField(default=dict, blank=True)  # per route: cases, passed, failed
+    report = models.TextField(blank=True)  # the HTML report
+    output = models.TextField(blank=True)  # the text report, or the error
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"parity run #{self.pk}: {self.status}"

@@ -21,7 +21,7 @@ from fastapi_gateway.conf import setting
 from fastapi_gateway.exceptions import RoutingError
 from fastapi_gateway.migrated_route import MigratedRoute, RouteState
 
-__all__ = ["RouteSetting", "declared_routes", "load_states", "current_version", "set_route_state", "rollback_route"]
+__all__ = ["RouteSetting", "validate_state", "declared_routes", "load_states", "current_version", "set_route_state", "rollback_route"]
 
 logger = logging.getLogger("fastapi_gateway.routing")
 
@@ -76,19 +76,25 @@ def load_states(declared: Iterable[str]) -> dict[str, RouteSetting]:
     return states
 
 
-def _validate(name: str, state: str, percent: int | None, declared: Sequence[MigratedRoute]) -> tuple[RouteState, int]:
-    names = [route.name for route in declared]
-    if name not in names:
-        raise RoutingError(f"unknown route {name!r}; declared routes: {', '.join(names) or '(none)'}")
+def validate_state(state: str, percent: int | None) -> tuple[RouteState, int]:
+    """The one rule for a state and its percent (model, admin, CLI, console and rollout steps):
+    a known state; a canary names its percent, 0 to 100; other states carry 0."""
     try:
         route_state = RouteState(state)
     except ValueError:
         raise RoutingError(f"unknown state {state!r}; states: {', '.join(s.value for s in RouteState)}") from None
-    if percent is not None and not 0 <= percent <= 100:
-        raise RoutingError(f"percent must be between 0 and 100, not {percent}")
+    if percent is not None and (isinstance(percent, bool) or not isinstance(percent, int) or not 0 <= percent <= 100):
+        raise RoutingError(f"percent must be a whole number between 0 and 100, not {percent!r}")
     if route_state is RouteState.CANARY and percent is None:
-        raise RoutingError("a canary needs --percent N (0-100)")
+        raise RoutingError("a canary needs a percentage (--percent N, 0-100)")
     return route_state, (percent or 0) if route_state is RouteState.CANARY else 0
+
+
+def _validate(name: str, state: str, percent: int | None, declared: Sequence[MigratedRoute]) -> tuple[RouteState, int]:
+    names = [route.name for route in declared]
+    if name not in names:
+        raise RoutingError(f"unknown route {name!r}; declared routes: {', '.join(names) or '(none)'}")
+    return validate_state(state, percent)
 
 
 def set_route_state(

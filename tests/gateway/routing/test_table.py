@@ -39,7 +39,7 @@ def test_rollback_is_one_call() -> None:
     [
         (("no-such-route", "new"), "unknown route"),
         (("api-tickets", "sideways"), "unknown state"),
-        (("api-tickets", "canary"), "needs --percent"),
+        (("api-tickets", "canary"), "needs a percentage"),
     ],
 )
 def test_bad_changes_are_refused_clearly(args: tuple[str, str], message: str) -> None:
