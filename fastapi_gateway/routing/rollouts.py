@@ -324,8 +324,9 @@ def _decide(rollout: Any, now: datetime) -> str | None:
     current = _current_step(rollout.route)
     if current != step:
         # Someone moved the route: the rollout stands aside until a person resumes it.
-        _finish(rollout, "paused", f"paused: the route was moved to {current} outside the rollout (at {position})",
-                decision={"at": now.isoformat(), "action": "pause", "reason": f"route moved to {current}"})
+        if not _finish(rollout, "paused", f"paused: the route was moved to {current} outside the rollout (at {position})",
+                       decision={"at": now.isoformat(), "action": "pause", "reason": f"route moved to {current}"}):
+            return None  # another process moved the rollout on meanwhile: the route is its step
         logger.warning("rollout #%d of %s paused: the route was moved to %s", rollout.pk, rollout.route, current)
         return "pause"
     started = rollout.step_started_at or now

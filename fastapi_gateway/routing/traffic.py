@@ -148,7 +148,8 @@ def _source() -> str:
 class TrafficRecorder:
     """This process's counters since its last write. Recording is a dict update or two."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: str | None = None) -> None:
+        self.source = source  # host:pid unless given (a test's second "host")
         self._routes: dict[tuple[str, str], SideNumbers] = {}
         self._paths: dict[tuple[str, str], int] = {}
         self._last_prune = 0.0
@@ -212,7 +213,7 @@ class TrafficRecorder:
             pattern = "" if path == _OVERFLOW_PATH else url_pattern(path)
             rows.setdefault(("", side, pattern if pattern is not None else ""), SideNumbers()).requests += count
         try:
-            _write(rows, bucket, _source())
+            _write(rows, bucket, self.source or _source())
         except Exception:
             # The counts go back for the next write: an outage delays numbers, it does not lose them.
             for (route, side), numbers in routes.items():
