@@ -15,6 +15,10 @@ it fills the gaps between users' requests instead of making the next one wait (m
 p99 2.6x at one connection when comparisons ran straight after each answer). A comparison
 that finds no such gap within ``max_wait`` is dropped and counted (``reason="busy"``): a
 saturated worker shadows nothing, a worker with headroom shadows everything.
+
+A comparison that fails is counted (``result="error"``) and logged the way its cause deserves:
+an outage of the database or session store as one line when it starts and one when
+comparisons succeed again, a bug with its traceback (see ``_FailureLog``).
 """
 
 from __future__ import annotations
@@ -22,15 +26,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from anyio.streams.memory import MemoryObjectSendStream
 from starlette.types import ASGIApp, Scope
 
+from fastapi_gateway.exceptions import BackendUnavailable
+from fastapi_gateway.http.outage import is_outage
 from fastapi_gateway.identity.session import resolve_user, session_key_from_headers
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.parity.compare import Difference, Reply, Rules, compare_replies, decode_json, is_html, is_json, text_of
@@ -46,6 +54,7 @@ logger = logging.getLogger("fastapi_gateway.routing")
 
 _STORED_BODY_LIMIT = 4096
 _LATE_WAKE = 0.003  # timers fire within about a millisecond when the loop has the GIL to itself
+_TRACEBACK_EVERY_SECONDS = 10.0  # per route and kind of exception, as OutageMiddleware logs its 503s
 
 
 @dataclass(frozen=True)
@@ -92,35 +101,123 @@ def _target(scope: Scope, path: str) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Difference]) -> None:
+def _count_again(route: str, signature: str) -> bool:
+    """One more sighting on the stored row, counted by the database (``F``): none is lost to a
+    concurrent one. False when there is no row yet."""
     from django.db.models import F
 
     from fastapi_gateway.routing.models import ShadowMismatch
 
+    return bool(ShadowMismatch.objects.filter(route=route, signature=signature).update(count=F("count") + 1))
+
+
+def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Difference]) -> None:
+    """Count the mismatch on its row, or store it (redacted) as a new one.
+
+    Two comparisons of the same new mismatch (two workers, or two hosts) can both
+    find no row to count on, and both insert: the unique route + signature lets one in. The
+    other's insert runs in a savepoint of its own, so its ``IntegrityError`` rolls back that
+    insert alone (PostgreSQL would refuse every later statement of a failed transaction) and
+    the sighting is counted on the row the first one made instead of being lost.
+    """
+    from fastapi_gateway.routing.models import ShadowMismatch
+
     paths = sorted(difference.path for difference in differences)
     signature = hashlib.sha256("\n".join(paths).encode()).hexdigest()
-    updated = ShadowMismatch.objects.filter(route=job.route.name, signature=signature).update(count=F("count") + 1)
-    if updated:
+    if _count_again(job.route.name, signature):
         return
     secrets = redactor()
     legacy_target = _target(job.scope, job.scope.get("gateway.legacy_path", job.scope["path"]))
     legacy = _reply(job.legacy, legacy_target)
     new_reply = _reply(new, _target(job.scope, job.scope["path"])) if new else None
     user = job.scope.get("user") or resolve_user(session_key_from_headers(job.scope.get("headers", ())))
-    ShadowMismatch.objects.create(
-        route=job.route.name,
-        signature=signature,
-        method=job.scope["method"],
-        path=secrets.url(legacy_target),
-        username=user.get_username() if user.is_authenticated else "",
-        differences=[difference.as_dict() for difference in secrets.differences(differences, legacy, new_reply)],
-        legacy_status=job.legacy.status,
-        new_status=new.status if new else None,
-        legacy_body=stored_body(legacy, secrets),
-        new_body=stored_body(new_reply, secrets) if new_reply else "",
-    )
+    try:
+        with transaction.atomic():
+            ShadowMismatch.objects.create(
+                route=job.route.name,
+                signature=signature,
+                method=job.scope["method"],
+                path=secrets.url(legacy_target),
+                username=user.get_username() if user.is_authenticated else "",
+                differences=[difference.as_dict() for difference in secrets.differences(differences, legacy, new_reply)],
+                legacy_status=job.legacy.status,
+                new_status=new.status if new else None,
+                legacy_body=stored_body(legacy, secrets),
+                new_body=stored_body(new_reply, secrets) if new_reply else "",
+            )
+    except IntegrityError:
+        if _count_again(job.route.name, signature):
+            return  # another comparison stored it since the first try: counted on its row
+        raise  # no row to count on, so the insert broke some other rule: a bug to hear about
     stale = ShadowMismatch.objects.filter(route=job.route.name).order_by("-last_seen").values_list("pk", flat=True)[100:]
     ShadowMismatch.objects.filter(pk__in=list(stale)).delete()
+
+
+def _is_outage(exc: BaseException) -> bool:
+    """The database or session store unreachable: ``is_outage``'s test, or the identity layer
+    saying so (it wraps the cause in ``BackendUnavailable``)."""
+    return isinstance(exc, BackendUnavailable) or is_outage(exc)
+
+
+class _FailureLog:
+    """How a runner logs its failed comparisons: an outage as one event, a bug with its traceback.
+
+    An outage of the database or session store fails every comparison until it ends, all for
+    one known reason, and a traceback each said nothing new (127 in a ten-second outage). So
+    the first failure logs one line, the failures after it are only counted (the metric's
+    ``error``), and the first comparison that succeeds once ``quiet`` seconds have passed
+    without an outage failure logs the end. A success sooner than that does not end it: a
+    comparison that never touched the store (an anonymous visitor's, say) succeeds in the
+    middle of an outage, and the log would flap with the mix of traffic.
+
+    Any other exception is a bug in the new side or here, and keeps its traceback, though not
+    one per request either: one per route and kind of exception every ten seconds, the next
+    one saying how many it stands for.
+    """
+
+    def __init__(self, quiet: float) -> None:
+        self.quiet = quiet
+        self.outage_since: float | None = None
+        self._outage_last = 0.0
+        self._outage_failures = 0
+        self._tracebacks: dict[tuple[str, str], tuple[float, int]] = {}  # last traceback, failures since
+
+    def failed(self, route: str, exc: Exception) -> None:
+        now = time.monotonic()
+        if _is_outage(exc):
+            if self.outage_since is None:
+                self.outage_since, self._outage_failures = now, 0
+                logger.warning(
+                    "shadow comparisons failing: the database or session store is unreachable (%r, on %s); "
+                    "counted as errors, one line again when they succeed",
+                    exc.cause if isinstance(exc, BackendUnavailable) else exc, route,
+                    extra={"event": "shadow_outage", "route": route},
+                )
+            self._outage_last = now
+            self._outage_failures += 1
+            return
+        key = (route, f"{type(exc).__module__}.{type(exc).__qualname__}")
+        last, skipped = self._tracebacks.get(key, (-math.inf, 0))
+        if now - last < _TRACEBACK_EVERY_SECONDS:
+            self._tracebacks[key] = (last, skipped + 1)
+            return
+        self._tracebacks[key] = (now, 0)
+        logger.warning(
+            "shadow comparison of %s failed%s", route,
+            f" ({skipped} more like it since the last traceback)" if skipped else "", exc_info=exc,
+        )
+
+    def succeeded(self) -> None:
+        if self.outage_since is None:
+            return
+        now = time.monotonic()
+        if now - self._outage_last < self.quiet:
+            return
+        logger.warning(
+            "shadow comparisons succeed again: the outage lasted %.1f s, %d comparisons failed",
+            self._outage_last - self.outage_since, self._outage_failures, extra={"event": "shadow_outage_over"},
+        )
+        self.outage_since = None
 
 
 class ShadowRunner:
@@ -134,6 +231,7 @@ class ShadowRunner:
         idle_share: float = 0.5,
         quiet_window: float = 0.02,
         max_wait: float = 10.0,
+        outage_quiet: float = 1.0,
     ) -> None:
         self.timeout = timeout
         self.max_queue = max_queue
@@ -143,6 +241,7 @@ class ShadowRunner:
         self._send: MemoryObjectSendStream[tuple[float, ShadowJob]] | None = None
         self.completed = 0
         self.dropped_busy = 0
+        self.failures = _FailureLog(outage_quiet)
 
     def submit(self, job: ShadowJob) -> None:
         """Queue a comparison without waiting; when the queue is full (or not running), drop it."""
@@ -184,9 +283,11 @@ class ShadowRunner:
     async def _run(self, job: ShadowJob) -> None:
         try:
             await self._compare(job)
-        except Exception:  # noqa: BLE001 - a broken comparison must not stop the next ones
+        except Exception as exc:  # noqa: BLE001 - a broken comparison must not stop the next ones
             SHADOW_RESULTS.labels(job.route.name, "error").inc()
-            logger.warning("shadow comparison of %s failed", job.route.name, exc_info=True)
+            self.failures.failed(job.route.name, exc)
+        else:
+            self.failures.succeeded()
         self.completed += 1
 
     async def _compare(self, job: ShadowJob) -> None:
