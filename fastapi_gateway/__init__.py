@@ -19,12 +19,14 @@ if TYPE_CHECKING:
     from fastapi_gateway.migrated_route import MigratedRoute, RouteState
     from fastapi_gateway.orm import run_orm
     from fastapi_gateway.pages.page import GradioPage
+    from fastapi_gateway.routing.rollouts import RolloutPlan
 
 __all__ = [
     "create_app",
     "GradioPage",
     "MigratedRoute",
     "RouteState",
+    "RolloutPlan",
     "current_user",
     "require_user",
     "django_user",
@@ -46,6 +48,7 @@ _HOMES = {
     "GradioPage": "fastapi_gateway.pages.page",
     "MigratedRoute": "fastapi_gateway.migrated_route",
     "RouteState": "fastapi_gateway.migrated_route",
+    "RolloutPlan": "fastapi_gateway.routing.rollouts",
     "current_user": "fastapi_gateway.identity.dependencies",
     "require_user": "fastapi_gateway.identity.dependencies",
     "csrf_protect": "fastapi_gateway.identity.dependencies",

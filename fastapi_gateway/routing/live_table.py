@@ -50,9 +50,17 @@ class LiveRouteTable:
         return True
 
     async def poll_forever(self) -> None:
+        failing = False
         while True:
             try:
                 await self.refresh()
-            except Exception:  # noqa: BLE001 - an outage keeps the last known table
-                logger.warning("route table refresh failed; serving the last known states", exc_info=True)
+            except Exception as error:  # noqa: BLE001 - an outage keeps the last known table
+                if not failing:  # one line per outage, not one per poll
+                    logger.warning("route table refresh failed (%s: %s); serving the last known states until it answers",
+                                   type(error).__name__, error)
+                failing = True
+            else:
+                if failing:
+                    logger.warning("route table refreshed again")
+                failing = False
             await anyio.sleep(self.poll_seconds)

@@ -114,8 +114,8 @@ class RolloutPlan:
     max_fallback_rate: float = 0.01
 
     def __post_init__(self) -> None:
-        steps = parse_steps(self.steps) if isinstance(self.steps, (str, list)) and not all(
-            isinstance(step, Step) for step in self.steps) else tuple(self.steps)
+        given: Any = self.steps
+        steps = tuple(given) if not isinstance(given, str) and all(isinstance(step, Step) for step in given) else parse_steps(given)
         object.__setattr__(self, "steps", steps)
         if not steps:
             raise RoutingError("a rollout needs at least one step")

@@ -47,6 +47,7 @@ from fastapi_gateway.parity.redaction import Redactor
 from fastapi_gateway.migrated_route import MigratedRoute
 from fastapi_gateway.routing.metrics import SHADOW_DROPPED, SHADOW_RESULTS
 from fastapi_gateway.routing.replay import Answer, call_in_process
+from fastapi_gateway.routing.traffic import RECORDER
 
 __all__ = ["ShadowJob", "ShadowRunner", "redact", "redactor", "stored_body"]
 
@@ -74,6 +75,16 @@ def redactor() -> Redactor:
 def redact(value: Any) -> Any:
     """Mask fields whose names look secret (or are configured), at any depth, before anything is stored."""
     return redactor().json(value)
+
+
+def _result(route: str, result: str) -> None:
+    SHADOW_RESULTS.labels(route, result).inc()
+    RECORDER.shadow(route, result)  # the numbers the console and the rollout gates read
+
+
+def _dropped(route: str, reason: str) -> None:
+    SHADOW_DROPPED.labels(route, reason).inc()
+    RECORDER.shadow(route, "dropped")
 
 
 def _reply(answer: Answer, target: str) -> Reply:
@@ -250,7 +261,7 @@ class ShadowRunner:
                 raise anyio.WouldBlock
             self._send.send_nowait((time.monotonic(), job))
         except (anyio.WouldBlock, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            SHADOW_DROPPED.labels(job.route.name, "queue_full").inc()
+            _dropped(job.route.name, "queue_full")
 
     async def run_forever(self) -> None:
         send, receive = anyio.create_memory_object_stream[tuple[float, ShadowJob]](self.max_queue)
@@ -262,7 +273,7 @@ class ShadowRunner:
                         await self._run(job)
                     else:
                         self.dropped_busy += 1
-                        SHADOW_DROPPED.labels(job.route.name, "busy").inc()
+                        _dropped(job.route.name, "busy")
         finally:
             self._send = None
 
@@ -284,7 +295,7 @@ class ShadowRunner:
         try:
             await self._compare(job)
         except Exception as exc:  # noqa: BLE001 - a broken comparison must not stop the next ones
-            SHADOW_RESULTS.labels(job.route.name, "error").inc()
+            _result(job.route.name, "error")
             self.failures.failed(job.route.name, exc)
         else:
             self.failures.succeeded()
@@ -295,7 +306,7 @@ class ShadowRunner:
         with anyio.move_on_after(job.route.new_timeout or self.timeout) as deadline:
             new = await call_in_process(job.app, job.scope, job.body)
         if deadline.cancelled_caught or new is None:
-            SHADOW_RESULTS.labels(job.route.name, "timeout").inc()
+            _result(job.route.name, "timeout")
             differences = [Difference("timeout", None, f"> {job.route.new_timeout} s")]
         else:
             rules = Rules.for_route(job.route).plus(
@@ -308,10 +319,10 @@ class ShadowRunner:
                 _reply(job.legacy, legacy_target), _reply(new, _target(job.scope, job.scope["path"])), rules
             )
         if not differences:
-            SHADOW_RESULTS.labels(job.route.name, "agree").inc()
+            _result(job.route.name, "agree")
             return
         if new is not None:
-            SHADOW_RESULTS.labels(job.route.name, "differ").inc()
+            _result(job.route.name, "differ")
         logger.warning(
             "shadow mismatch on %s: %s", job.route.name, ", ".join(d.path for d in differences[:5]),
             extra={"event": "shadow_mismatch", "route": job.route.name},

@@ -142,7 +142,8 @@ def rollback_route(name: str, *, reason: str = "", actor: str = "") -> RouteSett
     _validate(name, RouteState.LEGACY.value, None, declared_routes())
     with transaction.atomic():
         last = (
-            RouteChange.objects.select_for_update()
+            # of=self: the undone_by filter is an outer join, which PostgreSQL will not lock.
+            RouteChange.objects.select_for_update(of=("self",))
             .filter(name=name, undoes__isnull=True, undone_by__isnull=True)
             .order_by("-changed_at", "-id")
             .first()

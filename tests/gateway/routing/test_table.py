@@ -12,6 +12,7 @@ from django.core.management import CommandError, call_command
 from fastapi_gateway.exceptions import RoutingError
 from fastapi_gateway.routing.models import RouteChange, RouteStateRecord
 from fastapi_gateway.routing.table import current_version, load_states, rollback_route, set_route_state
+from migration_plan.routes import ROUTES
 
 pytestmark = pytest.mark.django_db
 
@@ -151,3 +152,32 @@ def test_routes_json_lists_every_declared_route() -> None:
     assert set(rows) == {route.name for route in declared_routes()}
     assert (rows["api-tickets"]["state"], rows["api-tickets"]["percent"], rows["api-tickets"]["reason"]) == ("canary", 25, "quarter")
     assert all({"name", "state", "percent", "legacy", "new", "changed_at", "changed_by"} <= set(row) for row in rows.values())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_database_outage_is_one_line_for_the_poller_and_one_when_it_ends(caplog: pytest.LogCaptureFixture) -> None:
+    import anyio
+    from django.db import connection
+
+    from fastapi_gateway.orm import run_orm
+    from fastapi_gateway.routing.live_table import LiveRouteTable
+
+    def rename(old: str, new: str) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+    table = LiveRouteTable(ROUTES, poll_seconds=0.01)
+    caplog.set_level("WARNING", logger="fastapi_gateway.routing")
+    async with anyio.create_task_group() as tasks:
+        await run_orm(rename, "gateway_routing_tableversion", "tableversion_away")
+        try:
+            tasks.start_soon(table.poll_forever)
+            await anyio.sleep(0.3)
+        finally:
+            await run_orm(rename, "tableversion_away", "gateway_routing_tableversion")
+        await anyio.sleep(0.3)
+        tasks.cancel_scope.cancel()
+    lines = [record for record in caplog.records if "route table" in record.getMessage()]
+    assert [record.getMessage().split(" (")[0].split(";")[0] for record in lines] == [
+        "route table refresh failed", "route table refreshed again"]
+    assert all(record.exc_info is None for record in lines)
