@@ -12,7 +12,9 @@ last ``hold_seconds`` of the step, summed over every process and host, see ``tra
 - fallbacks (new-side failures legacy answered instead) at most ``max_fallback_rate``.
 
 When every gate holds over a full step the route advances; the moment one fails over a
-window of ``min_requests`` it goes back to ``legacy``, and the audit trail records the
+window of ``min_requests`` it goes back to ``legacy`` (the window is made of whole
+``traffic.BUCKET_SECONDS`` buckets, from the first one that starts inside the step: a
+decision comes at most a bucket, 10 s, after the window's numbers are in), and the audit trail records the
 numbers that decided. Every worker runs the controller; the one holding the rollout's lease
 (a row in the database, renewed each tick) evaluates it, and a decision is written only if
 the rollout is still at the step it evaluated (a conditional update), so each step gets
@@ -37,7 +39,7 @@ from django.utils import timezone
 
 from fastapi_gateway.exceptions import RoutingError
 from fastapi_gateway.migrated_route import RouteState
-from fastapi_gateway.routing.traffic import SideNumbers, route_numbers
+from fastapi_gateway.routing.traffic import BUCKET_SECONDS, SideNumbers, bucket_start, route_numbers
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -331,7 +333,12 @@ def _decide(rollout: Any, now: datetime) -> str | None:
         return "pause"
     started = rollout.step_started_at or now
     held = (now - started).total_seconds()
-    since = max(started, now - timedelta(seconds=plan.hold_seconds))
+    # Whole buckets only: the bucket the step started in also holds the step before's numbers
+    # (another rollout's failures, say), so the window starts at the first bucket after it.
+    first = bucket_start(started)
+    if first < started:
+        first += timedelta(seconds=BUCKET_SECONDS)
+    since = max(first, bucket_start(now - timedelta(seconds=plan.hold_seconds)))
     sides = route_numbers(since, names=[rollout.route]).get(rollout.route, {})
     verdict = evaluate(plan, step, sides.get("legacy", SideNumbers()), sides.get("new", SideNumbers()), held)
     check = {"at": now.isoformat(), "action": verdict.action, "summary": verdict.summary, **verdict.numbers}

@@ -123,8 +123,8 @@ def test_a_healthy_route_rolls_through_every_step_to_new(routes: None) -> None:
     assert _state() == ("shadow", 0)
     start = rollout.step_started_at
     # Two hosts' comparisons add up to the step's minimum.
-    _traffic("web-1:1", agree=6, at=start + timedelta(seconds=5))
-    _traffic("web-2:1", agree=6, at=start + timedelta(seconds=15))
+    _traffic("web-1:1", agree=6, at=start + timedelta(seconds=15))
+    _traffic("web-2:1", agree=6, at=start + timedelta(seconds=25))
     assert tick(holder="web-1:1", now=start + timedelta(seconds=30)) == {}
     assert "held 30 of 60" in Rollout.objects.get().message
     assert tick(holder="web-1:1", now=start + timedelta(seconds=61)) == {rollout.pk: "advance"}
@@ -148,8 +148,8 @@ def test_a_healthy_route_rolls_through_every_step_to_new(routes: None) -> None:
 def test_a_failing_gate_sends_the_route_back_to_legacy_with_the_numbers(routes: None) -> None:
     rollout = start_rollout("api-tickets", RolloutPlan(steps=parse_steps("canary:50,new"), hold_seconds=60, min_requests=10))
     start = rollout.step_started_at
-    _traffic("web-1:1", new=10, fallbacks=3, legacy=10, at=start + timedelta(seconds=2))
-    assert tick(holder="web-1:1", now=start + timedelta(seconds=3)) == {rollout.pk: "rollback"}
+    _traffic("web-1:1", new=10, fallbacks=3, legacy=10, at=start + timedelta(seconds=12))
+    assert tick(holder="web-1:1", now=start + timedelta(seconds=13)) == {rollout.pk: "rollback"}
     assert _state() == ("legacy", 0)
     rolled = Rollout.objects.get()
     assert rolled.status == "rolled_back" and "fallbacks 3/13" in rolled.message
@@ -158,10 +158,23 @@ def test_a_failing_gate_sends_the_route_back_to_legacy_with_the_numbers(routes: 
     assert rolled.decisions[-1]["new"]["fallbacks"] == 3
 
 
+def test_numbers_from_before_the_step_in_its_first_bucket_do_not_count(routes: None) -> None:
+    """The bucket a step starts in also holds what came before: another rollout's failures."""
+    from fastapi_gateway.routing.traffic import BUCKET_SECONDS, bucket_start
+
+    boundary = bucket_start(timezone.now()) + timedelta(seconds=BUCKET_SECONDS)
+    _traffic("web-1:1", new=20, fallbacks=20, at=boundary + timedelta(seconds=1))  # a failed rollout's last numbers
+    rollout = start_rollout("api-tickets", RolloutPlan(steps=parse_steps("canary:50,new"), hold_seconds=60, min_requests=10))
+    Rollout.objects.filter(pk=rollout.pk).update(step_started_at=boundary + timedelta(seconds=2))
+    assert tick(holder="web-1:1", now=boundary + timedelta(seconds=5)) == {}
+    _traffic("web-1:1", new=20, legacy=20, at=boundary + timedelta(seconds=BUCKET_SECONDS + 1))
+    assert tick(holder="web-1:1", now=boundary + timedelta(seconds=63)) == {rollout.pk: "advance"}
+
+
 def test_one_decision_per_step_whoever_holds_the_lease(routes: None) -> None:
     rollout = start_rollout("api-tickets", PLAN)
     start = rollout.step_started_at
-    _traffic("web-1:1", agree=20, at=start + timedelta(seconds=5))
+    _traffic("web-1:1", agree=20, at=start + timedelta(seconds=15))
     later = start + timedelta(seconds=61)
     # web-2 holds the lease: web-1's tick leaves the rollout alone.
     Rollout.objects.filter(pk=rollout.pk).update(lease_holder="web-2:1", lease_until=later + timedelta(seconds=10))
