@@ -340,7 +340,13 @@ def _decide(rollout: Any, now: datetime) -> str | None:
         first += timedelta(seconds=BUCKET_SECONDS)
     since = max(first, bucket_start(now - timedelta(seconds=plan.hold_seconds)))
     sides = route_numbers(since, names=[rollout.route]).get(rollout.route, {})
-    verdict = evaluate(plan, step, sides.get("legacy", SideNumbers()), sides.get("new", SideNumbers()), held)
+    legacy = sides.get("legacy", SideNumbers())
+    if legacy.requests < plan.min_requests:
+        # Legacy answers too little in this window to compare with (``new`` sends it nothing):
+        # its numbers from the hour before the rollout to now stand in.
+        baseline = route_numbers(rollout.started_at - timedelta(hours=1), names=[rollout.route]).get(rollout.route, {})
+        legacy = baseline.get("legacy", legacy)
+    verdict = evaluate(plan, step, legacy, sides.get("new", SideNumbers()), held)
     check = {"at": now.isoformat(), "action": verdict.action, "summary": verdict.summary, **verdict.numbers}
     if verdict.action == "wait":
         Rollout.objects.filter(pk=rollout.pk, step=rollout.step, status="running").update(

@@ -134,6 +134,7 @@ def test_a_healthy_route_rolls_through_every_step_to_new(routes: None) -> None:
     assert tick(holder="web-1:1", now=step_start + timedelta(seconds=61)) == {rollout.pk: "advance"}
     assert _state() == ("new", 0)
     step_start = Rollout.objects.get().step_started_at
+    # In new, legacy answers nothing: its numbers since before the rollout are the baseline.
     _traffic("web-1:1", new=12, at=step_start + timedelta(seconds=20))
     assert tick(holder="web-1:1", now=step_start + timedelta(seconds=61)) == {rollout.pk: "done"}
     done = Rollout.objects.get()
@@ -143,6 +144,21 @@ def test_a_healthy_route_rolls_through_every_step_to_new(routes: None) -> None:
     assert all(c.changed_by == f"rollout #{rollout.pk}" for c in trail)
     assert "release 42" in trail[0].reason and "12 comparisons" in trail[1].reason and "12 requests" in trail[2].reason
     assert "done" in rollout_progress(done)
+
+
+def test_in_new_legacy_s_earlier_numbers_are_the_baseline(routes: None) -> None:
+    recorder = TrafficRecorder(source="web-1:1")
+    for _ in range(50):
+        recorder.request("api-tickets", "legacy", 200, 0.040)  # before the rollout: legacy's p99 is 40 ms
+    recorder.flush(now=timezone.now() - timedelta(minutes=20))
+    rollout = start_rollout("api-tickets", RolloutPlan(steps=parse_steps("new"), hold_seconds=60, min_requests=10))
+    start = rollout.step_started_at
+    recorder = TrafficRecorder(source="web-1:1")
+    for _ in range(20):
+        recorder.request("api-tickets", "new", 200, 0.030)  # 30 ms: above the 10 ms floor, under 1.5 x 40 ms
+    recorder.flush(now=start + timedelta(seconds=15))
+    assert tick(holder="web-1:1", now=start + timedelta(seconds=61)) == {rollout.pk: "done"}
+    assert Rollout.objects.get().last_check["legacy"]["requests"] == 50
 
 
 def test_a_failing_gate_sends_the_route_back_to_legacy_with_the_numbers(routes: None) -> None:
