@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
 from django.http.request import split_domain_port, validate_host
 from django.middleware.csrf import CsrfViewMiddleware
+from django.urls import URLPattern, URLResolver, get_resolver, get_urlconf
 from django.urls.resolvers import RoutePattern
 from django.db.utils import ConnectionHandler
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -51,6 +52,10 @@ __all__ = [
     "validate_host",
     "url_has_allowed_host_and_scheme",
     "RoutePattern",
+    "url_resolver",
+    "url_entries",
+    "join_route",
+    "view_path",
     "thread_connections",
     "set_thread_connections",
     # Starlette 1.10.0
@@ -113,6 +118,32 @@ def origin_verified(request: HttpRequest) -> bool:
 # as Django decides it. url_has_allowed_host_and_scheme (django.utils.http, not documented): the
 # check Django's login view makes of ?next=. RoutePattern (django.urls.resolvers, not
 # documented): path() syntax, so a migrated route's <int:pk> means what it means in urls.py.
+
+
+def url_resolver() -> URLResolver:
+    """``get_resolver(get_urlconf())`` (``get_resolver`` is not documented): the resolver
+    ``resolve()`` asks in this thread, whose tree the coverage report walks."""
+    return get_resolver(get_urlconf())
+
+
+def url_entries(resolver: URLResolver) -> list[URLPattern | URLResolver]:
+    """``URLResolver.url_patterns`` (not documented): an include's patterns and includes, in the
+    order ``resolve()`` tries them."""
+    return list(resolver.url_patterns)
+
+
+def join_route(prefix: str, route: str) -> str:
+    """``URLResolver._join_route``: how ``resolve()`` joins an include's route to its patterns'
+    into ``ResolverMatch.route``, the name the traffic counts are kept under; a hand-made join
+    would name ``re_path()`` patterns differently from the counts."""
+    joined: str = URLResolver._join_route(prefix, route)  # type: ignore[attr-defined]
+    return joined
+
+
+def view_path(pattern: URLPattern) -> str:
+    """``URLPattern.lookup_str`` (not documented): the view's dotted path, with class-based views
+    and ``functools.partial`` unwrapped, which a wrapped callback's own ``__module__`` would not give."""
+    return pattern.lookup_str
 
 
 def thread_connections(handler: ConnectionHandler) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import functools
 import inspect
 import io
 from pathlib import Path
@@ -24,7 +25,11 @@ from django.contrib.sessions.backends import cache as cache_engine
 from django.contrib.sessions.backends import cached_db, db, file, signed_cookies
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import connections
+from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
+from django.urls import URLPattern, URLResolver, include, path, re_path, resolve
+from django.urls.resolvers import RegexPattern
+from django.views.generic import TemplateView
 from pytest_django import Settings
 
 from fastapi_gateway import compat
@@ -39,6 +44,10 @@ DOCUMENTED = {"_meta", "_default_manager"}
 
 def _parameters(function: Any) -> list[str]:
     return list(inspect.signature(function).parameters)
+
+
+def _page(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    return HttpResponse("ok")
 
 
 # --- the rule ------------------------------------------------------------------------------
@@ -223,6 +232,45 @@ def test_route_pattern_matches_as_path_does() -> None:
     assert pattern.match("tickets/3/") == ("", (), {"pk": 3})
     assert pattern.match("tickets/abc/") is None
     assert pattern.match("tickets/3/extra") is None
+
+
+def test_url_resolver_is_the_one_resolve_asks(settings: Settings) -> None:
+    resolver = compat.url_resolver()
+    assert resolver.resolve("/tickets/3/").route == resolve("/tickets/3/").route == "tickets/<int:pk>/"
+    settings.ROOT_URLCONF = "tests.gateway.routing.thirdparty_urls"
+    assert compat.url_resolver() is not resolver
+    assert compat.url_resolver().resolve("/health").route == "health"
+
+
+def test_url_entries_are_an_includes_patterns_and_includes_in_order() -> None:
+    inner = [path("a/", _page, name="a")]
+    resolver = URLResolver(RegexPattern(r"^/"), SimpleNamespace(urlpatterns=[path("x/", include(inner)), path("b/", _page)]))
+    entries = compat.url_entries(resolver)
+    assert [type(entry) for entry in entries] == [URLResolver, URLPattern]
+    assert isinstance(entries[0], URLResolver) and compat.url_entries(entries[0]) == inner
+
+
+@pytest.mark.parametrize(
+    ("outer", "inner", "url"),
+    [
+        (path("api/", include([path("t/<int:pk>/", _page)])), "api/t/<int:pk>/", "/api/t/3/"),
+        (re_path(r"^blog/", include([re_path(r"^(?P<year>[0-9]{4})/$", _page)])), "^blog/(?P<year>[0-9]{4})/$", "/blog/2024/"),
+        (path("", include([re_path(r"^about/$", _page)])), "^about/$", "/about/"),  # an empty prefix keeps the ^
+        (re_path(r"^old/", include([path("<slug:s>/", _page)])), "^old/<slug:s>/", "/old/x/"),
+    ],
+)
+def test_join_route_joins_as_resolve_names_resolver_match_route(outer: Any, inner: str, url: str) -> None:
+    resolver = URLResolver(RegexPattern(r"^/"), SimpleNamespace(urlpatterns=[outer]))
+    included = compat.url_entries(resolver)[0]
+    assert isinstance(included, URLResolver)
+    joined = compat.join_route(str(included.pattern), str(compat.url_entries(included)[0].pattern))
+    assert joined == resolver.resolve(url).route == inner
+
+
+def test_view_path_is_the_views_dotted_path() -> None:
+    assert compat.view_path(path("a/", _page)) == f"{__name__}._page"
+    assert compat.view_path(path("b/", TemplateView.as_view(template_name="x.html"))) == "django.views.generic.base.TemplateView"
+    assert compat.view_path(path("c/", functools.partial(_page, extra=1))) == f"{__name__}._page"
 
 
 @pytest.mark.django_db(transaction=True)
