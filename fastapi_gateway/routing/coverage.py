@@ -23,11 +23,10 @@ from django.urls import URLResolver
 from fastapi_gateway.compat import join_route, url_entries, url_resolver, view_path
 from fastapi_gateway.migrated_route import MigratedRoute, RouteState
 from fastapi_gateway.routing.table import RouteSetting, declared_routes, load_states
-from fastapi_gateway.routing.traffic import bucket_start, pattern_counts, url_pattern
+from fastapi_gateway.routing.traffic import UNMATCHED, UNRESOLVED, bucket_start, pattern_counts, url_pattern
 
 __all__ = ["UNMATCHED", "UrlPattern", "coverage_rows", "coverage_summary", "url_patterns"]
 
-UNMATCHED = ""  # the pattern ``traffic`` counts requests no pattern answered under
 _PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<parameter>[^>]+)>")  # path() syntax
 # A made-up value per parameter: one of these fits each of Django's own converters.
 _SAMPLES = ("1", "a", "00000000-0000-0000-0000-000000000000")
@@ -129,12 +128,12 @@ def coverage_rows(since: datetime | None = None) -> list[dict[str, Any]]:
     routes = declared_routes()
     states = load_states(route.name for route in routes)
     in_urlconf = {pattern.route for pattern in patterns}
-    gone = sorted(set(counts) - in_urlconf - {UNMATCHED})
+    gone = sorted(set(counts) - in_urlconf - {UNMATCHED, UNRESOLVED})
     covered = {pattern: names[0] for pattern, names in _covered_by(routes, [*in_urlconf, *gone]).items()}
     placed = set(covered.values())
     answered_new = {
         pattern for pattern, sides in counts.items()
-        if sides.get("new") and pattern not in covered and (pattern != UNMATCHED or UNMATCHED in in_urlconf)
+        if sides.get("new") and pattern not in covered and pattern not in (UNMATCHED, UNRESOLVED)
     }
     covered.update(_recorded(answered_new, [route.name for route in routes if route.name not in placed], since))
 
@@ -158,17 +157,15 @@ def coverage_rows(since: datetime | None = None) -> list[dict[str, Any]]:
         counted.add(pattern.route)
         rows.append(row(pattern.route, pattern.name, pattern.view, sides, True))
     rows.extend(row(pattern, None, None, counts[pattern], False) for pattern in gone)
-    if UNMATCHED not in in_urlconf and any(counts.get(UNMATCHED, {}).values()):
-        rows.append(row(None, None, None, counts[UNMATCHED], False))
+    for marker in (UNMATCHED, UNRESOLVED):  # requests no pattern answered; paths past a process's cap
+        if any(counts.get(marker, {}).values()):
+            rows.append(row(None if marker == UNMATCHED else marker, None, None, counts[marker], False))
     rows.sort(key=lambda item: (-item["requests"], item["pattern"] is None, item["pattern"] or ""))
     return rows
 
 
 def coverage_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The move in numbers: patterns with a declared route, and the new side's share of requests.
-
-    ``unmatched_on_root``: the URLconf has a pattern ``""`` (a home page), under which ``traffic``
-    also counts the requests no pattern answered, so that pattern's count includes them."""
+    """The move in numbers: patterns with a declared route, and the new side's share of requests."""
     patterns = [row for row in rows if row["in_urlconf"]]
     requests = sum(row["requests"] for row in rows)
     new = sum(row["new_requests"] for row in rows)
@@ -179,5 +176,4 @@ def coverage_summary(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "new_requests": new,
         "new_share": round(new / requests, 4) if requests else 0.0,
         "unmatched_requests": sum(row["requests"] for row in rows if row["pattern"] is None),
-        "unmatched_on_root": any(row["pattern"] == UNMATCHED for row in patterns),
     }

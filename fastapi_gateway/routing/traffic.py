@@ -42,6 +42,8 @@ __all__ = [
     "RECORDER",
     "SideNumbers",
     "TrafficRecorder",
+    "UNMATCHED",
+    "UNRESOLVED",
     "pattern_counts",
     "route_numbers",
     "route_timeline",
@@ -52,6 +54,10 @@ logger = logging.getLogger("fastapi_gateway.routing")
 BUCKET_SECONDS = 10
 _MAX_PATHS = 4096
 _OVERFLOW_PATH = "\x00overflow"  # the share of paths past the cap, counted but not resolved
+# The pattern names of requests no pattern answered, and of paths past the cap: "<404>" and
+# "<+>" are no route a URLconf can have (path() refuses such a converter name).
+UNMATCHED = "<404>"
+UNRESOLVED = "<+>"
 _LATENCY_BASE_MS = 0.1
 _LATENCY_GROWTH = 1.2
 _LATENCY_LAST = 90  # 0.1 ms × 1.2^91 ≈ 16 min: everything slower lands in the last bucket
@@ -210,8 +216,8 @@ class TrafficRecorder:
         for (route, side), numbers in routes.items():
             rows.setdefault((route, side, ""), SideNumbers()).add(numbers)
         for (path, side), count in paths.items():
-            pattern = "" if path == _OVERFLOW_PATH else url_pattern(path)
-            rows.setdefault(("", side, pattern if pattern is not None else ""), SideNumbers()).requests += count
+            pattern = UNRESOLVED if path == _OVERFLOW_PATH else url_pattern(path)
+            rows.setdefault(("", side, UNMATCHED if pattern is None else pattern), SideNumbers()).requests += count
         try:
             _write(rows, bucket, self.source or _source())
         except Exception:
@@ -350,7 +356,8 @@ def route_timeline(name: str, since: datetime, *, step_seconds: int = BUCKET_SEC
 
 
 def pattern_counts(since: datetime | None = None) -> dict[str, dict[str, int]]:
-    """Per Django URL pattern ("" for requests no pattern answered), requests per side."""
+    """Per Django URL pattern (``UNMATCHED`` for requests no pattern answered, ``UNRESOLVED`` for
+    paths a process saw past its cap), requests per side."""
     from fastapi_gateway.routing.models import TrafficSample
 
     samples = TrafficSample.objects.filter(route="")

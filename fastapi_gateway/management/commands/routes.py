@@ -27,6 +27,7 @@ from fastapi_gateway.routing.rollouts import (
     start_rollout,
     stop_rollout,
 )
+from fastapi_gateway.routing.traffic import UNRESOLVED
 from fastapi_gateway.routing.table import declared_routes, rollback_route, set_route_state
 
 # ``routes rollout`` options and the ``RolloutPlan`` fields they override.
@@ -215,8 +216,7 @@ class Command(BaseCommand):
         header = ("PATTERN", "NAME", "REQUESTS", "NEW", "ROUTE", "STATE", "VIEW")
         lines = [header] + [
             (
-                "(no pattern)" if row["pattern"] is None else (row["pattern"] or "''")
-                + ("" if row["in_urlconf"] else " (gone)"),
+                _pattern_label(row),
                 row["name"] or "-", f"{row['requests']:,}", _share(row["new_share"]) if row["requests"] else "-",
                 row["route"] or "-",
                 (f"canary {row['percent']}%" if row["state"] == RouteState.CANARY.value else row["state"]) if row["route"] else "-",
@@ -234,8 +234,14 @@ class Command(BaseCommand):
             if summary["requests"] else f"no requests recorded{window}"
         )
         self.stdout.write(f"\n{summary['covered']} of {summary['patterns']} URL patterns {verb} a declared route; {served}")
-        if summary["unmatched_on_root"]:
-            self.stdout.write("The pattern '' also counts the requests no URL pattern answered (the traffic numbers name both '').")
+
+
+def _pattern_label(row: dict[str, Any]) -> str:
+    if row["pattern"] is None:
+        return "(no pattern: 404)"
+    if row["pattern"] == UNRESOLVED:
+        return "(paths past a process's cap)"
+    return (row["pattern"] or "''") + ("" if row["in_urlconf"] else " (gone)")
 
 
 def _table(lines: list[tuple[str, ...]]) -> list[str]:
