@@ -4,69 +4,34 @@ Builds the gateway as the ASGI entrypoint does (same ``GATEWAY`` configuration) 
 without its routing layer, so every legacy URL reaches Django and every new URL its new
 handler whatever state the route table is in, and runs each declared route's default
 cases, the cases of ``--cases`` files and, with ``--from-shadow``, replays of recorded
-shadow mismatches.
+shadow mismatches. The run is ``parity.suite``'s, the one the admin's parity runs make too;
+after a clean run, each route's next step follows the report.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import sys
 from argparse import ArgumentParser
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import anyio
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError
 
-from fastapi_gateway.conf import setting
 from fastapi_gateway.exceptions import GatewayError
-from fastapi_gateway.orm import run_orm
 from fastapi_gateway.parity.case_files import load_case_file
 from fastapi_gateway.parity.cases import Case
-from fastapi_gateway.parity.default_cases import default_cases
 from fastapi_gateway.parity.determinism import Determinism
 from fastapi_gateway.parity.exceptions import ParityError
-from fastapi_gateway.parity.identities import sample_usernames
-from fastapi_gateway.parity.redaction import Redactor
+from fastapi_gateway.parity.next_step import next_step_hint
 from fastapi_gateway.parity.reports import FORMATS, format_for_path, render, render_summary_table
 from fastapi_gateway.parity.results import DIFFER, ERROR, CaseResult, RunReport
-from fastapi_gateway.parity.runner import ParityRunner
-from fastapi_gateway.routing.shadow_cases import shadow_cases
-from fastapi_gateway.migrated_route import MigratedRoute
+from fastapi_gateway.parity.suite import SuiteOptions, quiet_expected_4xx, run_suite, select_routes
 from fastapi_gateway.routing.table import declared_routes
-
-AppFactory = Callable[[], Any]
-
-
-def _gateway_without_routing(*, with_pages: bool) -> Any:
-    """The gateway of ``fastapi_gateway.asgi``, minus its routing layer (and pages if unneeded)."""
-    from fastapi_gateway import create_app
-
-    return create_app(migrated_routes=(), gradio_pages=None if with_pages else ())
-
-
-def _errors_only(record: logging.LogRecord) -> bool:
-    return record.levelno >= logging.ERROR
-
-
-@contextmanager
-def _quiet_expected_4xx() -> Iterator[None]:
-    """Default cases ask for 401s and 404s on purpose; Django logs each as a warning.
-
-    A filter, not a level: building the gateway runs ``django.setup()`` again, whose logging
-    configuration resets the levels of Django's loggers (but keeps their filters).
-    """
-    logger = logging.getLogger("django.request")
-    logger.addFilter(_errors_only)
-    try:
-        yield
-    finally:
-        logger.removeFilter(_errors_only)
 
 
 class Command(BaseCommand):
@@ -97,17 +62,24 @@ class Command(BaseCommand):
         try:
             determinism = Determinism(frozen_at=self._frozen_at(options["freeze_time"]), seed=options["seed"])
             declared = list(declared_routes())
-            selected = self._selected(declared, options["routes"])
+            select_routes(declared, options["routes"])
             file_cases = [case for path in options["cases"] for case in load_case_file(path, declared)]
             if options["routes"]:
                 file_cases = [case for case in file_cases if case.route in options["routes"]]
-            with _quiet_expected_4xx():
-                report = anyio.run(self._run, options, declared, selected, file_cases, determinism)
+            suite = SuiteOptions(
+                routes=options["routes"], file_cases=file_cases, from_shadow=options["from_shadow"],
+                defaults=not options["no_defaults"], users=options["user"], determinism=determinism,
+                timeout=options["timeout"], redact=options["redact"], shadow_limit=options["shadow_limit"],
+                app_factory=options.get("app_factory"),
+            )
+            with quiet_expected_4xx():
+                report = anyio.run(partial(run_suite, suite, declared, progress=self._progress, started=self._started))
         except (GatewayError, OSError) as exc:
             raise CommandError(str(exc), returncode=2) from exc
         self._write(report, format_name, options["output"])
         if report.exit_code:
             raise CommandError(self._verdict(report), returncode=report.exit_code)
+        self._next_steps(report, to_stdout=format_name == "text" or bool(options["output"]))
 
     @staticmethod
     def _frozen_at(value: str | None) -> datetime | None:
@@ -120,39 +92,9 @@ class Command(BaseCommand):
         except ValueError:
             raise ParityError(f"--freeze-time: {value!r} is not an ISO-8601 date and time") from None
 
-    @staticmethod
-    def _selected(declared: Sequence[MigratedRoute], names: Sequence[str]) -> list[MigratedRoute]:
-        known = {route.name: route for route in declared}
-        unknown = [name for name in names if name not in known]
-        if unknown:
-            raise ParityError(f"unknown route {', '.join(map(repr, unknown))}; declared routes: {', '.join(known) or '(none)'}")
-        return [known[name] for name in names] if names else list(declared)
-
-    async def _run(
-        self, options: dict[str, Any], declared: list[MigratedRoute], selected: list[MigratedRoute],
-        file_cases: list[Case], determinism: Determinism,
-    ) -> RunReport:
-        factory: AppFactory | None = options.get("app_factory")
-        with_pages = any(route.page for route in selected) or any(case.route in {r.name for r in declared if r.page} for case in file_cases)
-        app = factory() if factory is not None else _gateway_without_routing(with_pages=with_pages)
-        redactor = Redactor.from_settings(options["redact"])
-        async with ParityRunner(app, routes=declared, redactor=redactor, determinism=determinism, timeout=options["timeout"]) as runner:
-            users = options["user"] or await run_orm(sample_usernames, tuple(setting("PARITY_USERS")))
-            cases: list[Case] = []
-            warnings: list[str] = []
-            if not options["no_defaults"]:
-                defaults, warnings = await default_cases(runner, selected, users, declared=declared)
-                cases += defaults
-            cases += file_cases
-            if options["from_shadow"]:
-                replays, replay_warnings = await run_orm(shadow_cases, selected, users, per_route=options["shadow_limit"])
-                cases += replays
-                warnings += replay_warnings
-            if not cases:
-                raise ParityError("no cases to run (no defaults, no --cases, nothing recorded in shadow)")
-            routes = len({case.route for case in cases})
-            self.stderr.write(f"parity: {len(cases)} case{'s' * (len(cases) != 1)} on {routes} route{'s' * (routes != 1)}")
-            return await runner.run(cases, progress=self._progress, warnings=warnings)
+    def _started(self, cases: Sequence[Case]) -> None:
+        routes = len({case.route for case in cases})
+        self.stderr.write(f"parity: {len(cases)} case{'s' * (len(cases) != 1)} on {routes} route{'s' * (routes != 1)}")
 
     def _progress(self, index: int, total: int, result: CaseResult) -> None:
         line = f"[{index:>{len(str(total))}}/{total}] {result.outcome:<6} {result.route} · {result.name} (as {result.who()})"
@@ -183,3 +125,14 @@ class Command(BaseCommand):
         differing = [case for case in report.cases if case.outcome == DIFFER]
         fields = sorted({path for case in differing for path in case.fields()})
         return f"{len(differing)} of {len(report.cases)} cases differ, at {', '.join(fields[:10])}" + (" …" if len(fields) > 10 else "")
+
+    def _next_steps(self, report: RunReport, *, to_stdout: bool) -> None:
+        """After a clean run, what to do with each route compared (where the summary went)."""
+        try:
+            hints = [(summary.route, next_step_hint(summary.route, parity=summary)) for summary in report.summaries()]
+        except (GatewayError, DatabaseError):
+            return  # a route no longer declared, or no route table to read: the verdict stands alone
+        stream = self.stdout if to_stdout else self.stderr
+        stream.write("")
+        for route, hint in hints:
+            stream.write(f"Next for {route}: {hint}")
