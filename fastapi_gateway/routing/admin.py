@@ -67,9 +67,29 @@ class RouteStateForm(forms.ModelForm):  # type: ignore[type-arg]
 @admin.register(RouteStateRecord)
 class RouteStateAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = RouteStateForm
-    list_display = ["name", "state", "percent", "last_change"]
+    list_display = ["name", "state", "percent", "last_change", "last_parity", "next_step"]
     list_filter = ["state"]
     actions = ["roll_back"]
+
+    @admin.display(description="last parity")
+    def last_parity(self, obj: RouteStateRecord) -> str:
+        from fastapi_gateway.parity.next_step import last_route_parity
+
+        parity = last_route_parity(obj.name)
+        if parity is None:
+            return "never run"
+        if parity.run is None:
+            return parity.describe()
+        return format_html('<a href="{}">{}</a>', reverse("admin:gateway_routing_parityrun_change", args=[parity.run]), parity.describe())
+
+    @admin.display(description="next step")
+    def next_step(self, obj: RouteStateRecord) -> str:
+        from fastapi_gateway.parity.next_step import next_step_hint
+
+        try:
+            return next_step_hint(obj.name)
+        except RoutingError:
+            return "not a declared route"
 
     @admin.display(description="last change")
     def last_change(self, obj: RouteStateRecord) -> str:
@@ -211,3 +231,6 @@ class ShadowMismatchAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def diff_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         return self._page(request, [get_object_or_404(ShadowMismatch, pk=pk)])
+
+
+from fastapi_gateway.routing import parity_admin  # noqa: E402,F401  (registers ParityRunAdmin)
