@@ -90,6 +90,14 @@ DATABASES = {
         conn_max_age=0,
     ),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes write to the embedded database (the gateway's workers each write their
+    # route numbers every few seconds): a transaction takes the write lock when it begins
+    # instead of failing "database is locked" when a read turns into a write, waits up to 20 s
+    # for it, and readers do not wait for the writer (WAL). Django's own advice for SQLite.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        transaction_mode="IMMEDIATE", timeout=20, init_command="PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 if os.environ.get("REDIS_URL"):
