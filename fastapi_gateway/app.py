@@ -164,9 +164,12 @@ def create_app(
             app.mount(prefix, router)
 
     gradio_apps: dict[str, Any] = {}
+    page_rules: dict[str, Any] = {}
     if pages:  # Gradio is imported only for a project that has pages (the "gradio" extra)
+        from fastapi_gateway.pages.access import page_access
         from fastapi_gateway.pages.mount import mount_gradio_pages
 
+        page_rules = {"/" + str(page.path).strip("/"): page_access(page) for page in pages}
         gradio_apps = mount_gradio_pages(app, pages, max_upload_mb=max_upload_mb, title=config["PAGE_TITLE"])
     for gradio_app in gradio_apps.values():
         if isinstance(gradio_app, FastAPI):
@@ -191,7 +194,8 @@ def create_app(
     if gradio_apps:
         from fastapi_gateway.pages.guard import GradioGuardMiddleware
 
-        app.add_middleware(GradioGuardMiddleware, mounts=gradio_apps, recheck_seconds=config["STREAM_RECHECK_SECONDS"])
+        app.add_middleware(GradioGuardMiddleware, mounts=gradio_apps, access=page_rules,
+                           recheck_seconds=config["STREAM_RECHECK_SECONDS"])
     app.add_middleware(LoginRedirectMiddleware, page_paths=list(gradio_apps))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_upload_mb * 1024 * 1024, path_prefixes=new_prefixes)
     if routes:

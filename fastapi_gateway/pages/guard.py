@@ -5,10 +5,12 @@ reach (``gradio_routes``), then: serves public assets as they are; refuses block
 (404); refuses unsafe cross-site requests (403); wants the Django login (401); checks that
 the ``session_hash``, ``event_id``, ``upload_id`` or file path named by the request belongs
 to this user and Django session (403/404); refuses a request naming, anywhere in its JSON,
-a file that is not this user's (403); records identifiers the answer hands out; and, for
-long-lived streams, re-checks the login while the stream is open, ending it after a logout,
-password change or deactivation. The request then runs under its ``FileAccess``, which
-Gradio's file handling obeys (``gradio_file_hooks``).
+a file that is not this user's (403); refuses users the page's own rule does not admit
+(``staff_only``, ``permission``: 403); records identifiers the answer hands out; and, for
+long-lived streams, re-checks the login (and the page's rule) while the stream is open,
+ending it after a logout, password change, deactivation or loss of the permission. The
+request then runs under its ``FileAccess``, which Gradio's file handling obeys
+(``gradio_file_hooks``).
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import anyio
-from starlette.datastructures import QueryParams
-from starlette.responses import JSONResponse
+from starlette.datastructures import Headers, QueryParams
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
 from fastapi_gateway.identity.session import aresolve_user, session_key_from_headers, user_for_scope
+from fastapi_gateway.pages.access import EVERYONE, PageAccess
 from fastapi_gateway.exceptions import BackendUnavailable, CsrfFailure, EventCallRefused, MalformedUpload
 from fastapi_gateway.pages.event_target import check_event_call
 from fastapi_gateway.pages.file_hooks import is_static_file, using_access
@@ -45,11 +48,19 @@ _MAX_INSPECTED_BODY = 8 * 1024 * 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
+_NOT_ALLOWED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Forbidden</title></head>
+<body><h1>Forbidden</h1><p>You are signed in, but this page is not open to your account.</p>
+<p><a href="/">Back to the site</a></p></body></html>
+"""
+
+
 class _Refused(Exception):
-    def __init__(self, status_code: int, detail: str) -> None:
+    def __init__(self, status_code: int, detail: str, *, document: bool = False) -> None:
         super().__init__(detail)
         self.status_code = status_code
         self.detail = detail
+        self.document = document  # a browser asked for the page itself: answer in HTML
 
 
 class GradioGuardMiddleware:
@@ -60,12 +71,14 @@ class GradioGuardMiddleware:
         app: ASGIApp,
         *,
         mounts: Mapping[str, Any],
+        access: Mapping[str, PageAccess] | None = None,
         registry: OwnershipRegistry | None = None,
         recheck_seconds: float = 2.0,
     ) -> None:
         self.app = app
         self.indexes = {path.rstrip("/"): GradioRouteIndex(gradio_app) for path, gradio_app in mounts.items()}
         self.pages = {path.rstrip("/"): gradio_app for path, gradio_app in mounts.items()}
+        self.access = {path.rstrip("/"): rule for path, rule in (access or {}).items()}
         self.registry = registry if registry is not None else OwnershipRegistry()
         self.recheck_seconds = recheck_seconds
 
@@ -92,6 +105,8 @@ class GradioGuardMiddleware:
             if refusal.status_code == 401:
                 # Says, to a stale tab, that its user signed out and where to sign in again.
                 await signed_out_response(mount)(scope, receive, send)
+            elif refusal.document:
+                await HTMLResponse(_NOT_ALLOWED_PAGE, status_code=refusal.status_code)(scope, receive, send)
             else:
                 await JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code)(scope, receive, send)
 
@@ -111,6 +126,11 @@ class GradioGuardMiddleware:
             check_same_origin(scope)
         except CsrfFailure as exc:
             raise _Refused(403, str(exc)) from exc
+        page_access = self.access.get(mount, EVERYONE)
+        if page_access.restricted and not await page_access.aallows(user):
+            landing = scope["method"] in _SAFE_METHODS and scope["path"][len(mount):] in ("", "/")
+            wants_html = "text/html" in Headers(scope=scope).get("accept", "")
+            raise _Refused(403, "This page is not open to your account.", document=landing and wants_html)
         owner = Owner.of(getattr(user, "pk", None), session_key)
         access = FileAccess(owner=owner, registry=self.registry, started=time.time())
         scope[SCOPE_KEY] = access  # Gradio's queue processes the event in a task of its own
@@ -137,7 +157,7 @@ class GradioGuardMiddleware:
             send = self._recording_send(send, rule, owner)
         with using_access(access):
             if rule.streaming:
-                await self._stream_while_logged_in(scope, receive, send, owner, session_key)
+                await self._stream_while_logged_in(scope, receive, send, owner, session_key, page_access)
             else:
                 await self.app(scope, receive, send)
 
@@ -200,9 +220,10 @@ class GradioGuardMiddleware:
                 self.registry.grant("file", served_path(path), owner)
 
     async def _stream_while_logged_in(
-        self, scope: Scope, receive: Receive, send: Send, owner: Owner, session_key: str
+        self, scope: Scope, receive: Receive, send: Send, owner: Owner, session_key: str, page_access: PageAccess = EVERYONE
     ) -> None:
-        """Run a long-lived response, ending it once the session no longer holds this user."""
+        """Run a long-lived response, ending it once the session no longer holds this user, or
+        the user no longer passes the page's rule."""
         tracker = ResponseTracker(send)
         revoked = False
 
@@ -216,7 +237,8 @@ class GradioGuardMiddleware:
                         user = await aresolve_user(session_key)
                     except BackendUnavailable:
                         user = None  # cannot tell whether the user is still logged in: fail closed
-                    if user is None or not user.is_authenticated or str(getattr(user, "pk", None)) != owner.user_pk:
+                    if (user is None or not user.is_authenticated or str(getattr(user, "pk", None)) != owner.user_pk
+                            or (page_access.restricted and not await page_access.aallows(user))):
                         revoked = True
                         logger.info("ending a Gradio stream: the Django session no longer holds its user")
                         tasks.cancel_scope.cancel()
