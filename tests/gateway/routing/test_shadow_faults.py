@@ -71,6 +71,23 @@ def _mismatch_job() -> ShadowJob:
     return ShadowJob(_unused_app, FAULTY["wrong"], scope, b"", legacy)
 
 
+@pytest.fixture
+def deferred_sqlite_transactions() -> Iterator[None]:
+    """On SQLite, transactions as SQLite begins them by default (deferred). The example asks
+    for ``BEGIN IMMEDIATE``, which serialises writers from the start of a transaction: the
+    race below (both threads past their update, one inside its insert's transaction) cannot
+    happen there, and the shared in-memory test database answers "table is locked" instead of
+    waiting. Other backends: nothing changes."""
+    options = connections.settings["default"].get("OPTIONS", {})
+    mode = options.pop("transaction_mode", None) if connection.vendor == "sqlite" else None
+    try:
+        yield
+    finally:
+        if mode is not None:
+            options["transaction_mode"] = mode
+
+
+@pytest.mark.usefixtures("deferred_sqlite_transactions")
 def test_two_comparisons_of_the_same_new_mismatch_both_count() -> None:
     """Both threads count on no row (0 updated), then both insert: one insert wins, the other
     hits the unique constraint for real and counts on the winner's row: 2, and no error.
