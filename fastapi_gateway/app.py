@@ -7,6 +7,7 @@ being answered by Django exactly as before.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -89,6 +90,22 @@ def _pages(targets: Sequence[Any]) -> tuple[GradioPage, ...]:
     return tuple(pages)
 
 
+def _with_console(pages: tuple[GradioPage, ...], console_path: str | None, routes: Sequence[MigratedRoute]) -> tuple[GradioPage, ...]:
+    """The pages plus the staff's migration console (``GATEWAY["MIGRATION_CONSOLE"]``), when
+    routes are declared and Gradio is installed (the "gradio" extra)."""
+    if not console_path or not routes or importlib.util.find_spec("gradio") is None:
+        return pages
+    from fastapi_gateway.console import console_page
+
+    console = console_page(console_path)
+    if any("/" + str(page.path).strip("/") == console.path for page in pages):
+        raise GatewayConfigurationError(
+            f"a page of GATEWAY['PAGES'] is at {console.path}, where the migration console goes: "
+            "move one (GATEWAY['MIGRATION_CONSOLE'] = another path, or None for no console)"
+        )
+    return (*pages, console)
+
+
 def create_app(
     *,
     settings_module: str | None = None,
@@ -121,7 +138,7 @@ def create_app(
     router_targets = config["API_ROUTERS"] if api_routers is None else api_routers
     routers = {prefix.rstrip("/"): load_router(prefix, router) for prefix, router in router_targets.items()}
     routes = _declared_routes(config["ROUTES"]) if migrated_routes is None else tuple(migrated_routes)
-    pages = _pages(config["PAGES"] if gradio_pages is None else gradio_pages)
+    pages = _with_console(_pages(config["PAGES"] if gradio_pages is None else gradio_pages), config["MIGRATION_CONSOLE"], routes)
     keeps_numbers = apps.is_installed("fastapi_gateway")
     routing = RoutingRuntime(
         routes, poll_seconds=config["ROUTE_POLL_SECONDS"],

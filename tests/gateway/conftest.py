@@ -25,8 +25,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def _bare_new_side(settings: Any) -> None:
     """These tests name the routers and pages they mount (``create_app(api_routers=...,
-    gradio_pages=...)``); the example's own (its ``GATEWAY`` setting) are left out."""
+    gradio_pages=..., migration_console=...)``); the example's own (its ``GATEWAY`` setting)
+    are left out, the migration console (a Gradio page of its own) included."""
     settings.GATEWAY = {key: value for key, value in settings.GATEWAY.items() if key not in ("API_ROUTERS", "PAGES")}
+    settings.GATEWAY["MIGRATION_CONSOLE"] = None
 
 BASE_URL = "http://testserver"
 GatewayFactory = Callable[..., "asynccontextmanager[httpx.AsyncClient]"]
