@@ -139,17 +139,27 @@ def _route_summary(row: dict[str, Any] | None) -> str:
     return "\n\n".join(lines)
 
 
-def _overview(window: Any, console_path: str) -> tuple[list[list[Any]], list[list[Any]], list[list[Any]], str]:
+def _refresh_seconds(minutes: int) -> float:
+    """How often the numbers of a window are read again: a long window moves slowly, and
+    summing hours of every process's rows every 2 s would load the database for nothing."""
+    return REFRESH_SECONDS if minutes <= 15 else 10.0 if minutes <= 60 else 30.0
+
+
+def _overview(window: Any, console_path: str) -> tuple[list[list[Any]], list[list[Any]], str]:
     now = timezone.now()
     rows = data.route_overview(now - timedelta(minutes=_window(window)), report_url=lambda pk: report_url(console_path, pk))
-    coverage = [
+    runs = _parity_table(data.parity_rows(None, report_url=lambda pk: report_url(console_path, pk)))
+    return _overview_table(rows), runs, f"Updated {data.shown_time(now)} · numbers of the {str(window).lower()}, every process"
+
+
+def _coverage(window: Any) -> list[list[Any]]:
+    since = timezone.now() - timedelta(minutes=_window(window))
+    return [
         [row["pattern"] if row["pattern"] is not None else "(no pattern: 404)", row.get("name") or "", row["requests"],
          row.get("legacy_requests", ""), row.get("new_requests", ""), row.get("route") or "–",
          _state_text(row.get("state"), row.get("percent")), _percent_text(float(row.get("new_share") or 0.0))]
-        for row in data.coverage()
+        for row in data.coverage(since)
     ]
-    runs = _parity_table(data.parity_rows(None, report_url=lambda pk: report_url(console_path, pk)))
-    return _overview_table(rows), coverage, runs, f"Updated {data.shown_time(now)} · numbers of the {str(window).lower()}, every process"
 
 
 def _route_view(route: Any, window: Any, console_path: str) -> dict[str, Any]:
@@ -193,7 +203,7 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
         gr.Markdown(f"# {TITLE}")
         with gr.Row(equal_height=True):
             window = gr.Dropdown(list(WINDOWS), value=_DEFAULT_WINDOW, label="Numbers over", scale=1, elem_id="console-window")
-            live = gr.Checkbox(value=True, label=f"Live (every {REFRESH_SECONDS:g} s)", scale=0, min_width=160)
+            live = gr.Checkbox(value=True, label="Live", scale=0, min_width=100, elem_id="console-live")
             refresh = gr.Button("Refresh", scale=0, min_width=100)
         updated = gr.Markdown(elem_id="console-updated")
         overview = gr.Dataframe(
@@ -257,7 +267,7 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
             with gr.Tab("Rollouts"):
                 rollouts = gr.Dataframe(headers=ROLLOUT_HEADERS, type="array", interactive=False, wrap=True,
                                         label="Rollouts of this route")
-        with gr.Accordion("Coverage: every URL pattern of the site (requests in the numbers kept)", open=False):
+        with gr.Accordion("Coverage: every URL pattern of the site, with its requests over the window", open=False):
             coverage = gr.Dataframe(headers=COVERAGE_HEADERS, type="array", interactive=False, wrap=True,
                                     label="Requests per URL pattern", elem_id="console-coverage")
         with gr.Accordion("All parity runs", open=False):
@@ -269,6 +279,14 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
         async def show_overview(window_value: Any, request: gr.Request) -> tuple[Any, ...]:
             await _staff(request)
             return await run_orm(_overview, window_value, console_path)
+
+        async def show_coverage(window_value: Any, request: gr.Request) -> Any:
+            await _staff(request)
+            return await run_orm(_coverage, window_value)
+
+        async def pace(window_value: Any, request: gr.Request) -> Any:
+            await _staff(request)
+            return gr.Timer(value=_refresh_seconds(_window(window_value)))
 
         async def show_route(route_value: Any, window_value: Any, request: gr.Request) -> tuple[Any, ...]:
             await _staff(request)
@@ -354,12 +372,15 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
             await _staff(request)
             return None, "", gr.update(visible=False), gr.update(visible=False), "Cancelled: nothing was changed."
 
-        overview_outputs = [overview, coverage, all_parity, updated]
+        overview_outputs = [overview, all_parity, updated]
         route_outputs = [summary, *plots.values(), mismatches, mismatch, route_parity, audit, rollouts]
         review_outputs = [pending, review, confirm, cancel, result]
         for name, trigger in (("load", demo.load), ("refresh", refresh.click), ("window", window.change), ("tick", timer.tick)):
             trigger(show_overview, [window], overview_outputs, api_name=f"overview_{name}", **_QUIET)
             trigger(show_route, [route, window], route_outputs, api_name=f"route_{name}", **_QUIET)
+        for name, trigger in (("load", demo.load), ("refresh", refresh.click), ("window", window.change)):
+            trigger(show_coverage, [window], [coverage], api_name=f"coverage_{name}", **_QUIET)
+        window.change(pace, [window], [timer], api_name="pace", **_PRIVATE)
         live.change(switch_live, [live], [timer], api_name="live", **_PRIVATE)
         route.change(show_route, [route, window], route_outputs, api_name="route_change", **_QUIET)
         form_outputs = [state, percent, steps, pending, review, confirm, cancel]

@@ -188,3 +188,17 @@ async def test_a_mismatch_is_shown_side_by_side_only_under_its_route(console: Co
     elsewhere = await run_event(console.admin, CONSOLE, console.fn("mismatch"), ["api-ticket-detail", record.pk],
                                 session_hash=session_hash)
     assert not elsewhere["success"] or elsewhere["output"]["data"][0] in ("", "No such mismatch of this route.")
+
+
+async def test_coverage_lists_the_sites_url_patterns_with_their_routes(console: Console) -> None:
+    completed = await run_event(console.admin, CONSOLE, console.fn("coverage_load"), ["Last 5 minutes"])
+    rows = {row[0]: row for row in completed["output"]["data"][0]["data"]}
+    assert rows["api/tickets/"][5:7] == ["api-tickets", "legacy"]
+    assert rows["tickets/new/"][5] == "–"
+
+
+async def test_a_long_window_is_read_again_less_often(console: Console) -> None:
+    paced = await run_event(console.admin, CONSOLE, console.fn("pace"), ["Last 6 hours"])
+    assert paced["output"]["data"][0]["value"] == 30.0
+    hostile = await run_event(console.admin, CONSOLE, console.fn("pace"), ["Last 1000 years"])
+    assert not hostile["success"] or hostile["output"]["data"][0]["value"] == 2.0
