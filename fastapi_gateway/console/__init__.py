@@ -29,7 +29,7 @@ def _build(console_path: str) -> gr.Blocks:
 
 def console_page(path: str = "/ui/migration") -> GradioPage:
     """The console as a page of the gateway: staff only, its parity reports under its path."""
-    from fastapi_gateway.console.reports import parity_report_router
+    from fastapi_gateway.console.reports import parity_report_route
 
     path = "/" + path.strip("/")
-    return GradioPage(path, TITLE, functools.partial(_build, path), staff_only=True, routers=(parity_report_router(path),))
+    return GradioPage(path, TITLE, functools.partial(_build, path), staff_only=True, routes=(parity_report_route(path),))

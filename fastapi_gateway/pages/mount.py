@@ -3,7 +3,7 @@
 Each page is a ``gr.Blocks`` built by a page module; the gateway mounts it with the one
 user lookup as Gradio's ``auth_dependency``, offline (no SSR), and with the gateway's upload
 limit, so no page can be mounted without the login by forgetting an argument. A page's own
-``routers`` are served with it, under its path and behind the same guard. Its events
+``routes`` are served with it, under its path and behind the same guard. Its events
 obey the gateway's file policy (see ``gradio_file_hooks``); its queue sleeps until it has
 work (see ``gradio_queue``).
 """
@@ -49,8 +49,9 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
         guard_blocks(blocks)
         if isinstance(page, GradioPage):
             blocks.title = title.format(title=page.title)
-        for router in getattr(page, "routers", ()):  # before the page's mount, which takes its whole path
-            app.include_router(router)
+        # A page's own routes go before its mount, which takes its whole path. Plain routes (not an
+        # included router, which FastAPI matches by walking it) keep the legacy lane's check cheap.
+        app.router.routes.extend(getattr(page, "routes", ()))
         gr.mount_gradio_app(
             app,
             blocks,

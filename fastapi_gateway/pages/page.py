@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.utils.module_loading import import_string
-from fastapi import APIRouter
+from starlette.routing import BaseRoute
 
 from fastapi_gateway.exceptions import GatewayConfigurationError
 
@@ -32,9 +32,9 @@ class GradioPage:
     Every signed-in user may use a page unless it says otherwise: ``staff_only=True`` wants
     ``user.is_staff``, ``permission`` (a callable taking the Django user, or its import
     string) must return ``True``. The gateway's guard enforces both on every request under
-    the page's path, its API, queue and files included (see ``pages.access``). ``routers``
-    are FastAPI routers with URLs under the page's path (a download, a report), served behind
-    the same guard and rule."""
+    the page's path, its API, queue and files included (see ``pages.access``). ``routes``
+    are Starlette routes under the page's path (a download, a report), served before the page
+    and behind the same guard and rule."""
 
     path: str
     title: str
@@ -42,7 +42,7 @@ class GradioPage:
     allowed_paths: Sequence[str] = ()
     staff_only: bool = False
     permission: Callable[[Any], bool] | str | None = None
-    routers: Sequence[APIRouter] = ()
+    routes: Sequence[BaseRoute] = ()
 
     def __post_init__(self) -> None:
         if not self.path.startswith("/") or self.path.endswith("/") or "//" in self.path or self.path == "/":
@@ -53,11 +53,10 @@ class GradioPage:
             raise GatewayConfigurationError(f"staff_only of {self.path} is True or False, not {self.staff_only!r}")
         if self.permission is not None and not (isinstance(self.permission, str) or callable(self.permission)):
             raise GatewayConfigurationError(f"permission of {self.path} is a callable or its import string, not {self.permission!r}")
-        for router in self.routers:
-            paths = [str(getattr(route, "path", "")) for route in router.routes]
-            outside = [path for path in paths if not path.startswith(self.path + "/")]
-            if outside:
-                raise GatewayConfigurationError(f"routers of {self.path} serve URLs outside it: {', '.join(outside)}")
+        outside = [str(getattr(route, "path", route)) for route in self.routes
+                   if not str(getattr(route, "path", "")).startswith(self.path + "/")]
+        if outside:
+            raise GatewayConfigurationError(f"routes of {self.path} serve URLs outside it: {', '.join(outside)}")
 
     def blocks(self) -> gr.Blocks:
         """Build the page (importing its builder first if it is named by a string)."""

@@ -10,7 +10,9 @@ from typing import Any
 import httpx
 import pytest
 from django.contrib.auth import get_user_model
-from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from fastapi_gateway import GradioPage, create_app
 from fastapi_gateway.exceptions import GatewayConfigurationError
@@ -41,14 +43,11 @@ EVERY_FAMILY = [
 ]
 
 
-def _extra_router() -> APIRouter:
-    router = APIRouter()
+async def _report(request: Request) -> JSONResponse:
+    return JSONResponse({"report": "for the page's users only"})
 
-    @router.get(f"{MOUNT}/extra/report")
-    async def report() -> dict[str, str]:
-        return {"report": "for the page's users only"}
 
-    return router
+EXTRA_ROUTE = Route(f"{MOUNT}/extra/report", _report)
 
 
 class Clients:
@@ -62,7 +61,7 @@ def gateway_with_page(demo_users: Any, demo_password: str) -> Callable[..., Any]
 
     @asynccontextmanager
     async def start(**rule: Any) -> AsyncIterator[Clients]:
-        page = GradioPage(MOUNT, "Probe", probe_page, routers=(_extra_router(),), **rule)
+        page = GradioPage(MOUNT, "Probe", probe_page, routes=(EXTRA_ROUTE,), **rule)
         async with running(create_app(gradio_pages=[page], stream_recheck_seconds=0.2)) as app:
             clients = Clients(app)
             async with clients.admin, clients.alice, clients.bob:
@@ -161,13 +160,10 @@ def test_the_rule_of_a_page_object() -> None:
 
 @pytest.mark.parametrize(
     "rule",
-    [{"staff_only": "yes"}, {"permission": 42}, {"routers": "outside"}],
+    [{"staff_only": "yes"}, {"permission": 42}, {"routes": (Route("/elsewhere", _report),)},
+     {"routes": (Route(f"{MOUNT}-other/x", _report),)}],
 )
 def test_a_bad_rule_is_refused_where_the_page_is_declared(rule: dict[str, Any]) -> None:
-    if rule.get("routers") == "outside":
-        router = APIRouter()
-        router.add_api_route("/elsewhere", lambda: None)
-        rule = {"routers": (router,)}
     with pytest.raises(GatewayConfigurationError):
         GradioPage(MOUNT, "Probe", probe_page, **rule)
 
