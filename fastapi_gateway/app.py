@@ -1,6 +1,6 @@
 """``create_app``: one FastAPI app serving the legacy Django site, new routes and Gradio pages.
 
-Routes are matched in order — health check, new API routers, Gradio pages — and the Django
+Routes are matched in order — new API routers, Gradio pages — and the Django
 WSGI app is mounted last at ``/`` as the catch-all, so every URL nobody has migrated keeps
 being answered by Django exactly as before.
 """
@@ -22,7 +22,9 @@ from fastapi import APIRouter, FastAPI
 from fastapi.exceptions import RequestValidationError
 from starlette.middleware.cors import CORSMiddleware
 
+from fastapi_gateway.http.access_log import AccessLogMiddleware
 from fastapi_gateway.http.body_limit import BodySizeLimitMiddleware
+from fastapi_gateway.http.request_id import RequestIdMiddleware
 from fastapi_gateway.server.cpu_affinity import claim_cpu
 from fastapi_gateway.legacy.mount import legacy_asgi_app
 from fastapi_gateway.conf import DEFAULTS, gateway_settings, validate
@@ -41,6 +43,9 @@ from fastapi_gateway.routing.middleware import RoutingMiddleware
 from fastapi_gateway.routing.runtime import RoutingRuntime
 from fastapi_gateway.routing.table import load_routes
 from fastapi_gateway.routing.traffic import CountingLegacy
+from fastapi_gateway.server.probes import ProbesMiddleware
+from fastapi_gateway.server.readiness import Readiness
+from fastapi_gateway.server.shutdown import ShutdownWatch
 from fastapi_gateway.http.trusted_host import DjangoAllowedHostsMiddleware
 from fastapi_gateway.identity.user_middleware import DjangoUserMiddleware
 from fastapi_gateway.http.validation_errors import request_validation_error_handler
@@ -146,13 +151,15 @@ def create_app(
     )
     docs_prefix = (config["DOCS_PREFIX"] or next(iter(routers), "")).rstrip("/")
     cpu_affinity = config["CPU_AFFINITY"]
+    shutdown = ShutdownWatch()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if cpu_affinity:
             claim_cpu()
-        async with routing.running():
-            yield
+        with shutdown.watching_signals():  # /readyz turns 503 when a stop signal arrives
+            async with routing.running():
+                yield
 
     docs_url = f"{docs_prefix}/docs" if docs_prefix else None
     app = FastAPI(
@@ -168,10 +175,7 @@ def create_app(
         app.include_router(swagger_ui_router(app, docs_url=docs_url))
 
     app.state.route_table = routing.table  # for operators' introspection and the tests
-
-    @app.get("/healthz", include_in_schema=False)
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.state.readiness = Readiness(shutdown=shutdown, route_table=routing.table)
 
     app.include_router(metrics_router(config["METRICS_TOKEN"]))
     for prefix, router in routers.items():
@@ -228,6 +232,10 @@ def create_app(
     # A foreign Host never reaches the new side: Django answers it on its own URLs.
     app.add_middleware(DjangoAllowedHostsMiddleware, legacy=legacy, claimed_prefixes=new_prefixes)
     app.add_middleware(ForwardedHeadersMiddleware, trusted_proxies=config["TRUSTED_PROXIES"])
+    # /healthz and /readyz for any Host: probes name the process by its address.
+    app.add_middleware(ProbesMiddleware, readiness=app.state.readiness)
+    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(RequestIdMiddleware, trusted_proxies=config["TRUSTED_PROXIES"])
     # Outermost: nothing reads an oversized head (the launchers' protocol refuses it earlier).
     app.add_middleware(RequestHeadLimitMiddleware, limits=head_limits)
     return app

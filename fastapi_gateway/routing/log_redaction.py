@@ -20,7 +20,7 @@ from django.dispatch import receiver
 
 from fastapi_gateway.parity.redaction import RULE_SETTINGS, Redactor
 
-__all__ = ["REQUEST_LOGGERS", "RedactingLogFilter", "redact_request_logs"]
+__all__ = ["REQUEST_LOGGERS", "RedactingLogFilter", "redact_request_logs", "redact_url"]
 
 # A logger's filter sees only the records logged on that very logger, not its children's.
 REQUEST_LOGGERS = (
@@ -63,6 +63,11 @@ class RedactingLogFilter(logging.Filter):
 def _settings_redactor() -> Redactor:
     """One ``Redactor`` for every record (it remembers its verdicts), rebuilt when a setting it reads changes."""
     return Redactor.from_settings()
+
+
+def redact_url(value: str) -> str:
+    """A request target (or any string holding ``name=value`` pairs) with its secret values masked."""
+    return _settings_redactor().url(value)
 
 
 @receiver(setting_changed)

@@ -44,7 +44,7 @@ __all__ = ["CSRF_COOKIE", "differences"]
 
 CSRF_COOKIE = "csrftoken"  # Django's CSRF_COOKIE_NAME, which the project keeps
 SERVER_HEADERS = frozenset({"date", "server", "connection", "keep-alive", "transfer-encoding"})
-GATEWAY_HEADERS = frozenset({"x-served-by"})
+GATEWAY_HEADERS = frozenset({"x-served-by", "x-request-id"})
 CLOCK_HEADERS = frozenset({"expires"})
 
 _TOKEN = re.compile(r"(?<![A-Za-z0-9])[A-Za-z0-9]{64}(?![A-Za-z0-9])")
