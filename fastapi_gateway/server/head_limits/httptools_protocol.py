@@ -23,6 +23,7 @@ from uvicorn.config import Config
 
 from fastapi_gateway.compat import STATUS_LINE, HttpToolsProtocol, ServerState
 from fastapi_gateway.conf import gateway_settings
+from fastapi_gateway.http.request_id import new_request_id
 from fastapi_gateway.server.head_limits.exceptions import HeaderFieldTooLarge, RequestHeadTooLarge, RequestLineTooLong, TooManyHeaderFields
 from fastapi_gateway.server.head_limits.limits import FIELD_OVERHEAD, LINE_OVERHEAD, RequestHeadLimits, refusal_body
 
@@ -146,6 +147,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         body = refusal_body(self._refusal)
         head = [STATUS_LINE[self._refusal.status_code]]
         head += [name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers]
-        head += [b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n" % len(body)]
+        head += [b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n" % len(body)]
+        head += [b"x-request-id: %s\r\n\r\n" % new_request_id().encode()]  # the app never saw this request
         self.transport.write(b"".join(head) + body)
         self.transport.close()

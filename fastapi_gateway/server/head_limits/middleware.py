@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from fastapi_gateway.http.request_id import HEADER as REQUEST_ID, new_request_id
 from fastapi_gateway.server.head_limits.exceptions import HeaderFieldTooLarge, RequestHeadTooLarge, RequestLineTooLong, TooManyHeaderFields
 from fastapi_gateway.server.head_limits.limits import FIELD_OVERHEAD, LINE_OVERHEAD, RequestHeadLimits, refusal_body
 
@@ -62,6 +63,7 @@ async def _refuse(error: RequestHeadTooLarge, scope: Scope, send: Send) -> None:
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),
             (b"connection", b"close"),
+            (REQUEST_ID, new_request_id().encode()),  # refused before the request id middleware
         ],
     })
     await send({"type": "http.response.body", "body": body})
