@@ -141,8 +141,7 @@ def test_a_stopping_pod_drains_before_it_is_killed(rendered: list[dict[str, Any]
     gateway = _one_container(_one(rendered, "Deployment", "gateway"), "gateway")
     pre_stop = gateway["lifecycle"]["preStop"]["exec"]["command"]
     assert pre_stop[0] == "sleep" and int(pre_stop[1]) >= 5, "endpoints must learn the pod is going before SIGTERM"
-    command = gateway["command"]
-    graceful = int(command[command.index("--timeout-graceful-shutdown") + 1])
+    graceful = _graceful_timeout(gateway["command"])
     assert pod["terminationGracePeriodSeconds"] >= int(pre_stop[1]) + graceful + 5
     strategy = _one(rendered, "Deployment", "gateway")["spec"]["strategy"]["rollingUpdate"]
     assert strategy["maxUnavailable"] == 0
@@ -232,6 +231,12 @@ def test_the_servicemonitor_scrapes_the_service_port_with_the_metrics_token() ->
     assert annotations["prometheus.io/path"] == "/metrics"
 
 
+def _graceful_timeout(command: list[str]) -> int:
+    """The launcher's own graceful stop: in-flight requests finish, Gradio streams end, within it."""
+    assert "fastapi_gateway" in command and "--log-format" in command, command
+    return int(command[command.index("--graceful-timeout") + 1])
+
+
 def _one_container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
     (container,) = [c for c in deployment["spec"]["template"]["spec"]["containers"] if c["name"] == name]
     return container
@@ -307,7 +312,7 @@ def test_compose_gateways_run_read_only_unprivileged_and_drain_on_stop(compose_m
         assert service["read_only"] is True and "/tmp" in service["tmpfs"]
         assert service["cap_drop"] == ["ALL"] and "no-new-privileges:true" in service["security_opt"]
         assert service["stop_signal"] == "SIGTERM"
-        graceful = int(service["command"][service["command"].index("--timeout-graceful-shutdown") + 1])
+        graceful = _graceful_timeout(service["command"])
         assert _seconds(service["stop_grace_period"]) > graceful
         assert service["environment"]["GATEWAY_CPU_AFFINITY"] == "off"
         assert "ports" not in service, "gateways are reached through nginx only"
@@ -367,10 +372,11 @@ def systemd_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for unit in UNITS:
         shutil.copy(SYSTEMD / unit, root / "etc/systemd/system" / unit)
     shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=True)
-    python = root / "srv/support-desk/.venv/bin/python"
-    python.parent.mkdir(parents=True)
-    python.write_text("#!/bin/sh\n")
-    python.chmod(0o755)
+    for executable in ("srv/support-desk/.venv/bin/python", "bin/kill"):
+        stand_in = root / executable
+        stand_in.parent.mkdir(parents=True)
+        stand_in.write_text("#!/bin/sh\n")
+        stand_in.chmod(0o755)
     return root
 
 
@@ -404,10 +410,11 @@ def test_systemd_instance_is_its_port_and_stops_gracefully() -> None:
     unit = _unit_settings(SYSTEMD / "gateway@.service")
     (exec_start,) = unit["ExecStart"]
     assert "-m fastapi_gateway --host 127.0.0.1 --port %i" in exec_start
-    graceful = int(exec_start.split("--timeout-graceful-shutdown")[1].split()[0])
+    graceful = _graceful_timeout(exec_start.split())
     assert unit["KillSignal"] == ["SIGTERM"] and int(unit["TimeoutStopSec"][0]) > graceful
     assert unit["Restart"] == ["on-failure"]
     assert any("migrate --check" in line for line in unit["ExecStartPre"])
+    assert unit["ExecReload"] == ["/bin/kill -s HUP $MAINPID"], "SIGHUP: the launcher's rolling restart"
     assert unit["EnvironmentFile"] and unit["WantedBy"] == ["gateway.target"]
     for setting, value in {"NoNewPrivileges": "yes", "ProtectSystem": "strict", "ProtectHome": "yes",
                            "PrivateTmp": "yes", "CapabilityBoundingSet": ""}.items():  # fmt: skip
