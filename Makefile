@@ -76,3 +76,10 @@ bench-guard: install-test
 # After a deliberate change of the hot path's cost: rewrite bench/guard_baseline.json, commit it.
 bench-guard-baseline: install-test
 	BENCH_GUARD_WRITE_BASELINE=1 $(PY) -m pytest -p no:cacheprovider -q tests/bench_guard
+
+# The container tests' base (tests/deploy/containers): Debian's podman, and a Python image made
+# from Debian's packages with debootstrap (no image registry is reachable here). As root.
+.PHONY: container-base
+container-base:
+	apt-get install -y -qq --no-install-recommends podman buildah runc debootstrap golang-github-containernetworking-plugin-dnsname
+	tests/deploy/containers/make-base-image
