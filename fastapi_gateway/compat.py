@@ -69,6 +69,7 @@ __all__ = [
     "Multiprocess",
     "serve_workers_with",
     "worker_server",
+    "connection_is_idle",
     # a2wsgi 1.10.10
     "a2wsgi_build_environ",
     # Gradio 6.31.0, gradio_client 2.7.2 (imported on first use)
@@ -185,6 +186,15 @@ def worker_server(process: multiprocess.Process, build: Callable[[], Server]) ->
     if process._server is None:
         process._server = build()
     return process._server
+
+
+def connection_is_idle(connection: object) -> bool:
+    """Whether one of uvicorn's HTTP connections (httptools or h11) waits for its next request:
+    no ``cycle`` yet (just accepted), or its last cycle's ``response_complete``. The graceful
+    stop of the launcher's workers leaves such connections a moment to send one, where
+    uvicorn's own ``shutdown()`` closes them at once, under a request already on its way."""
+    cycle = getattr(connection, "cycle")
+    return cycle is None or bool(cycle.response_complete)
 
 
 # --- a2wsgi 1.10.10 -----------------------------------------------------------------------

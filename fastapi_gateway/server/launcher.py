@@ -16,12 +16,30 @@ connections taken by busy workers queue behind them again, as under ``uvicorn --
 
 Gradio pages keep each browser session's state in one process: several workers on one socket
 suit legacy pages and APIs, and ``deploy/`` (nginx, sticky ``/ui/``) is how to run Gradio pages
-on several processes. One worker is plain ``uvicorn.Server``, with nothing to gate. Otherwise
-uvicorn's own supervisor runs the workers (health checks, restarts, signals).
+on several processes. A lone worker is plain ``uvicorn.Server`` on the socket, with nothing to gate.
 
 Connections are read by ``LimitedHttpToolsProtocol``: gunicorn's limits on request heads,
 ``--limit-request-line``, ``--limit-request-fields`` and ``--limit-request-field-size`` (or the
 ``GATEWAY_LIMIT_*`` variables), refused with 414 or 431 while the head is still arriving.
+
+The workers always run under a supervisor (``supervisor.Supervisor``, uvicorn's with the
+meanings below), one worker included, so that a reload never drops a request:
+
+=========  ==================================================================================
+SIGTERM    Graceful stop. ``/readyz`` answers 503 at once; after ``--shutdown-delay`` seconds
+SIGINT     (default 0) each worker stops accepting, finishes its in-flight requests and ends
+           its Gradio streams, within ``--graceful-timeout`` (default 30 s; what is left then
+           is cut); the launcher exits 0. A second SIGTERM or SIGINT stops at once.
+SIGQUIT    Immediate stop: the workers are killed, in-flight requests cut.
+SIGHUP     Rolling restart, for new code or settings: one worker at a time, a new one starts
+           and, once it serves, the old one stops gracefully. No request is dropped; a new
+           worker that fails to start is killed and the old ones go on serving.
+SIGTTIN    One worker more; SIGTTOU: one fewer (stopped gracefully).
+SIGUSR1    Ignored, as are SIGUSR2 and SIGWINCH: logs go to stderr, there is nothing to reopen.
+=========  ==================================================================================
+
+``--log-format json`` writes every log line as JSON (``fastapi_gateway.logging``), with one
+access record per request (``fastapi_gateway.http.access_log``) in place of uvicorn's.
 """
 from __future__ import annotations
 
@@ -37,18 +55,23 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fastapi_gateway.compat import Multiprocess, WorkerProcess, serve_workers_with, worker_server
+from fastapi_gateway.compat import WorkerProcess, serve_workers_with, worker_server
 from fastapi_gateway.server.head_limits.httptools_protocol import LimitedHttpToolsProtocol
 from fastapi_gateway.conf import from_environment
+from fastapi_gateway.logging import json_logging_config
+from fastapi_gateway.server.supervisor import STARTUP_FAILURE, Supervisor
+from fastapi_gateway.server.worker import WorkerServer
 
 __all__ = ["AcceptGate", "GatedConfig", "GatedServer", "main"]
 
 logger = logging.getLogger("uvicorn.error")
 
 DEFAULT_ACCEPT_WAIT = 0.02
+DEFAULT_GRACEFUL_TIMEOUT = 30
 _RESOURCE_ERRNOS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _RESOURCE_RETRY_SECONDS = 1.0  # what asyncio's own accept loop waits when out of descriptors
 
@@ -221,8 +244,8 @@ class _GatedListener:
             await asyncio.wait(self._connecting)
 
 
-class GatedServer(uvicorn.Server):
-    """``uvicorn.Server`` that serves the sockets it is handed through ``_GatedListener``."""
+class GatedServer(WorkerServer):
+    """``WorkerServer`` that serves the sockets it is handed through ``_GatedListener``."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         if not sockets:
@@ -244,23 +267,39 @@ class GatedServer(uvicorn.Server):
         listeners = [_GatedListener(sock, create_protocol, gate, config.ssl, config.backlog, stop) for sock in sockets]
         self.servers = cast("list[asyncio.base_events.Server]", listeners)  # shutdown calls close, wait_closed
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        for listener in self.servers:
+            listener.close()
+            await listener.wait_closed()  # a connection accepted a moment ago is set up, then stopped like the others
+        await super().shutdown(sockets)
+
 
 class GatedConfig(uvicorn.Config):
-    """uvicorn's config plus ``accept_wait``: the config is what reaches the spawned workers."""
+    """uvicorn's config plus ``accept_wait``, ``shutdown_delay`` and ``log_format`` (see
+    ``WorkerServer``): the config is what reaches the spawned workers."""
 
-    def __init__(self, app: Any, *, accept_wait: float = DEFAULT_ACCEPT_WAIT, **kwargs: Any) -> None:
+    def __init__(self, app: Any, *, accept_wait: float = DEFAULT_ACCEPT_WAIT, shutdown_delay: float = 0.0,
+                 log_format: str = "text", **kwargs: Any) -> None:
         super().__init__(app, **kwargs)
         self.accept_wait = accept_wait
+        self.shutdown_delay = shutdown_delay
+        self.log_format = log_format
 
 
 class _GatedProcess(WorkerProcess):
+    """A worker: gated when it shares the socket with others, plain uvicorn when alone (a busy
+    lone worker has nobody to leave a connection to)."""
+
     @property
     def server(self) -> uvicorn.Server:
-        return worker_server(self, lambda: GatedServer(config=self.config))
+        if self.config.workers > 1:
+            return worker_server(self, lambda: GatedServer(config=self.config))
+        return worker_server(self, lambda: WorkerServer(config=self.config))
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m fastapi_gateway", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m fastapi_gateway", description=__doc__.split("\n\n")[0],
+                                     epilog=_SIGNALS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("app", nargs="?", default="fastapi_gateway.asgi:app", help="ASGI app (default: %(default)s)")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
@@ -270,11 +309,28 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--access-log", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--proxy-headers", action=argparse.BooleanOptionalAction, default=False,
                         help="uvicorn's own X-Forwarded-* handling; the gateway has its own (GATEWAY_TRUSTED_PROXIES)")
-    parser.add_argument("--timeout-graceful-shutdown", type=int, default=None)
+    parser.add_argument("--graceful-timeout", "--timeout-graceful-shutdown", dest="graceful_timeout", type=_positive_int,
+                        default=DEFAULT_GRACEFUL_TIMEOUT, metavar="SECONDS",
+                        help="on SIGTERM, how long in-flight requests and streams may take to finish (default: %(default)s)")
+    parser.add_argument("--shutdown-delay", type=_seconds, default=0.0, metavar="SECONDS",
+                        help="on SIGTERM, how long to go on serving with /readyz at 503 before stopping to accept, "
+                             "for balancers to notice (default: %(default)s)")
+    parser.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="json: every log line a JSON object, with an access record per request (default: %(default)s)")
     for flag, variable in _LIMIT_FLAGS.items():
         parser.add_argument(flag, dest=variable, type=_positive_int, metavar="N",
                             help=f"gunicorn's limit of that name; sets {variable} (default: that, else gunicorn's)")
     return parser.parse_args(argv)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 3600:
+        raise argparse.ArgumentTypeError(f"a number of seconds from 0 to 3600, not {text!r}")
+    return value
 
 
 def _positive_int(text: str) -> int:
@@ -282,6 +338,8 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"a positive whole number, not {text!r}")
     return int(text)
 
+
+_SIGNALS_HELP = "signals:\n" + __doc__.split("=========  ")[1].split("\n", 1)[1].rsplit("\n=========", 1)[0] + "\n"
 
 # Flags as gunicorn spells them. Each sets its environment variable, which both the protocol in
 # the workers and the app's own backstop read, so the two never disagree.
@@ -299,16 +357,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         if value is not None:
             os.environ[variable] = str(value)
     from_environment()  # a bad GATEWAY_* variable stops the launch, by name
+    json_logs = arguments.log_format == "json"
     config = GatedConfig(
         arguments.app, accept_wait=arguments.accept_wait, host=arguments.host, port=arguments.port, workers=arguments.workers,
         loop="uvloop", http=LimitedHttpToolsProtocol, proxy_headers=arguments.proxy_headers, server_header=False,
-        access_log=arguments.access_log, timeout_graceful_shutdown=arguments.timeout_graceful_shutdown,
+        access_log=arguments.access_log and not json_logs, timeout_graceful_shutdown=arguments.graceful_timeout,
+        shutdown_delay=arguments.shutdown_delay, log_format=arguments.log_format,
+        log_config=json_logging_config(access_log=arguments.access_log) if json_logs else LOGGING_CONFIG,
     )
-    if config.workers <= 1:
-        uvicorn.Server(config).run()
-        return
     serve_workers_with(_GatedProcess)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    supervisor = Supervisor(config, sockets=[config.bind_socket()], process_class=_GatedProcess)
+    supervisor.run()
+    if supervisor.failed_to_start:
+        sys.exit(STARTUP_FAILURE)
 
 
 if __name__ == "__main__":

@@ -331,6 +331,23 @@ async def test_httptools_protocol_has_what_the_limited_protocol_extends() -> Non
     assert callable(protocol.parser.get_method)
 
 
+@pytest.mark.parametrize("http", ["httptools", "h11"])
+async def test_connection_is_idle_reads_the_cycle_of_each_http_protocol(http: str) -> None:
+    from uvicorn.config import Config
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        pass
+
+    config = Config(app, http=http, lifespan="off")
+    config.load()
+    protocol = config.http_protocol_class(config=config, server_state=compat.ServerState(), app_state={}, _loop=asyncio.get_running_loop())  # type: ignore[call-arg]
+    assert compat.connection_is_idle(protocol)  # accepted, no request yet
+    protocol.cycle = SimpleNamespace(response_complete=False)
+    assert not compat.connection_is_idle(protocol)
+    protocol.cycle.response_complete = True
+    assert compat.connection_is_idle(protocol)
+
+
 def test_status_line_has_the_refusals() -> None:
     # uvicorn takes the phrases from http.HTTPStatus, whose 414 is RFC 9110's "URI Too Long" since Python 3.13.
     assert compat.STATUS_LINE[414] in (b"HTTP/1.1 414 Request-URI Too Long\r\n", b"HTTP/1.1 414 URI Too Long\r\n")

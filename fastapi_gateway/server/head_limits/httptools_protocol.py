@@ -88,7 +88,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        previous = self.cycle
         super().on_headers_complete()
+        if getattr(self.server_state, "draining", False) and self.cycle is not previous:
+            self.shutdown()  # the worker is stopping: this request's answer ends its connection
 
     def on_body(self, body: bytes) -> None:
         self._heard = True
