@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ class GatewayServer:
     env: dict[str, str]
     log: Path
     pid: int  # uvicorn's process: the server itself, or the supervisor of its --workers
+    process: subprocess.Popen[bytes] | None = None  # for the tests that signal it and wait for its end
 
     def serving_pids(self) -> list[int]:
         """The processes that serve requests: uvicorn itself, or each of its workers."""
@@ -57,11 +58,11 @@ def _server_env(workdir: Path) -> dict[str, str]:
 
 
 @contextmanager
-def running_gateway(workdir: Path, *, workers: int = 1, launcher: bool = False, **extra_env: str) -> Iterator[GatewayServer]:
+def running_gateway(workdir: Path, *, workers: int = 1, launcher: bool = False, args: Sequence[str] = (), **extra_env: str) -> Iterator[GatewayServer]:
     """Migrate and seed a fresh SQLite database, start uvicorn on it, stop it afterwards.
 
     ``launcher`` runs the workers through ``python -m fastapi_gateway.server.launcher`` (uvicorn, with
-    workers that accept only when free) instead of ``uvicorn --workers``.
+    workers that accept only when free) instead of ``uvicorn --workers``; ``args`` are more of its flags.
 
     On the way out the server's log must hold no traceback: an error the client never saw
     is still an error.
@@ -79,13 +80,13 @@ def running_gateway(workdir: Path, *, workers: int = 1, launcher: bool = False, 
              "--no-proxy-headers", "--loop", "uvloop", "--http", "fastapi_gateway.server.head_limits.httptools_protocol:LimitedHttpToolsProtocol"]
         )
         process = subprocess.Popen(
-            [sys.executable, *command, "--workers", str(workers)],
+            [sys.executable, *command, "--workers", str(workers), *args],
             cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_serving(process, url, log)
-        yield GatewayServer(url=url, env=env, log=log, pid=process.pid)
+        yield GatewayServer(url=url, env=env, log=log, pid=process.pid, process=process)
     finally:
         process.terminate()
         try:
