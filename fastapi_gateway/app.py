@@ -25,6 +25,7 @@ from starlette.middleware.cors import CORSMiddleware
 from fastapi_gateway.http.access_log import AccessLogMiddleware
 from fastapi_gateway.http.body_limit import BodySizeLimitMiddleware
 from fastapi_gateway.http.request_id import RequestIdMiddleware
+from fastapi_gateway.compat import gradio_stop_event
 from fastapi_gateway.server.cpu_affinity import claim_cpu
 from fastapi_gateway.legacy.mount import legacy_asgi_app
 from fastapi_gateway.conf import DEFAULTS, gateway_settings, validate
@@ -195,6 +196,7 @@ def create_app(
     for gradio_app in gradio_apps.values():
         if isinstance(gradio_app, FastAPI):
             gradio_app.add_exception_handler(RequestValidationError, request_validation_error_handler)
+            shutdown.on_begin(gradio_stop_event(gradio_app).set)  # heartbeat streams end, not held to the grace period
     legacy = legacy_asgi_app(
         legacy_wsgi_app, threads=legacy_threads, concurrency=legacy_concurrency,
         overflow_after=config["LEGACY_OVERFLOW_MS"] / 1000, body_timeout=config["LEGACY_BODY_TIMEOUT_SECONDS"],

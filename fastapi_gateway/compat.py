@@ -10,6 +10,7 @@ Gradio is imported only when one of its names is first asked for: it is an optio
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -77,6 +78,7 @@ __all__ = [
     "construct_args",
     "get_upload_folder",
     "gradio_queue",
+    "gradio_stop_event",
 ]
 
 # --- Django 5.2.19 ------------------------------------------------------------------------
@@ -218,6 +220,14 @@ def gradio_queue(blocks: Any) -> Any:
     """A mounted ``gr.Blocks``' queue (its ``_queue``), which the gateway wakes on work instead of
     letting it poll every millisecond."""
     return blocks._queue
+
+
+def gradio_stop_event(gradio_app: Any) -> asyncio.Event:
+    """A mounted Gradio app's ``stop_event`` (gradio.routes.App): set, it ends the page's
+    heartbeat streams as Gradio's own ``close()`` does (the session's unload events run), where
+    they would otherwise hold a stopping worker for its whole grace period."""
+    event: asyncio.Event = gradio_app.stop_event
+    return event
 
 
 def __getattr__(name: str) -> Any:

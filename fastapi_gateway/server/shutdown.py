@@ -5,7 +5,9 @@ readiness answer that waited for it would say "ready" through the whole drain, a
 would keep sending requests to a process on its way out. While the app runs, the watch puts
 itself in front of whatever handles SIGTERM and SIGINT (uvicorn's ``Server.handle_exit``, a
 launcher's, gunicorn's worker's) and notes the first one before passing it on; the lifespan
-shutdown notes it too, for a server that stops without a signal.
+shutdown notes it too, for a server that stops without a signal. What must start to stop at
+that moment (Gradio's heartbeat streams, which never end by themselves) registers with
+``on_begin``.
 """
 
 from __future__ import annotations
@@ -34,20 +36,31 @@ class ShutdownWatch:
         self.began_at: float | None = None  # time.monotonic()
         self.reason: str | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._callbacks: list[Callable[[], object]] = []
 
     @property
     def began(self) -> bool:
         return self.began_at is not None
 
+    def on_begin(self, callback: Callable[[], object]) -> None:
+        """Call ``callback`` on the event loop when shutdown begins."""
+        self._callbacks.append(callback)
+
     def begin(self, reason: str) -> None:
         """Note the start of shutdown, once. Safe in a signal handler: it only sets two
-        attributes and leaves the log line to the event loop (logging there could re-enter a
-        handler's lock held by the code the signal interrupted)."""
+        attributes and leaves the rest (the log line, the callbacks) to the event loop; logging
+        there could re-enter a handler's lock held by the code the signal interrupted."""
         if self.began_at is not None:
             return
         self.began_at, self.reason = time.monotonic(), reason
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(logger.info, "shutdown began (%s): /readyz answers 503 from now on", reason)
+        calls: list[Callable[[], object]] = [
+            lambda: logger.info("shutdown began (%s): /readyz answers 503 from now on", reason), *self._callbacks,
+        ]
+        for call in calls:
+            if self._loop is not None and not self._loop.is_closed():
+                self._loop.call_soon_threadsafe(call)
+            else:
+                call()
 
     @contextmanager
     def watching_signals(self, signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> Iterator[None]:

@@ -470,6 +470,16 @@ async def test_gradio_queue_is_the_queue_the_waker_parks() -> None:
     assert hasattr(queue, "active_jobs")
 
 
+async def test_gradio_stop_event_is_what_a_heartbeat_waits_on() -> None:
+    """Set by ``fastapi_gateway.server.shutdown``'s callback when a worker begins to stop."""
+    _, gradio_app = _mounted_blocks()
+    event = compat.gradio_stop_event(gradio_app)
+    assert isinstance(event, asyncio.Event) and not event.is_set()
+    from gradio import routes
+
+    assert "stop_event.wait()" in inspect.getsource(routes.App.create_app)  # the heartbeat's loop
+
+
 async def test_gradio_event_attributes_the_event_check_reads() -> None:
     """Read in place by ``fastapi_gateway.pages.event_target`` (no underscore, no documentation)."""
     blocks, gradio_app = _mounted_blocks()
