@@ -18,13 +18,18 @@ __all__ = ["JsonFormatter"]
 
 # A record's own attributes; anything else on it came as ``extra=`` and is a field of the line.
 # uvicorn adds ``color_message`` (its message with terminal colours) to its records.
+_WRITTEN = (str, int, float, bool, list, tuple, dict)
 _RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "color_message", "taskName"}
 
 
 class JsonFormatter(logging.Formatter):
     """``time`` (UTC, milliseconds), ``level``, ``logger``, ``message``, ``request_id`` (the
     record's, else the request being served), the record's extra fields, then ``exception``
-    and ``stack`` when there are any. Fields whose value is ``None`` are left out."""
+    and ``stack`` when there are any.
+
+    An extra field is written when it is a string, a number, a boolean, a list or a dict;
+    ``None`` and objects are left out: Django logs each error with its ``request``, whose text
+    holds the query string, secrets and all."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -39,7 +44,7 @@ class JsonFormatter(logging.Formatter):
         if request_id is not None:
             entry["request_id"] = request_id
         for key, value in vars(record).items():
-            if key not in _RECORD_ATTRIBUTES and key not in entry and value is not None:
+            if key not in _RECORD_ATTRIBUTES and key not in entry and isinstance(value, _WRITTEN):
                 entry[key] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)

@@ -39,6 +39,17 @@ def test_a_record_is_one_json_line_with_its_extra_fields(logger: tuple[logging.L
     assert "nothing" not in entry and "request_id" not in entry  # no request being served here
 
 
+def test_an_object_in_extra_is_left_out(logger: tuple[logging.Logger, io.StringIO]) -> None:
+    class Request:  # as Django's django.request records carry theirs
+        def __str__(self) -> str:
+            return "<WSGIRequest: GET '/reset/?token=s3cret'>"
+
+    test_logger, stream = logger
+    test_logger.error("Internal Server Error: /reset/", extra={"status_code": 500, "request": Request()})
+    entry = json.loads(stream.getvalue())
+    assert entry["status_code"] == 500 and "request" not in entry and "s3cret" not in stream.getvalue()
+
+
 def test_an_exception_is_a_field_of_its_line(logger: tuple[logging.Logger, io.StringIO]) -> None:
     test_logger, stream = logger
     try:
