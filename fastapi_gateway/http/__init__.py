@@ -1,2 +1,3 @@
-"""HTTP hygiene middlewares on the gateway's edge: body size, forwarded headers, foreign Host,
-safe validation errors, and outages of the database or session store answered 503."""
+"""HTTP hygiene middlewares on the gateway's edge: request ids and access records, body size,
+forwarded headers, foreign Host, safe validation errors, and outages of the database or
+session store answered 503."""

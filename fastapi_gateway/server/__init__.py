@@ -1,2 +1,4 @@
-"""Serving the gateway: the launcher (``python -m fastapi_gateway``), gunicorn's limits on
-request heads for uvicorn's httptools protocol, and pinning a process to a CPU."""
+"""Serving the gateway: the launcher (``python -m fastapi_gateway``) with its supervisor and
+workers (signals, graceful stops, rolling restarts), the probes (``/healthz``, ``/readyz``)
+and the moment shutdown begins, gunicorn's limits on request heads, and pinning a process to
+a CPU."""
