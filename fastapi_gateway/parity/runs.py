@@ -18,7 +18,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
-from django.db import connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.utils import timezone
 
 from fastapi_gateway.exceptions import GatewayError, RoutingError
@@ -102,13 +102,17 @@ def start_parity_run(
     busy = running_run()
     if busy is not None:
         raise ParityRunBusy(busy)
-    run = ParityRun.objects.create(started_by=actor[:150], reason=reason, routes=names)
-    # Two starts at the same moment both saw no run before inserting; after inserting, each
-    # looks again, and whichever sees another steps back (both, at worst; never neither).
-    other = ParityRun.objects.filter(status="running", started_at__gte=timezone.now() - STALE_AFTER).exclude(pk=run.pk).first()
-    if other is not None:
-        run.delete()
-        raise ParityRunBusy(other)
+    # One running row at most, by the database's own constraint (``one_running_parity_run``):
+    # two starts at the same moment, even inside two open transactions that cannot see each
+    # other's row, end with one run and one ParityRunBusy.
+    try:
+        with transaction.atomic():
+            run = ParityRun.objects.create(started_by=actor[:150], reason=reason, routes=names)
+    except IntegrityError:
+        other = ParityRun.objects.filter(status="running").defer("report", "output").order_by("pk").first()
+        if other is None:  # the other start rolled back meanwhile: nothing runs, try again
+            raise ParityError("another parity run was starting at the same moment; start this one again") from None
+        raise ParityRunBusy(other) from None
     worker = threading.Thread(target=_run_in_background, args=(run.pk, app_factory), name=f"parity-run-{run.pk}", daemon=True)
     transaction.on_commit(worker.start)
     logger.info("parity run #%d of %s started by %s", run.pk, ", ".join(names) or "every route", actor or "?")

@@ -23,7 +23,7 @@ from django.urls import URLResolver
 from fastapi_gateway.compat import join_route, url_entries, url_resolver, view_path
 from fastapi_gateway.migrated_route import MigratedRoute, RouteState
 from fastapi_gateway.routing.table import RouteSetting, declared_routes, load_states
-from fastapi_gateway.routing.traffic import UNMATCHED, UNRESOLVED, bucket_start, pattern_counts, url_pattern
+from fastapi_gateway.routing.traffic import UNMATCHED, UNRESOLVED, UNVERIFIED, bucket_start, pattern_counts, url_pattern
 
 __all__ = ["UNMATCHED", "UrlPattern", "coverage_rows", "coverage_summary", "url_patterns"]
 
@@ -103,7 +103,7 @@ def _recorded(patterns: set[str], routes: list[str], since: datetime | None) -> 
 
     if not patterns or not routes:
         return {}
-    samples = TrafficSample.objects.filter(side="new", requests__gt=0).filter(
+    samples = TrafficSample.objects.filter(side__in=["new", UNVERIFIED], requests__gt=0).filter(
         Q(route="", pattern__in=patterns) | Q(route__in=routes, pattern="")
     )
     if since is not None:

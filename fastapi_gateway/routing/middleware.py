@@ -17,14 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi_gateway.compat import get_route_path
 from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
-from fastapi_gateway.identity.session import session_key_from_headers, user_for_scope
 from fastapi_gateway.routing.canary import in_canary
 from fastapi_gateway.routing.classic import classic_choice, remember_choice
 from fastapi_gateway.migrated_route import SAFE_METHODS, MigratedRoute, RouteMatch, RouteState, match_route
+from fastapi_gateway.routing.identity import verified_identity
 from fastapi_gateway.routing.live_table import LiveRouteTable
 from fastapi_gateway.routing.metrics import FALLBACKS, LATENCY, REQUESTS
 from fastapi_gateway.routing.replay import Answer, call_in_process, rewrite_scope
-from fastapi_gateway.routing.traffic import RECORDER
+from fastapi_gateway.routing.traffic import RECORDER, UNVERIFIED
 from fastapi_gateway.routing.shadow import ShadowJob, ShadowRunner
 
 __all__ = ["RoutingMiddleware", "serve_routed_legacy", "settled_on_legacy"]
@@ -56,16 +56,35 @@ async def serve_routed_legacy(legacy: ASGIApp, route: MigratedRoute, scope: Scop
     tracker = ResponseTracker(send)
     try:
         await legacy(scope, receive, _with_served_by(tracker, "legacy"))
-    finally:
-        _count(route, "legacy", tracker.status, started)
+    except BaseException:
+        _count(route, "legacy", tracker.status or 500, started, scope)
+        raise
+    # No answer without an error: the client left before Django answered. Not the side's fault.
+    if tracker.status is not None:
+        _count(route, "legacy", tracker.status, started, scope)
 
 
-def _count(route: MigratedRoute, side: str, status: int | None, started: float, scope: Scope | None = None) -> None:
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", ()):
+        if name == b"transfer-encoding" or (name == b"content-length" and value.strip() not in (b"", b"0")):
+            return True
+    return False
+
+
+def _count(route: MigratedRoute, side: str, status: int, started: float, scope: Scope, *, gated: bool = True) -> None:
+    """Prometheus' counters, and the route numbers the console and the rollout gates read.
+
+    Those numbers leave out what a client could use to steer a rollout: the new side's
+    answers to no verified identity (``gated``), and the latency of a request that had a body
+    (its upload time is the client's, not the side's)."""
     elapsed = time.perf_counter() - started
-    REQUESTS.labels(route.name, side, f"{(status or 500) // 100}xx").inc()
+    REQUESTS.labels(route.name, side, f"{status // 100}xx").inc()
     LATENCY.labels(route.name, side).observe(elapsed)
-    RECORDER.request(route.name, side, status, elapsed)
-    if side == "new" and scope is not None:  # Django's answers are counted where Django is called
+    if gated:
+        RECORDER.request(route.name, side, status, None if _has_body(scope) else elapsed)
+    else:  # counted apart (requests only), for the coverage of the move, never for the gates
+        RECORDER.request(route.name, UNVERIFIED, status, None)
+    if side == "new":  # Django's answers are counted where Django is called
         RECORDER.path(get_route_path(scope), "new")
 
 
@@ -93,8 +112,11 @@ class RoutingMiddleware:
                 await serve_routed_legacy(self.legacy, route, scope, receive, remember_choice(send, remembered))
                 return
             send = remember_choice(send, remembered)
+        identity: str | None = None
+        if state in (RouteState.CANARY, RouteState.NEW, RouteState.REDIRECT):
+            identity = await verified_identity(scope)  # who the canary and the gates may count on
         if state is RouteState.CANARY:
-            state = RouteState.NEW if in_canary(route.name, await self._identity(scope), setting.percent) else RouteState.LEGACY
+            state = RouteState.NEW if in_canary(route.name, identity, setting.percent) else RouteState.LEGACY
         if state is RouteState.LEGACY or (state is RouteState.SHADOW and not route.may_shadow(method)):
             await serve_routed_legacy(self.legacy, route, scope, receive, send)
             return
@@ -110,16 +132,15 @@ class RoutingMiddleware:
                 side = await self._serve_new(matched, scope, receive, send)
             else:
                 await self._serve_with_shadow(matched, scope, receive, send)
-        finally:
-            _count(route, side, tracker.status, started, scope)
-
-    async def _identity(self, scope: Scope) -> str | None:
-        """Canary stickiness: the user id when logged in, else the session cookie, else none."""
-        user = await user_for_scope(scope)
-        if user.is_authenticated:
-            return f"user:{getattr(user, 'pk', '')}"
-        session_key = session_key_from_headers(scope.get("headers", ()))
-        return f"session:{session_key}" if session_key else None
+        except ConnectionAbortedError:
+            if tracker.started:
+                raise
+            return  # the client left half-way through its body: nobody's answer to count or send
+        except BaseException:
+            _count(route, side, tracker.status or 500, started, scope, gated=side == "legacy" or identity is not None)
+            raise
+        if tracker.status is not None:
+            _count(route, side, tracker.status, started, scope, gated=side == "legacy" or identity is not None)
 
     async def _redirect(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> None:
         route = matched.route

@@ -190,6 +190,9 @@ class ParityRun(models.Model):
 
     class Meta:
         ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=models.Q(status="running"), name="one_running_parity_run")
+        ]
 
     def __str__(self) -> str:
         return f"parity run #{self.pk}: {self.status}"

@@ -116,7 +116,7 @@ class ParityRunAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None) -> HttpResponse:
         expire_stale_runs()
-        run = ParityRun.objects.filter(pk=object_id).defer("report").first() if object_id.isdigit() else None
+        run = ParityRun.objects.filter(pk=object_id).defer("report").first() if object_id.isascii() and object_id.isdigit() else None
         context: dict[str, Any] = {**self._links(request), **(extra_context or {})}
         if run is not None:
             context.update(running=run.status == "running", has_report=bool(ParityRun.objects.filter(pk=run.pk).exclude(report="").exists()),

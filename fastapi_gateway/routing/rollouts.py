@@ -25,6 +25,7 @@ longer the step's (someone flipped it) pauses its rollout: nothing overrides a p
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 from collections.abc import Sequence
@@ -121,13 +122,21 @@ class RolloutPlan:
         object.__setattr__(self, "steps", steps)
         if not steps:
             raise RoutingError("a rollout needs at least one step")
-        if self.hold_seconds < 1 or self.min_requests < 1:
-            raise RoutingError("a rollout holds each step for at least 1 second and 1 request")
+        for name, most in (("hold_seconds", 7 * 24 * 3600), ("min_requests", 10**9)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+                raise RoutingError(f"{name} is a whole number from 1 to {most}, not {value!r}")
+        for name in ("max_error_rate_increase", "max_mismatch_rate", "max_fallback_rate", "max_p99_ratio", "p99_floor_ms"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise RoutingError(f"{name} is a finite number, not {value!r}")
         for name in ("max_error_rate_increase", "max_mismatch_rate", "max_fallback_rate"):
             if not 0 <= getattr(self, name) <= 1:
                 raise RoutingError(f"{name} is a share between 0 and 1, not {getattr(self, name)!r}")
         if self.max_p99_ratio < 1:
             raise RoutingError(f"max_p99_ratio is at least 1, not {self.max_p99_ratio!r}")
+        if self.p99_floor_ms < 0:
+            raise RoutingError(f"p99_floor_ms is at least 0, not {self.p99_floor_ms!r}")
 
     def gates(self) -> dict[str, float]:
         return {name: value for name, value in asdict(self).items() if name.startswith(("max_", "p99_"))}

@@ -47,6 +47,7 @@ from fastapi_gateway.parity.redaction import Redactor
 from fastapi_gateway.migrated_route import MigratedRoute
 from fastapi_gateway.routing.metrics import SHADOW_DROPPED, SHADOW_RESULTS
 from fastapi_gateway.routing.replay import Answer, call_in_process
+from fastapi_gateway.routing.identity import verified_identity
 from fastapi_gateway.routing.traffic import RECORDER
 
 __all__ = ["ShadowJob", "ShadowRunner", "redact", "redactor", "stored_body"]
@@ -77,9 +78,10 @@ def redact(value: Any) -> Any:
     return redactor().json(value)
 
 
-def _result(route: str, result: str) -> None:
+def _result(route: str, result: str, *, gated: bool = True) -> None:
     SHADOW_RESULTS.labels(route, result).inc()
-    RECORDER.shadow(route, result)  # the numbers the console and the rollout gates read
+    if gated:  # the numbers the console and the rollout gates read: verified identities only
+        RECORDER.shadow(route, result)
 
 
 def _dropped(route: str, reason: str) -> None:
@@ -303,10 +305,14 @@ class ShadowRunner:
 
     async def _compare(self, job: ShadowJob) -> None:
         new: Answer | None = None
+        # A comparison for no verified identity (a made-up session cookie) counts for
+        # Prometheus only: a flood of requests both sides refuse alike must not outvote
+        # real users' differences in the rollout gates (see ``routing.identity``).
+        gated = await verified_identity(job.scope) is not None
         with anyio.move_on_after(job.route.new_timeout or self.timeout) as deadline:
             new = await call_in_process(job.app, job.scope, job.body)
         if deadline.cancelled_caught or new is None:
-            _result(job.route.name, "timeout")
+            _result(job.route.name, "timeout", gated=gated)
             differences = [Difference("timeout", None, f"> {job.route.new_timeout} s")]
         else:
             rules = Rules.for_route(job.route).plus(
@@ -319,10 +325,10 @@ class ShadowRunner:
                 _reply(job.legacy, legacy_target), _reply(new, _target(job.scope, job.scope["path"])), rules
             )
         if not differences:
-            _result(job.route.name, "agree")
+            _result(job.route.name, "agree", gated=gated)
             return
         if new is not None:
-            _result(job.route.name, "differ")
+            _result(job.route.name, "differ", gated=gated)
         logger.warning(
             "shadow mismatch on %s: %s", job.route.name, ", ".join(d.path for d in differences[:5]),
             extra={"event": "shadow_mismatch", "route": job.route.name},

@@ -16,6 +16,7 @@ between two writes, so random URLs cannot grow its memory.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import math
@@ -32,7 +33,7 @@ from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import receiver
 from django.urls import Resolver404, resolve
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from fastapi_gateway.compat import get_route_path
 
@@ -43,6 +44,7 @@ __all__ = [
     "SideNumbers",
     "TrafficRecorder",
     "UNMATCHED",
+    "UNVERIFIED",
     "UNRESOLVED",
     "pattern_counts",
     "route_numbers",
@@ -53,10 +55,14 @@ logger = logging.getLogger("fastapi_gateway.routing")
 
 BUCKET_SECONDS = 10
 _MAX_PATHS = 4096
-_OVERFLOW_PATH = "\x00overflow"  # the share of paths past the cap, counted but not resolved
+_MAX_PATH_LENGTH = 1024  # a longer path is counted, not kept or resolved
+_PATTERN_LENGTH = 255  # the pattern column's size: a longer pattern is cut, and counts under the cut
 # The pattern names of requests no pattern answered, and of paths past the cap: "<404>" and
 # "<+>" are no route a URLconf can have (path() refuses such a converter name).
 UNMATCHED = "<404>"
+# The side of the new side's answers to no verified identity (see ``routing.identity``): shown
+# apart, never read by the rollout gates.
+UNVERIFIED = "new-unverified"
 UNRESOLVED = "<+>"
 _LATENCY_BASE_MS = 0.1
 _LATENCY_GROWTH = 1.2
@@ -157,7 +163,7 @@ class TrafficRecorder:
     def __init__(self, source: str | None = None) -> None:
         self.source = source  # host:pid unless given (a test's second "host")
         self._routes: dict[tuple[str, str], SideNumbers] = {}
-        self._paths: dict[tuple[str, str], int] = {}
+        self._paths: dict[tuple[str | None, str], int] = {}  # path None: past the caps
         self._last_prune = 0.0
 
     # -- recording, on the serving path -------------------------------------------------
@@ -167,14 +173,16 @@ class TrafficRecorder:
             numbers = self._routes[(route, side)] = SideNumbers()
         return numbers
 
-    def request(self, route: str, side: str, status: int | None, seconds: float) -> None:
+    def request(self, route: str, side: str, status: int | None, seconds: float | None) -> None:
+        """One answer of ``side``; ``seconds`` None when its time says nothing of the side's."""
         numbers = self._side(route, side)
         numbers.requests += 1
         if status is None or status >= 500:
             numbers.errors += 1
-        numbers.latency_sum += seconds
-        index = latency_index(seconds)
-        numbers.latency[index] = numbers.latency.get(index, 0) + 1
+        if seconds is not None:
+            numbers.latency_sum += seconds
+            index = latency_index(seconds)
+            numbers.latency[index] = numbers.latency.get(index, 0) + 1
 
     def fallback(self, route: str) -> None:
         self._side(route, "new").fallbacks += 1
@@ -194,13 +202,13 @@ class TrafficRecorder:
     def path(self, path: str, side: str) -> None:
         """A request to an old URL, answered by ``side``: the coverage of the move."""
         paths = self._paths
-        key = (path, side)
+        key: tuple[str | None, str] = (path, side) if len(path) <= _MAX_PATH_LENGTH else (None, side)
         if key not in paths and len(paths) >= _MAX_PATHS:
-            key = (_OVERFLOW_PATH, side)
+            key = (None, side)
         paths[key] = paths.get(key, 0) + 1
 
     # -- writing, in a worker thread ------------------------------------------------------
-    def take(self) -> tuple[dict[tuple[str, str], SideNumbers], dict[tuple[str, str], int]]:
+    def take(self) -> tuple[dict[tuple[str, str], SideNumbers], dict[tuple[str | None, str], int]]:
         routes, self._routes = self._routes, {}
         paths, self._paths = self._paths, {}
         return routes, paths
@@ -212,21 +220,32 @@ class TrafficRecorder:
             return 0
         now = now or timezone.now()
         bucket = bucket_start(now)
-        rows: dict[tuple[str, str, str], SideNumbers] = {}
+        source = self.source or _source()
+        route_rows: dict[tuple[str, str, str], SideNumbers] = {}
         for (route, side), numbers in routes.items():
-            rows.setdefault((route, side, ""), SideNumbers()).add(numbers)
+            route_rows.setdefault((route, side, ""), SideNumbers()).add(numbers)
+        pattern_rows: dict[tuple[str, str, str], SideNumbers] = {}
         for (path, side), count in paths.items():
-            pattern = UNRESOLVED if path == _OVERFLOW_PATH else url_pattern(path)
-            rows.setdefault(("", side, UNMATCHED if pattern is None else pattern), SideNumbers()).requests += count
+            pattern = UNRESOLVED if path is None else url_pattern(path)
+            key = ("", side, (UNMATCHED if pattern is None else pattern)[:_PATTERN_LENGTH])
+            pattern_rows.setdefault(key, SideNumbers()).requests += count
+        # Two writes: the rollout gates' numbers never wait on the coverage's (nor fail with them).
+        failed: Exception | None = None
         try:
-            _write(rows, bucket, self.source or _source())
-        except Exception:
-            # The counts go back for the next write: an outage delays numbers, it does not lose them.
-            for (route, side), numbers in routes.items():
+            _write(route_rows, bucket, source)
+        except Exception as error:  # noqa: BLE001 - kept for the next write, raised below
+            failed = error
+            for (route, side), numbers in routes.items():  # an outage delays numbers, it does not lose them
                 self._side(route, side).add(numbers)
-            for key, count in paths.items():
-                self._paths[key] = self._paths.get(key, 0) + count
-            raise
+        try:
+            _write(pattern_rows, bucket, source)
+        except Exception as error:  # noqa: BLE001 - kept for the next write, raised below
+            failed = failed or error
+            for path_key, count in paths.items():
+                self._paths[path_key] = self._paths.get(path_key, 0) + count
+        if failed is not None:
+            raise failed
+        rows = route_rows.keys() | pattern_rows.keys()
         if time.monotonic() - self._last_prune > 600:
             self._last_prune = time.monotonic()
             from fastapi_gateway.routing.models import TrafficSample
@@ -271,7 +290,7 @@ def _write(rows: dict[tuple[str, str, str], SideNumbers], bucket: datetime, sour
         for (route, side, pattern), numbers in rows.items():
             sample = existing.get((route, side, pattern))
             if sample is None:
-                sample = TrafficSample(bucket=bucket, source=source, route=route, side=side, pattern=pattern[:255])
+                sample = TrafficSample(bucket=bucket, source=source, route=route, side=side, pattern=pattern)
             merged = _numbers(sample)
             merged.add(numbers)
             for name in ("requests", "errors", "latency_sum", "fallbacks", "shadow_agree", "shadow_differ", "shadow_error", "shadow_dropped"):
@@ -286,11 +305,17 @@ def _numbers(sample: Any) -> SideNumbers:
     return numbers
 
 
-@functools.lru_cache(maxsize=8192)
+@functools.lru_cache(maxsize=1024)
 def url_pattern(path: str) -> str | None:
-    """The Django URL pattern that answers ``path`` (``tickets/<int:pk>/``), None for a 404."""
+    """The Django URL pattern that answers ``path`` (``tickets/<int:pk>/``), None for a 404.
+
+    Resolved in the language the path names (``i18n_patterns``: ``/fr/about/``), as Django's
+    ``LocaleMiddleware`` would have activated it, not the writer thread's default."""
+    path = path if path.startswith("/") else "/" + path
     try:
-        match = resolve(path if path.startswith("/") else "/" + path)
+        language = translation.get_language_from_path(path)
+        with translation.override(language) if language else contextlib.nullcontext():
+            match = resolve(path)
     except Resolver404:
         return None
     except Exception:  # noqa: BLE001 - a URLconf that raises for some path counts it as unmatched

@@ -132,3 +132,66 @@ def test_a_run_whose_process_died_does_not_block_the_next_one(parity_routes: Any
     assert abandoned.status == "error" and abandoned.output.startswith("abandoned: still running after 30 minutes")
     assert abandoned.finished_at is not None
     assert finished(run).status == "passed"
+
+
+class _NoThread:
+    """Stands in for the background thread: these tests are about who may start, not the run."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def start(self) -> None:
+        pass
+
+
+def test_two_starts_in_open_transactions_end_with_one_run(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The admin under ATOMIC_REQUESTS: the first start's row is not visible to the second
+    until it commits, so "look, then insert" lets both through; the database's constraint
+    does not. (PostgreSQL: two writers at once. SQLite takes one writer at a time, so there the
+    second simply starts after the first and finds it.)"""
+    from django.db import connection, connections, transaction
+
+    settings.GATEWAY = {**settings.GATEWAY, "ROUTES": ROUTES}
+    monkeypatch.setattr(runs, "threading", type("NoThreads", (), {"Thread": _NoThread}))
+    first_inserted, second_tried = threading.Event(), threading.Event()
+    outcomes: dict[str, str] = {}
+    concurrent = connection.vendor == "postgresql"
+
+    def first() -> None:
+        try:
+            with transaction.atomic():
+                start_parity_run([], actor="admin-1", reason="first")
+                first_inserted.set()
+                if concurrent:
+                    second_tried.wait(timeout=2)  # the second blocks on our row: give it a moment
+            outcomes["first"] = "started"
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            outcomes["first"] = type(exc).__name__
+        finally:
+            first_inserted.set()
+            connections.close_all()
+
+    def second() -> None:
+        assert first_inserted.wait(timeout=10)
+        try:
+            with transaction.atomic():
+                second_tried.set()
+                start_parity_run([], actor="admin-2", reason="second")
+            outcomes["second"] = "started"
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            outcomes["second"] = type(exc).__name__
+        finally:
+            second_tried.set()
+            connections.close_all()
+
+    if concurrent:
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=30)
+    else:
+        first()
+        second()
+    assert outcomes == {"first": "started", "second": "ParityRunBusy"}
+    assert ParityRun.objects.filter(status="running").count() == 1

@@ -206,8 +206,8 @@ class Command(BaseCommand):
 
     # -- coverage -------------------------------------------------------------------------------
     def _coverage(self, *, as_json: bool, since_minutes: float | None) -> None:
-        if since_minutes is not None and not since_minutes > 0:
-            raise CommandError(f"--since is a number of minutes above 0, not {since_minutes:g}")
+        if since_minutes is not None and not 0 < since_minutes <= 10 * 365 * 24 * 60:
+            raise CommandError(f"--since is a number of minutes above 0 (at most ten years), not {since_minutes:g}")
         since = timezone.now() - timedelta(minutes=since_minutes) if since_minutes is not None else None
         rows = coverage_rows(since)
         if as_json:
