@@ -92,6 +92,7 @@ def build_gateway() -> Callable[..., FastAPI]:
 
         kwargs.setdefault("migrated_routes", ())
         kwargs.setdefault("gradio_pages", ())
+        kwargs.setdefault("migration_console", None)  # declared routes would mount it: Gradio, not parity
         return create_app(api_routers={"/api/v2": router, "/parity-v2": parity_router()}, **kwargs)
 
     return build
