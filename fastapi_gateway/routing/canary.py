@@ -1,7 +1,7 @@
 """Who is in a canary: a stable hash of the user, so the same person always sees the same side.
 
 Logged-in users are bucketed by user id (the same on every device and after a new login);
-anonymous visitors by their session cookie; a visitor with neither stays on legacy. The
+anonymous visitors by a session the store holds (``routing.identity``); a visitor with neither, or a made-up cookie, stays on legacy. The
 route name salts the hash, so being in one route's canary says nothing about another's.
 """
 
