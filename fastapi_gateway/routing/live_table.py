@@ -12,10 +12,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-import anyio
-
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.migrated_route import MigratedRoute, RouteState
+from fastapi_gateway.routing.periodic import every
 from fastapi_gateway.routing.metrics import ROUTE_STATE, TABLE_VERSION
 from fastapi_gateway.routing.table import LEGACY, RouteSetting, current_version, load_states
 
@@ -50,17 +49,7 @@ class LiveRouteTable:
         return True
 
     async def poll_forever(self) -> None:
-        failing = False
-        while True:
-            try:
-                await self.refresh()
-            except Exception as error:  # noqa: BLE001 - an outage keeps the last known table
-                if not failing:  # one line per outage, not one per poll
-                    logger.warning("route table refresh failed (%s: %s); serving the last known states until it answers",
-                                   type(error).__name__, error)
-                failing = True
-            else:
-                if failing:
-                    logger.warning("route table refreshed again")
-                failing = False
-            await anyio.sleep(self.poll_seconds)
+        # An outage keeps the last known table.
+        await every(self.poll_seconds, self.refresh, logger=logger, first_wait=False,
+                    failing="route table refresh failed (%s); serving the last known states until it answers",
+                    recovered="route table refreshed again")

@@ -24,6 +24,7 @@ longer the step's (someone flipped it) pauses its rollout: nothing overrides a p
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -33,13 +34,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import anyio
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from fastapi_gateway.exceptions import RoutingError
 from fastapi_gateway.migrated_route import RouteState
+from fastapi_gateway.routing.periodic import every
 from fastapi_gateway.routing.traffic import BUCKET_SECONDS, SideNumbers, bucket_start, route_numbers
 
 __all__ = [
@@ -429,19 +430,10 @@ class RolloutController:
     async def run_forever(self) -> None:
         from fastapi_gateway.orm import run_orm
 
-        failing = False
-        while True:
-            await anyio.sleep(self.interval)
-            try:
-                await run_orm(tick, holder=self.holder, lease_seconds=max(10.0, self.interval * 4))
-            except Exception as error:  # noqa: BLE001 - one line per outage; leases expire and another process decides
-                if not failing:
-                    logger.warning("rollout controller could not run (%s: %s)", type(error).__name__, error)
-                failing = True
-            else:
-                if failing:
-                    logger.warning("rollout controller running again")
-                failing = False
+        lease = max(10.0, self.interval * 4)
+        # A process that cannot reach the database lets its leases expire: another decides.
+        await every(self.interval, functools.partial(run_orm, tick, holder=self.holder, lease_seconds=lease), logger=logger,
+                    failing="rollout controller could not run (%s)", recovered="rollout controller running again")
 
 
 def rollout_progress(rollout: Any, now: datetime | None = None) -> str:

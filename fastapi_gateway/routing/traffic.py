@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-import anyio
 from django.core.signals import setting_changed
 from django.db import transaction
 from django.dispatch import receiver
@@ -255,20 +254,10 @@ class TrafficRecorder:
 
     async def flush_forever(self, interval: float, *, keep_hours: float = 48.0) -> None:
         from fastapi_gateway.orm import run_orm
+        from fastapi_gateway.routing.periodic import every
 
-        failing = False
-        while True:
-            await anyio.sleep(interval)
-            try:
-                await run_orm(self.flush, keep_hours=keep_hours)
-            except Exception as error:  # noqa: BLE001 - one line per outage, the counts are kept
-                if not failing:
-                    logger.warning("route traffic not written (%s: %s); kept for the next try", type(error).__name__, error)
-                failing = True
-            else:
-                if failing:
-                    logger.warning("route traffic written again")
-                failing = False
+        await every(interval, functools.partial(run_orm, self.flush, keep_hours=keep_hours), logger=logger,
+                    failing="route traffic not written (%s); kept for the next try", recovered="route traffic written again")
 
 
 RECORDER = TrafficRecorder()
