@@ -67,4 +67,4 @@ STOPSIGNAL SIGTERM
 # No blank in the program: podman's Docker API splits a healthcheck's arguments at blanks.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=90s --retries=3 \
     CMD ["python", "-c", "u=__import__('urllib.request').request;r=u.Request('http://127.0.0.1:8000/healthz',headers={'Host':'localhost'});__import__('sys').exit(u.build_opener(u.ProxyHandler({})).open(r,timeout=4).status!=200)"]
-CMD ["python", "-m", "fastapi_gateway", "--host", "0.0.0.0", "--port", "8000", "--log-format", "json"]
+CMD ["python", "-m", "fastapi_gateway", "--host", "0.0.0.0", "--port", "8000", "--timeout-keep-alive", "75", "--log-format", "json"]

@@ -315,6 +315,10 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--shutdown-delay", type=_seconds, default=0.0, metavar="SECONDS",
                         help="on SIGTERM, how long to go on serving with /readyz at 503 before stopping to accept, "
                              "for balancers to notice (default: %(default)s)")
+    parser.add_argument("--timeout-keep-alive", type=_seconds, default=5.0, metavar="SECONDS",
+                        help="how long an idle keep-alive connection is kept; behind nginx, longer than its upstream "
+                             "keepalive_timeout (deploy/: 75 against nginx's 60), else a request can meet a closing "
+                             "connection and get a 502 (default: uvicorn's %(default)s)")
     parser.add_argument("--log-format", choices=("text", "json"), default="text",
                         help="json: every log line a JSON object, with an access record per request (default: %(default)s)")
     for flag, variable in _LIMIT_FLAGS.items():
@@ -362,6 +366,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         arguments.app, accept_wait=arguments.accept_wait, host=arguments.host, port=arguments.port, workers=arguments.workers,
         loop="uvloop", http=LimitedHttpToolsProtocol, proxy_headers=arguments.proxy_headers, server_header=False,
         access_log=arguments.access_log and not json_logs, timeout_graceful_shutdown=arguments.graceful_timeout,
+        timeout_keep_alive=arguments.timeout_keep_alive,
         shutdown_delay=arguments.shutdown_delay, log_format=arguments.log_format,
         log_config=json_logging_config(access_log=arguments.access_log) if json_logs else LOGGING_CONFIG,
     )

@@ -169,6 +169,23 @@ def test_the_workers_refuse_oversized_heads_at_the_flags_limits_or_gunicorns(tmp
             assert client.get(f"{server.url}/pid", headers=[(f"X-Fill-{n}", "v") for n in range(100)]).status_code == 431
 
 
+@pytest.mark.parametrize("keep_alive", [1, 4])
+def test_an_idle_keep_alive_connection_is_kept_timeout_keep_alive_seconds(tmp_path: Path, keep_alive: int) -> None:
+    """Behind nginx (upstream keepalive_timeout 60 s) the deployments pass 75: the gateway must
+    keep an idle connection that long, or nginx sends a request on one it is closing (502)."""
+    with launched(tmp_path, workers=1, accept_wait=0.02, args=["--timeout-keep-alive", str(keep_alive)]) as server:
+        port = int(server.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+            connection.sendall(b"GET /pid HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+            started = time.monotonic()  # the answer is out: from here the connection is idle
+            connection.settimeout(keep_alive + 10)
+            while connection.recv(65536):  # the rest of the answer, then the server's close
+                pass
+            idle = time.monotonic() - started
+    assert keep_alive - 0.5 <= idle <= keep_alive + 2, idle
+
+
 def test_a_limit_flag_must_be_positive() -> None:
     launch = subprocess.run([sys.executable, "-m", "fastapi_gateway.server.launcher", "--limit-request-fields", "0"],
                             cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=60)
