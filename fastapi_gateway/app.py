@@ -8,6 +8,7 @@ being answered by Django exactly as before.
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -112,6 +113,16 @@ def _with_console(pages: tuple[GradioPage, ...], console_path: str | None, route
     return (*pages, console)
 
 
+def _framework_telemetry_off() -> dict[str, Any]:
+    """FastAPI (0.165+) spans every request by itself once an OpenTelemetry SDK is configured,
+    with the raw path, the query and exception messages; its ``exclude`` keeps it and every
+    mounted FastAPI app (Gradio's) out, so the gateway's own span (``GATEWAY["TRACING"]``) is
+    the only one and carries no user data."""
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"exclude": lambda scope: True}}
+
+
 def create_app(
     *,
     settings_module: str | None = None,
@@ -171,6 +182,7 @@ def create_app(
         swagger_ui_oauth2_redirect_url=f"{docs_url}/oauth2-redirect" if docs_url else None,
         lifespan=lifespan,
         exception_handlers={RequestValidationError: request_validation_error_handler},
+        **_framework_telemetry_off(),
     )
     if docs_url:
         app.include_router(swagger_ui_router(app, docs_url=docs_url))
@@ -233,6 +245,10 @@ def create_app(
     )
     # A foreign Host never reaches the new side: Django answers it on its own URLs.
     app.add_middleware(DjangoAllowedHostsMiddleware, legacy=legacy, claimed_prefixes=new_prefixes)
+    if config["TRACING"]:  # behind the forwarded headers (the client's scheme); probes are answered before it
+        from fastapi_gateway.http.tracing import TracingMiddleware
+
+        app.add_middleware(TracingMiddleware, new_prefixes=new_prefixes, route_table=routing.table if routes else None)
     app.add_middleware(ForwardedHeadersMiddleware, trusted_proxies=config["TRUSTED_PROXIES"])
     # /healthz and /readyz for any Host: probes name the process by its address.
     app.add_middleware(ProbesMiddleware, readiness=app.state.readiness)

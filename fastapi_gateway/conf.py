@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
     # Pin each serving process to a CPU of its own. None ("auto"): the served entrypoint
     # (fastapi_gateway.asgi, python -m fastapi_gateway) pins, an app built in-process does not.
     "CPU_AFFINITY": None,
+    # An OpenTelemetry span per request (the "otel" extra); the application configures the SDK.
+    "TRACING": False,
     # Migration.
     "ROUTE_POLL_SECONDS": 0.5,  # how often each process looks for a changed route table
     "TRAFFIC_FLUSH_SECONDS": 2.0,  # how often each process writes its route numbers (and rollouts decide)
@@ -96,6 +98,13 @@ def _switch(raw: str) -> bool | None:
     raise ValueError(f"expected 'auto', 'on' or 'off', got {raw!r}")
 
 
+def _flag(raw: str) -> bool:
+    value = _switch(raw) if raw.strip().lower() != "auto" else None
+    if value is None:
+        raise ValueError(f"expected 'on' or 'off', got {raw!r}")
+    return value
+
+
 for _key in ("LEGACY_THREADS", "LEGACY_CONCURRENCY", "LEGACY_BODY_SPOOL_KB", "MAX_UPLOAD_MB",
              "LIMIT_REQUEST_LINE", "LIMIT_REQUEST_FIELDS", "LIMIT_REQUEST_FIELD_SIZE"):
     ENVIRONMENT[_key] = int
@@ -106,6 +115,7 @@ ENVIRONMENT.update(
     TRUSTED_PROXIES=_split,
     METRICS_TOKEN=lambda raw: raw or None,
     CPU_AFFINITY=_switch,
+    TRACING=_flag,
     API_ROUTERS=_routers,
     PAGES=_split,
 )
@@ -255,6 +265,11 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
         bad("MIGRATION_CONSOLE", "must be a URL path under / (not / itself), or None for no console")
     if values["CPU_AFFINITY"] is not None and not isinstance(values["CPU_AFFINITY"], bool):
         bad("CPU_AFFINITY", "must be True, False or None (auto)")
+    if not isinstance(values["TRACING"], bool):
+        bad("TRACING", "must be True or False")
+    elif values["TRACING"] and not _importable("opentelemetry.trace:get_tracer"):
+        found.append(Problem("fastapi_gateway.E007", "GATEWAY['TRACING'] is on but OpenTelemetry is not installed",
+                             "Install the gateway's \"otel\" extra: pip install 'django-fastapi-shim[otel]'."))
     if not isinstance(values["TITLE"], str):
         bad("TITLE", "must be a string")
     if not isinstance(values["PAGE_TITLE"], str) or "{title}" not in values["PAGE_TITLE"] or not _formats(values["PAGE_TITLE"]):
