@@ -8,7 +8,7 @@ this process should be sent requests, 503 with the failing check named otherwise
 Probes come from engines that know the process by its address: a kubelet sends ``Host:
 <pod IP>:<port>``, a container healthcheck ``Host: 127.0.0.1``, and neither is in
 ``ALLOWED_HOSTS``. So both are answered here, inside the request-head limits and before the
-Host and forwarded-header checks, for GET and HEAD only; they say nothing about the site
+Host and forwarded-header checks, for GET and HEAD (any other method: 405); they say nothing about the site
 beyond the names of its checks. Neither needs a login, and neither is in the OpenAPI schema.
 """
 
@@ -33,7 +33,12 @@ class ProbesMiddleware:
         self.readiness = readiness
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+        if scope["type"] == "http" and scope["method"] not in ("GET", "HEAD"):
+            if get_route_path(scope) in (LIVENESS_PATH, READINESS_PATH):  # the probes' URLs are the gateway's
+                headers = {**_NOT_CACHED, "Allow": "GET, HEAD"}
+                await JSONResponse({"detail": "Method Not Allowed"}, status_code=405, headers=headers)(scope, receive, send)
+                return
+        elif scope["type"] == "http":
             path = get_route_path(scope)
             if path == LIVENESS_PATH:
                 await JSONResponse({"status": "ok"}, headers=_NOT_CACHED)(scope, receive, send)

@@ -39,7 +39,7 @@ async def test_head_is_answered_and_other_methods_are_not_the_probes(gateway: ht
     head = await gateway.head("/readyz")
     assert (head.status_code, head.content) == (200, b"")
     post = await gateway.post("/readyz")
-    assert post.status_code == 404 and "text/html" in post.headers["content-type"]  # Django's: no such page
+    assert post.status_code == 405 and post.headers["allow"] == "GET, HEAD"  # the gateway's URL, not Django's
 
 
 async def test_they_are_not_in_the_openapi_schema(gateway: httpx.AsyncClient) -> None:
@@ -76,3 +76,17 @@ async def test_the_lifespan_shutdown_alone_also_turns_it_503() -> None:
     async with running(app):
         pass
     assert (await app.state.readiness.report()).status == "shutting down"
+
+
+async def test_a_probe_url_answers_other_methods_405_whatever_the_host() -> None:
+    """The probes' URLs are the gateway's whatever the method: never a Django 404 or 400 page."""
+    from fastapi_gateway import create_app
+
+    app = create_app(migrated_routes=(), gradio_pages=(), migration_console=None)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        for path in ("/healthz", "/readyz"):
+            for host in ("testserver", "", "evil.example"):
+                response = await client.post(path, headers={"Host": host or "x"})
+                assert response.status_code == 405 and response.headers["allow"] == "GET, HEAD", (path, host)
+                assert response.json() == {"detail": "Method Not Allowed"}
