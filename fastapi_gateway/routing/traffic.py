@@ -61,7 +61,7 @@ _PATTERN_LENGTH = 255  # the pattern column's size: a longer pattern is cut, and
 UNMATCHED = "<404>"
 # The side of the new side's answers to no verified identity (see ``routing.identity``): shown
 # apart, never read by the rollout gates.
-UNVERIFIED = "new-unverified"
+UNVERIFIED = "unverified"  # fits the side column (10)
 UNRESOLVED = "<+>"
 _LATENCY_BASE_MS = 0.1
 _LATENCY_GROWTH = 1.2
