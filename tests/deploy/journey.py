@@ -7,7 +7,6 @@ the gateway knowing it is being watched.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import secrets
 import threading
@@ -120,14 +119,13 @@ class GradioPage:
         url = f"{self.browser.base_url}{self.mount}/gradio_api/heartbeat/{self.session_hash}"
 
         def read() -> None:
-            with (
-                contextlib.suppress(httpx.HTTPError),
-                httpx.Client(cookies=cookies, timeout=60) as client,
-                client.stream("GET", url) as stream,
-            ):
-                held.status = stream.status_code
-                for _ in stream.iter_bytes():
-                    pass
+            try:
+                with httpx.Client(cookies=cookies, timeout=60) as client, client.stream("GET", url) as stream:
+                    held.status = stream.status_code
+                    for _ in stream.iter_bytes():
+                        pass
+            except httpx.HTTPError as exc:
+                held.error = repr(exc)
             held.ended.set()
 
         threading.Thread(target=read, daemon=True).start()
@@ -142,8 +140,11 @@ class GradioPage:
 
 @dataclass
 class HeldStream:
+    """``error`` is None when the stream ended cleanly (the server finished the response)."""
+
     ended: threading.Event
     status: int | None = None
+    error: str | None = None
 
 
 # What the access log says ------------------------------------------------------------------
