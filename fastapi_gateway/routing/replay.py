@@ -6,9 +6,12 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Scope
 
-__all__ = ["Answer", "call_in_process", "rewrite_scope"]
+__all__ = ["Answer", "call_in_process", "legacy_path", "rewrite_scope"]
+
+LEGACY_PATH_KEY = "gateway.legacy_path"
 
 
 @dataclass
@@ -26,8 +29,21 @@ def rewrite_scope(scope: Scope, path: str, query_string: bytes) -> Scope:
         "path": path,
         "raw_path": path.encode(),
         "query_string": query_string,
-        "gateway.legacy_path": scope["path"],
+        LEGACY_PATH_KEY: scope["path"],
     }
+
+
+def legacy_path(request: HTTPConnection | Scope) -> str | None:
+    """The old URL's path when the gateway serves this request on the new side of a migrated
+    route (``new``, a canary's new share, a shadow copy); None when the new URL was called.
+
+    A new view that pages, or otherwise answers differently from the legacy one, uses it to
+    keep the old answer for the old URL's clients. Only the gateway sets it (in the ASGI scope,
+    which no client can write).
+    """
+    scope = request.scope if isinstance(request, HTTPConnection) else request
+    found = scope.get(LEGACY_PATH_KEY)
+    return found if isinstance(found, str) else None
 
 
 async def call_in_process(app: ASGIApp, scope: Scope, body: bytes) -> Answer:

@@ -46,7 +46,7 @@ from fastapi_gateway.parity.html_document import html_lines, parse_html
 from fastapi_gateway.parity.redaction import Redactor
 from fastapi_gateway.migrated_route import MigratedRoute
 from fastapi_gateway.routing.metrics import SHADOW_DROPPED, SHADOW_RESULTS
-from fastapi_gateway.routing.replay import Answer, call_in_process
+from fastapi_gateway.routing.replay import Answer, call_in_process, legacy_path
 from fastapi_gateway.routing.identity import verified_identity
 from fastapi_gateway.routing.traffic import RECORDER
 
@@ -140,7 +140,7 @@ def _record_mismatch(job: ShadowJob, new: Answer | None, differences: list[Diffe
     if _count_again(job.route.name, signature):
         return
     secrets = redactor()
-    legacy_target = _target(job.scope, job.scope.get("gateway.legacy_path", job.scope["path"]))
+    legacy_target = _target(job.scope, legacy_path(job.scope) or job.scope["path"])
     legacy = _reply(job.legacy, legacy_target)
     new_reply = _reply(new, _target(job.scope, job.scope["path"])) if new else None
     user = job.scope.get("user") or resolve_user(session_key_from_headers(job.scope.get("headers", ())))
@@ -320,7 +320,7 @@ class ShadowRunner:
                 # compare when it handed over the raw list.
                 Rules(ignore_cookies=(settings.CSRF_COOKIE_NAME,), compare_cookies=bool(job.legacy.raw_headers))
             )
-            legacy_target = _target(job.scope, job.scope.get("gateway.legacy_path", job.scope["path"]))
+            legacy_target = _target(job.scope, legacy_path(job.scope) or job.scope["path"])
             differences = compare_replies(
                 _reply(job.legacy, legacy_target), _reply(new, _target(job.scope, job.scope["path"])), rules
             )

@@ -1,5 +1,11 @@
 """The new ticket list: a filterable table of the tickets the user may see and a create form.
 
+The table shows ``PAGE_SIZE`` tickets at a time, newest change first, with "Newer" and
+"Older" buttons: a page is read from the index from the row it starts after (keyset), so it
+costs the same however many tickets there are. The buttons take the table the browser shows,
+but read only the first or last row's id from it, as a number, and look that ticket up among
+the ones the user may see: a forged table can position the page, never widen it.
+
 Every callback takes the user from ``gr.Request`` and goes through ``legacy_django.tickets.
 queries``, the same functions the legacy views use, so the table holds the same tickets as
 the classic ``/tickets/`` page. ORM work runs in a worker thread via ``run_orm``.
@@ -14,6 +20,7 @@ from typing import Any
 import gradio as gr
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.db.models import Q, QuerySet
 
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.pages.account_bar import add_account_bar
@@ -33,6 +40,9 @@ __all__ = [
     "create_ticket_from_form",
     "list_ticket_rows",
     "load_tickets_page",
+    "newer_ticket_rows",
+    "older_ticket_rows",
+    "PAGE_SIZE",
     "select_ticket",
 ]
 
@@ -40,6 +50,7 @@ TITLE = "Tickets"
 ALL_STATUSES = "All"
 COLUMNS = ["id", "title", "status", "priority", "updated"]
 TicketRow = list[Any]
+PAGE_SIZE = 50
 
 OPEN_IN_LEGACY_JS = """(ticketId) => {
   const id = Number.parseInt(ticketId, 10);
@@ -69,6 +80,48 @@ async def list_ticket_rows(status: str | None, request: gr.Request) -> list[Tick
         return await run_orm(_ticket_rows, user, status)
     except UnknownStatus as exc:
         raise gr.Error(html.escape(str(exc)), title="Unknown status") from exc
+
+
+async def older_ticket_rows(status: str | None, rows: Any, request: gr.Request) -> Any:
+    """The page after the one shown (older changes); the table stays when there is none."""
+    return await _turn_page(status, rows, request, older=True)
+
+
+async def newer_ticket_rows(status: str | None, rows: Any, request: gr.Request) -> Any:
+    """The page before the one shown (newer changes); the table stays when this is the first."""
+    return await _turn_page(status, rows, request, older=False)
+
+
+async def _turn_page(status: str | None, rows: Any, request: gr.Request, *, older: bool) -> Any:
+    user = await django_user(request)
+    anchor = _row_id(rows, -1 if older else 0)
+    try:
+        turned = await run_orm(_neighbour_page, user, status, anchor, older)
+    except UnknownStatus as exc:
+        raise gr.Error(html.escape(str(exc)), title="Unknown status") from exc
+    if not turned:
+        gr.Info("No older tickets." if older else "These are the newest tickets.")
+        return gr.skip()
+    return turned
+
+
+def _row_id(rows: Any, index: int) -> int | None:
+    """The ticket id in the first column of row ``index`` of what the browser sent, or None."""
+    try:
+        value = rows[index][0]
+    except (TypeError, IndexError, KeyError):
+        return None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        number = int(value)
+    elif isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        number = int(value)
+    else:
+        return None
+    return number if 0 < number < 2**63 else None
 
 
 async def create_ticket_from_form(
@@ -130,9 +183,12 @@ def build() -> gr.Blocks:
             datatype=["number", "str", "str", "str", "str"],
             type="array",
             interactive=False,
-            label="Your tickets",
+            label=f"Your tickets, newest change first, {PAGE_SIZE} a page",
             elem_id="tickets-table",
         )
+        with gr.Row():
+            newer = gr.Button("◂ Newer", size="sm", scale=0, min_width=110, elem_id="tickets-newer")
+            older = gr.Button("Older ▸", size="sm", scale=0, min_width=110, elem_id="tickets-older")
         with gr.Row(equal_height=True):
             selected = gr.Textbox(
                 label="Selected ticket",
@@ -154,6 +210,8 @@ def build() -> gr.Blocks:
         demo.load(load_tickets_page, None, [status, table], **private)
         status.input(list_ticket_rows, [status], table, **private)
         refresh.click(list_ticket_rows, [status], table, **private)
+        newer.click(newer_ticket_rows, [status, table], table, **private)
+        older.click(older_ticket_rows, [status, table], table, **private)
         table.select(select_ticket, [table], selected, **private)
         open_legacy.click(None, [selected], None, js=OPEN_IN_LEGACY_JS)
         create.click(
@@ -165,15 +223,40 @@ def build() -> gr.Blocks:
     return demo
 
 
-def _ticket_rows(user: AbstractBaseUser, status: str | None) -> list[TicketRow]:
+def _visible(user: AbstractBaseUser, status: str | None) -> QuerySet[Ticket]:
     status = None if status in (None, "", ALL_STATUSES) else status
-    tickets = filter_by_status(visible_tickets(user), status).order_by("-updated_at", "-id")
+    return filter_by_status(visible_tickets(user), status)
+
+
+def _as_rows(tickets: QuerySet[Ticket]) -> list[TicketRow]:
     return [
         [pk, title, state, priority, f"{updated.astimezone(timezone.utc):%Y-%m-%d %H:%M} UTC"]
         for pk, title, state, priority, updated in tickets.values_list(
             "id", "title", "status", "priority", "updated_at"
         )
     ]
+
+
+def _ticket_rows(user: AbstractBaseUser, status: str | None) -> list[TicketRow]:
+    """The first page: the ``PAGE_SIZE`` tickets changed last."""
+    return _as_rows(_visible(user, status).order_by("-updated_at", "-id")[:PAGE_SIZE])
+
+
+def _neighbour_page(user: AbstractBaseUser, status: str | None, anchor_id: int | None, older: bool) -> list[TicketRow]:
+    """The page right after (``older``) or right before the ticket ``anchor_id``, among the
+    tickets the user may see under ``status``; the first page when that ticket is not one of
+    them (deleted, or never theirs); an empty list when there is no such page."""
+    tickets = _visible(user, status)
+    anchor = tickets.filter(pk=anchor_id).values_list("updated_at", "id").first() if anchor_id else None
+    if anchor is None:
+        return _ticket_rows(user, status)
+    moment, pk = anchor
+    if older:
+        page = tickets.filter(updated_at__lte=moment).filter(Q(updated_at__lt=moment) | Q(updated_at=moment, id__lt=pk))
+        return _as_rows(page.order_by("-updated_at", "-id")[:PAGE_SIZE])
+    page = tickets.filter(updated_at__gte=moment).filter(Q(updated_at__gt=moment) | Q(updated_at=moment, id__gt=pk))
+    ids = list(page.order_by("updated_at", "id").values_list("id", flat=True)[:PAGE_SIZE])
+    return _as_rows(tickets.filter(id__in=ids).order_by("-updated_at", "-id")) if ids else []
 
 
 def _create_and_list(

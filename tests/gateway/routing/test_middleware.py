@@ -76,6 +76,28 @@ async def test_new_serves_the_same_json_contract(gateway: Gateway, alice_on: htt
         assert (await anonymous.get("/api/tickets/")).status_code == 401
 
 
+async def test_the_old_url_keeps_its_whole_list_when_the_new_side_pages(
+    gateway: Gateway, alice_on: httpx.AsyncClient, alice: AbstractUser
+) -> None:
+    """``/api/v2/tickets`` pages by default; served for the legacy ``/api/tickets/`` it answers
+    the legacy contract, every ticket in one list, so old clients notice nothing; asked for a
+    page, the next page's link stays on the old URL."""
+    from api_v2.routes import DEFAULT_PAGE_SIZE
+
+    await Ticket.objects.abulk_create(Ticket(title=f"many {n}", owner=alice) for n in range(DEFAULT_PAGE_SIZE + 5))
+    legacy_list = (await alice_on.get("/api/tickets/")).json()
+    assert len(legacy_list) == DEFAULT_PAGE_SIZE + 14
+    await gateway.flip("api-tickets", "new")
+    served = await alice_on.get("/api/tickets/")
+    assert served.headers["x-served-by"] == "new"
+    assert served.json() == legacy_list and "link" not in served.headers
+    direct = await alice_on.get("/api/v2/tickets")
+    assert direct.json() == legacy_list[:DEFAULT_PAGE_SIZE] and 'rel="next"' in direct.headers["link"]
+    paged = await alice_on.get("/api/tickets/?limit=10")
+    assert paged.json() == legacy_list[:10]
+    assert paged.headers["link"].startswith("</api/tickets/?limit=10&cursor=")
+
+
 async def test_redirect_keeps_the_query(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
     await gateway.flip("tickets-page", "redirect")
     response = await alice_on.get("/tickets/?status=open&page=2")

@@ -196,3 +196,78 @@ async def test_the_page_wires_its_callbacks() -> None:
     assert table.headers == page.COLUMNS
     status = next(b for b in blocks.blocks.values() if isinstance(b, gr.Dropdown) and b.label == "Status")
     assert [choice[1] for choice in status.choices] == ["All", "open", "pending", "closed"]
+
+
+def _file_many(owner: AbstractUser, count: int) -> None:
+    """``count`` tickets for ``owner``, several changed at each instant (ties broken by id)."""
+    from datetime import datetime, timedelta, timezone
+
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    made = Ticket.objects.bulk_create(Ticket(title=f"many {n}", owner=owner) for n in range(count))
+    for n, ticket in enumerate(made):
+        Ticket.objects.filter(pk=ticket.pk).update(updated_at=start + timedelta(minutes=n // 4))
+
+
+async def test_the_table_pages_older_and_newer_through_every_ticket_once(
+    gr_request: RequestFactory, demo_users: dict[str, AbstractUser]
+) -> None:
+    await run_orm(_file_many, demo_users["alice"], 2 * page.PAGE_SIZE + 7)
+    expected = await run_orm(
+        lambda: list(Ticket.objects.filter(owner__username="alice").order_by("-updated_at", "-id").values_list("id", flat=True))
+    )
+    request = gr_request("alice")
+    _, first = await page.load_tickets_page(request)
+    assert len(first) == page.PAGE_SIZE
+    pages = [first]
+    while True:
+        turned = await page.older_ticket_rows("All", pages[-1], request)
+        if not isinstance(turned, list):
+            break  # gr.skip(): the last page stays
+        pages.append(turned)
+        assert len(pages) < 10
+    assert [row[0] for rows in pages for row in rows] == expected
+    assert [len(rows) for rows in pages] == [page.PAGE_SIZE, page.PAGE_SIZE, 16]
+    # And back: each "Newer" gives the page before, the first page says it is the newest.
+    back = pages[-1]
+    for earlier in reversed(pages[:-1]):
+        back = await page.newer_ticket_rows("All", back, request)
+        assert back == earlier
+    assert not isinstance(await page.newer_ticket_rows("All", back, request), list)
+
+
+async def test_pages_keep_the_status_filter(gr_request: RequestFactory, demo_users: dict[str, AbstractUser]) -> None:
+    await run_orm(_file_many, demo_users["bob"], page.PAGE_SIZE + 3)  # all open
+    request = gr_request("bob")
+    first = await page.list_ticket_rows("open", request)
+    second = await page.older_ticket_rows("open", first, request)
+    assert {row[2] for row in first + second} == {"open"}
+    assert len(first) + len(second) == page.PAGE_SIZE + 3 + 3
+
+
+async def test_a_forged_table_positions_the_page_but_never_widens_it(
+    gr_request: RequestFactory, demo_users: dict[str, AbstractUser]
+) -> None:
+    """The pager reads one id from the table the browser echoes; whatever it is, the rows are
+    alice's own, and a malformed table gives the first page, never an error."""
+    bobs = await run_orm(lambda: list(Ticket.objects.filter(owner__username="bob").values_list("id", flat=True)))
+    request = gr_request("alice")
+    _, first = await page.load_tickets_page(request)
+    forged_tables = [
+        [[bobs[0], "x", "open", "low", "now"]],  # another user's ticket
+        [[999999999, "x"]],
+        [[2**70]], [[-3]], [[0]], [[True]], [["12abc"]], [["١٢"]], [[1.5]], [[float("nan")]], [[None]],
+        [], None, "not a table", {"data": [[1]]}, [[{"$gt": 0}]], [[[1]]],
+    ]  # fmt: skip
+    for forged in forged_tables:
+        for turn in (page.older_ticket_rows, page.newer_ticket_rows):
+            rows = await turn("All", forged, request)
+            assert rows == first, (forged, turn.__name__, rows)
+
+
+async def test_the_pager_buttons_are_wired_to_the_table() -> None:
+    blocks = page.build()
+    wired = {fn.fn: fn for fn in blocks.fns.values()}
+    for callback in (page.older_ticket_rows, page.newer_ticket_rows):
+        event = wired[callback]
+        assert [type(block).__name__ for block in event.inputs] == ["Dropdown", "Dataframe"]
+        assert [type(block).__name__ for block in event.outputs] == ["Dataframe"]
