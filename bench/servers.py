@@ -23,6 +23,7 @@ from .sites import ROOT, Site
 __all__ = [
     "A2WSGI_PLAIN",
     "BARE_GRADIO",
+    "BARE_GRADIO_LEAN",
     "DJANGO_ASGI",
     "GATEWAY",
     "GATEWAY_NO_ROUTES",
@@ -70,6 +71,14 @@ GUNICORN = ServerKind("gunicorn", "gunicorn legacy_django.wsgi (sync)", "legacy_
 A2WSGI_PLAIN = ServerKind("a2wsgi-plain", "uvicorn + plain a2wsgi (bench.a2wsgi_plain)", "bench.a2wsgi_plain:app", "uvicorn", "/accounts/login/")
 DJANGO_ASGI = ServerKind("django-asgi", "uvicorn legacy_django.asgi (Django's ASGI handler)", "legacy_django.asgi:application", "uvicorn", "/accounts/login/")
 BARE_GRADIO = ServerKind("bare-gradio", "bare Gradio, no auth (bench.bare_gradio)", "bench.bare_gradio:app", "uvicorn", "/ui/tickets/config")
+# Bare Gradio told, through its own environment variables, to keep no statistics for its
+# monitoring dashboard, as the gateway's pages keep none (fastapi_gateway.pages.queue): the
+# baseline that leaves only what the gateway adds (login, guard, middleware).
+BARE_GRADIO_LEAN = ServerKind(
+    "bare-gradio-lean", "bare Gradio, no auth, no monitoring statistics", "bench.bare_gradio:app", "uvicorn",
+    "/ui/tickets/config",
+    env=(("GRADIO_ANALYTICS_MAX_EVENTS", "1"), ("GRADIO_ANALYTICS_CACHE_FREQUENCY", str(2**62))),
+)
 
 
 def free_port() -> int:

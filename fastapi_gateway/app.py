@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 import django
 from django.apps import apps
 from django.conf import settings as django_settings
@@ -47,6 +48,7 @@ from fastapi_gateway.routing.table import load_routes
 from fastapi_gateway.routing.traffic import CountingLegacy
 from fastapi_gateway.server.probes import ProbesMiddleware
 from fastapi_gateway.server.readiness import Readiness
+from fastapi_gateway.identity import lookup_threads
 from fastapi_gateway.server.shutdown import ShutdownWatch
 from fastapi_gateway.http.trusted_host import DjangoAllowedHostsMiddleware
 from fastapi_gateway.identity.user_middleware import DjangoUserMiddleware
@@ -169,9 +171,12 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if cpu_affinity:
             claim_cpu()
-        with shutdown.watching_signals():  # /readyz turns 503 when a stop signal arrives
-            async with routing.running():
-                yield
+        try:
+            with shutdown.watching_signals():  # /readyz turns 503 when a stop signal arrives
+                async with routing.running():
+                    yield
+        finally:
+            await anyio.to_thread.run_sync(lookup_threads.close_connections)
 
     docs_url = f"{docs_prefix}/docs" if docs_prefix else None
     app = FastAPI(

@@ -20,6 +20,7 @@ from django.core.management import call_command
 from django.db import connections
 from pytest_django import Settings
 
+from fastapi_gateway.identity import lookup_threads
 from fastapi_gateway.orm import closing_worker_connections
 from legacy_django.tickets.management.commands.seed_demo import DEMO_PASSWORD
 
@@ -95,6 +96,7 @@ def _close_async_orm_connections() -> Iterator[None]:
     database while it is open."""
     yield
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+    lookup_threads.close_connections()  # the session lookups' kept connections
 
 
 @pytest.fixture(autouse=True)

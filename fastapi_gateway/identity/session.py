@@ -22,7 +22,7 @@ from django.utils.crypto import constant_time_compare
 
 from fastapi_gateway.compat import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend, parse_cookie, session_store_subclass
 from fastapi_gateway.exceptions import BackendUnavailable
-from fastapi_gateway.orm import run_orm
+from fastapi_gateway.identity.lookup_threads import run_lookup
 from fastapi_gateway.http.outage import is_outage, probe_session_store
 
 __all__ = [
@@ -117,10 +117,11 @@ def resolve_user(session_key: str | None) -> DjangoUser:
 
 
 async def aresolve_user(session_key: str | None) -> DjangoUser:
-    """``resolve_user`` off the event loop, with Django's connection hygiene around it."""
+    """``resolve_user`` off the event loop, on a lookup thread that keeps its database
+    connection (``identity.lookup_threads``)."""
     if not session_key:
         return _anonymous()
-    return await run_orm(resolve_user, session_key)
+    return await run_lookup(resolve_user, session_key)
 
 
 def _resolve(session: SessionBase) -> DjangoUser | None:

@@ -5,7 +5,7 @@ user lookup as Gradio's ``auth_dependency``, offline (no SSR), and with the gate
 limit, so no page can be mounted without the login by forgetting an argument. A page's own
 ``routes`` are served with it, under its path and behind the same guard. Its events
 obey the gateway's file policy (see ``gradio_file_hooks``); its queue sleeps until it has
-work (see ``gradio_queue``).
+work and keeps no statistics nobody reads (see ``pages.queue``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from fastapi_gateway.compat import gradio_queue
 from fastapi_gateway.identity.dependencies import gradio_username
 from fastapi_gateway.pages.file_hooks import guard_blocks, install as install_file_hooks
 from fastapi_gateway.pages.signed_out import signed_out_head
-from fastapi_gateway.pages.queue import wake_on_work
+from fastapi_gateway.pages.queue import skip_monitoring_summary, wake_on_work
 from fastapi_gateway.routers import UnavailableApp
 from fastapi_gateway.exceptions import GatewayConfigurationError
 from fastapi_gateway.pages.page import GradioPage
@@ -72,4 +72,5 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
             raise GatewayConfigurationError(f"Gradio did not mount {path!r} where expected")
         mounted[path] = mount.app
         wake_on_work(gradio_queue(blocks))
+        skip_monitoring_summary(gradio_queue(blocks))
     return mounted

@@ -1,4 +1,4 @@
-"""Gradio's queue, woken by work instead of polling for it.
+"""Gradio's queue, woken by work instead of polling for it, and without its unread statistics.
 
 Every mounted ``gr.Blocks`` has a queue with two loops on the event loop: one dispatches
 events and, whenever it has nothing to dispatch, sleeps 1 ms and looks again; the other
@@ -14,6 +14,14 @@ cadence). Each still looks again after ``FALLBACK_SECONDS`` whatever happens, so
 Gradio adds one day costs latency, never a hang. Only the two loops' global ``asyncio`` is
 replaced, on copies of their functions bound to this one queue: Gradio itself, and other
 queues, are untouched. A Gradio version without these loops is left as it is, with a warning.
+
+``skip_monitoring_summary``: after every event Gradio's queue builds a pandas DataFrame of
+the timings of up to 10,000 past events (``GRADIO_ANALYTICS_MAX_EVENTS``) to summarise them
+for its monitoring dashboard. The gateway mounts every page with monitoring off and refuses
+the dashboard's routes, so the summary is never read; yet it grew with traffic to be most
+of an event's cost (measured: a trivial event took 10-12 ms on bare Gradio after a few
+hundred events, the DataFrame a large part of it, and 10,000 kept records per page are
+memory nobody reads). The queue keeps one event's record and never summarises.
 """
 
 from __future__ import annotations
@@ -21,11 +29,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 import types
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["FALLBACK_SECONDS", "wake_on_work"]
+__all__ = ["FALLBACK_SECONDS", "skip_monitoring_summary", "wake_on_work"]
 
 logger = logging.getLogger("fastapi_gateway")
 
@@ -134,4 +143,19 @@ def wake_on_work(queue: Any) -> bool:
     queue.process_events = functools.update_wrapper(processing, process_events)
     queue.start_processing = types.MethodType(_with_asyncio(dispatch, _AsyncioWithSleep(dispatch_sleep)), queue)
     queue.start_progress_updates = types.MethodType(_with_asyncio(progress, _AsyncioWithSleep(progress_sleep)), queue)
+    return True
+
+
+def skip_monitoring_summary(queue: Any) -> bool:
+    """Keep ``queue``'s event statistics to the event at hand and never summarise them (see the
+    module's docstring); False, with a warning, if this Gradio keeps them differently."""
+    try:
+        queue.ANALYTICS_MAX_EVENTS  # noqa: B018 - both are read by Gradio at each event
+        queue.ANAYLTICS_CACHE_FREQUENCY  # noqa: B018 - Gradio's spelling
+        queue.event_analytics  # noqa: B018
+    except AttributeError as missing:
+        logger.warning("Gradio's queue statistics have changed (%s): they are left as they are", missing)
+        return False
+    queue.ANALYTICS_MAX_EVENTS = 1  # an event's record lives while it runs: Gradio updates it
+    queue.ANAYLTICS_CACHE_FREQUENCY = sys.maxsize  # "summarise every N events": never
     return True

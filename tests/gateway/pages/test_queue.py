@@ -139,3 +139,35 @@ def test_a_queue_gradio_has_changed_is_left_polling(caplog: pytest.LogCaptureFix
 
     assert gradio_queue.wake_on_work(Unknown()) is False
     assert "keeps polling" in caplog.text
+
+
+async def test_the_queue_keeps_no_statistics_nobody_reads(
+    monkeypatch: pytest.MonkeyPatch, demo_users: Any, demo_password: str
+) -> None:
+    """Gradio's per-event summary of past events (a pandas DataFrame, for the monitoring
+    dashboard the gateway turns off) is never built, and the records it would read stay at one
+    while events still complete with their results."""
+    import gradio.queueing
+
+    built: list[int] = []
+    monkeypatch.setattr(gradio.queueing.Queue, "_get_df", staticmethod(lambda records: built.append(len(records))))
+    app = create_app(gradio_pages=[PAGE])
+    async with serve(app) as client:
+        await login(client, "alice", demo_password)
+        config = (await client.get("/ui/queue/config")).json()
+        fn_index = fn_index_of(config, "one_at_a_time")
+        for n in range(5):
+            completed = await run_event(client, "/ui/queue", fn_index, [str(n)])
+            assert completed["output"]["data"] == [f"done {n}"]
+        (mount,) = [route for route in app.routes if getattr(route, "path", None) == "/ui/queue"]
+        queue = mount.app.get_blocks()._queue
+        assert len(queue.event_analytics) <= 1
+    assert built == []
+
+
+def test_a_queue_whose_statistics_changed_is_left_as_it_is(caplog: pytest.LogCaptureFixture) -> None:
+    class Unknown:
+        pass
+
+    assert gradio_queue.skip_monitoring_summary(Unknown()) is False
+    assert "left as they are" in caplog.text
