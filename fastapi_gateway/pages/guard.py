@@ -46,6 +46,10 @@ logger = logging.getLogger(__name__)
 
 _MAX_INSPECTED_BODY = 8 * 1024 * 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# The stream of results of events already admitted (``queue/data``), opened this soon after an
+# admission of the same Django session on this process, uses that admission (see ``_user``).
+FRESH_ADMISSION_SECONDS = 1.0
+_ADMISSIONS_KEPT = 10_000
 
 
 _NOT_ALLOWED_PAGE = """<!doctype html>
@@ -81,6 +85,7 @@ class GradioGuardMiddleware:
         self.access = {path.rstrip("/"): rule for path, rule in (access or {}).items()}
         self.registry = registry if registry is not None else OwnershipRegistry()
         self.recheck_seconds = recheck_seconds
+        self._admitted: dict[str, tuple[float, Any]] = {}  # session key -> (when, user) of its last lookup
 
     def _mount_of(self, path: str) -> tuple[str, GradioRouteIndex] | None:
         for mount, index in self.indexes.items():
@@ -118,8 +123,8 @@ class GradioGuardMiddleware:
             return
         if rule.access is Access.BLOCKED:
             raise _Refused(404, "Not Found")
-        user = await user_for_scope(scope)
         session_key = session_key_from_headers(scope.get("headers", ()))
+        user = await self._user(scope, rule, session_key)
         if not user.is_authenticated or not session_key:
             raise _Refused(401, "Not authenticated")
         try:
@@ -160,6 +165,35 @@ class GradioGuardMiddleware:
                 await self._stream_while_logged_in(scope, receive, send, owner, session_key, page_access)
             else:
                 await self.app(scope, receive, send)
+
+    async def _user(self, scope: Scope, rule: RouteRule, session_key: str | None) -> Any:
+        """The request's Django user, read from the session store and the database.
+
+        One exception: the stream that carries the results of events already admitted
+        (``queue/data``: a stream on a session that must be owned already), opened within
+        ``FRESH_ADMISSION_SECONDS`` of a lookup for the same Django session on this process (in
+        practice the event's own ``queue/join`` a moment before), uses that lookup. It can only
+        carry what that lookup admitted: every new event is a ``queue/join``, which always looks
+        up, so a logout, a password change or a deactivation still ends access on the next
+        event, on every process; and the open stream is re-checked every ``recheck_seconds``
+        like any other. That saves one of the two lookups of each event.
+        """
+        now = time.monotonic()
+        reads_admitted_results = rule.streaming and rule.session_hash is not None and not rule.claims_session
+        if session_key and reads_admitted_results and "user" not in scope:
+            admitted = self._admitted.get(session_key)
+            if admitted is not None and now - admitted[0] < FRESH_ADMISSION_SECONDS:
+                scope["user"] = admitted[1]
+                return admitted[1]
+        user = await user_for_scope(scope)
+        if session_key and user.is_authenticated:
+            self._admitted.pop(session_key, None)  # re-inserted last: the oldest go first
+            self._admitted[session_key] = (now, user)
+            if len(self._admitted) > _ADMISSIONS_KEPT:
+                del self._admitted[next(iter(self._admitted))]
+        else:
+            self._admitted.pop(session_key or "", None)
+        return user
 
     def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner, access: FileAccess) -> None:
         session_hash = ids.get(rule.session_hash)

@@ -15,6 +15,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from fastapi_gateway import create_app
+from fastapi_gateway.pages import guard
 from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse, run_event
 
 from tests.gateway.conftest import BASE_URL, client_for, login, running
@@ -247,16 +248,26 @@ async def _change_password(username: str) -> None:
     await user.asave()
 
 
-@pytest.mark.parametrize("end_access", ["logout", "password", "deactivate"])
-async def test_ending_access_works_on_the_next_request_for_every_family(users: Users, end_access: str) -> None:
-    session_hash = new_session_hash()
-    assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200
+async def _end_access(end_access: str, client: httpx.AsyncClient) -> None:
     if end_access == "logout":
-        await _logout(users.alice)
+        await _logout(client)
     elif end_access == "password":
         await _change_password("alice")
     else:
         await _deactivate("alice")
+
+
+@pytest.mark.parametrize("end_access", ["logout", "password", "deactivate"])
+async def test_ending_access_works_on_the_next_request_for_every_family(
+    users: Users, end_access: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past the admission window of the event's own result stream (the next test), every
+    request after a logout, a password change or a deactivation is refused."""
+    monkeypatch.setattr(guard, "FRESH_ADMISSION_SECONDS", 0.05)
+    session_hash = new_session_hash()
+    assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200
+    await _end_access(end_access, users.alice)
+    await asyncio.sleep(0.1)
     for method, path in [
         ("GET", "/config"),
         ("GET", f"/gradio_api/queue/data?session_hash={session_hash}"),
@@ -269,6 +280,49 @@ async def test_ending_access_works_on_the_next_request_for_every_family(users: U
         response = await users.alice.request(method, MOUNT + path, json=body, headers=SAME_ORIGIN)
         assert response.status_code == 401, (end_access, path)
     assert (await users.alice.get("/api/v2/me")).status_code in (401, 404)
+
+
+@pytest.mark.parametrize("end_access", ["logout", "password", "deactivate"])
+async def test_the_next_event_is_refused_even_while_the_last_ones_result_is_read(users: Users, end_access: str) -> None:
+    """An event admitted just before access ended still delivers its result to the stream
+    opened right after (``queue/data`` within ``FRESH_ADMISSION_SECONDS`` of the admission
+    uses it: it can carry nothing else); the next event, and every other request, is refused."""
+    session_hash = new_session_hash()
+    assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200
+    await _end_access(end_access, users.alice)
+    stream = await users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": session_hash})
+    if end_access == "logout":
+        assert stream.status_code == 401  # the browser holds no session cookie any more
+    else:
+        completed = [m for m in parse_sse(stream.text) if m.get("msg") == "process_completed"]
+        assert completed and completed[0]["output"]["data"] == ["Signed in as alice"]
+    assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 401
+    for method, path in [
+        ("GET", "/config"),
+        ("GET", f"/gradio_api/heartbeat/{session_hash}"),
+        ("POST", "/gradio_api/upload"),
+        ("POST", "/gradio_api/cancel"),
+    ]:
+        body = {"session_hash": session_hash, "event_id": "e"} if method == "POST" else None
+        response = await users.alice.request(method, MOUNT + path, json=body, headers=SAME_ORIGIN)
+        assert response.status_code == 401, (end_access, path, response.status_code)
+    # The refused join dropped the admission: the result stream is refused too now.
+    stream = await users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": session_hash})
+    assert stream.status_code == 401
+    assert "Signed in as" not in stream.text
+
+
+async def test_the_result_stream_uses_the_events_own_admission_and_nobody_elses(users: Users) -> None:
+    """The admission is the Django session's: bob's own recent admission does not open
+    alice's session's stream, and a stream outside the window looks up again."""
+    session_hash = new_session_hash()
+    assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200
+    assert (await join(users.bob, users.fn("whoami"), [], new_session_hash())).status_code == 200
+    stolen = await users.bob.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": session_hash})
+    assert stolen.status_code == 403
+    own = await users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": session_hash})
+    completed = [m for m in parse_sse(own.text) if m.get("msg") == "process_completed"]
+    assert completed and completed[0]["output"]["data"] == ["Signed in as alice"]
 
 
 async def test_open_stream_ends_after_logout(users: Users) -> None:
