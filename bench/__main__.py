@@ -31,7 +31,7 @@ def _log(message: str) -> None:
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks of the gateway, as ratios to baselines.")
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat: a smoke run of the whole suite")
-    parser.add_argument("--only", default="abcdefg", help="sections to run, e.g. a,c (default: all of a-g)")
+    parser.add_argument("--only", default="abcdefgh", help="sections to run, e.g. a,c (default: all of a-h)")
     parser.add_argument("--write-results", action="store_true", help="also write bench/RESULTS.md from this run")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="where results.json and ratios.png go")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the servers' databases and logs")
@@ -42,8 +42,10 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return arguments
 
 
-def _sections(config: BenchConfig, sites: SiteFactory, pool: ServerPool, only: str) -> list[tuple[str, Callable[[], Any]]]:
+def _sections(config: BenchConfig, sites: SiteFactory, pool: ServerPool, only: str,
+              out: Path) -> list[tuple[str, Callable[[], Any]]]:
     from .footprint import measure_footprint
+    from .growth import measure_growth
     from .gradio_events import measure_gradio_events
     from .legacy_load import measure_legacy_load
     from .routing_cost import measure_routing_cost
@@ -63,6 +65,8 @@ def _sections(config: BenchConfig, sites: SiteFactory, pool: ServerPool, only: s
         chosen.append(("f", lambda: measure_footprint(config, sites, pool, log=_log)))
     if "g" in only:
         chosen.append(("g", lambda: measure_routing_cost(config, sites, pool, log=_log)))
+    if "h" in only:
+        chosen.append(("h", lambda: measure_growth(config, sites, pool, out=out, log=_log)))
     return chosen
 
 
@@ -82,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     try:
         with pool.session():
-            for name, run in _sections(config, sites, pool, arguments.only):
+            for name, run in _sections(config, sites, pool, arguments.only, arguments.out):
                 _log(f"\n== {', '.join(SECTIONS[s] for s in name)}")
                 section_figures, section_raw = run()
                 figures += section_figures
@@ -106,7 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     draw_ratios(arguments.out / "ratios.png", figures, f"gateway vs baselines — {machine['date']}, {machine['cores']} cores"
                 + (" (quick)" if arguments.quick else ""))
     if arguments.write_results:
-        write_results_md(HERE / "RESULTS.md", figures, context)
+        charts = {}
+        if (arguments.out / "growth.png").exists() and "h" in arguments.only:
+            shutil.copyfile(arguments.out / "growth.png", HERE / "growth.png")
+            charts["h"] = "growth.png"
+        write_results_md(HERE / "RESULTS.md", figures, {**context, "charts": charts})
     _log(f"\nwrote {arguments.out / 'results.json'}, {arguments.out / 'ratios.png'}"
          + (f", {HERE / 'RESULTS.md'}" if arguments.write_results else ""))
     for note in pool.notes:

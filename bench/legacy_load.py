@@ -1,8 +1,9 @@
 """(a) legacy page throughput and latency, (b) latency added at one connection.
 
 ``/tickets/`` as alice is a real Django page: session, user, a query, a template. The gateway
-serves it through its bridge and every middleware; the baseline is ``gunicorn
-legacy_django.wsgi`` (sync) with the same number of processes. gunicorn's sync worker
+serves it through its bridge and every middleware; the baselines are ``gunicorn
+legacy_django.wsgi`` (sync) and granian (a Rust HTTP server, ``--interface wsgi``, the fastest
+a Django team can pick: the anchor of issue 17's goals) with the same number of processes. gunicorn's sync worker
 closes every connection, so each load is run twice: with keep-alive (what a browser or a
 proxy does with the gateway) and with ``Connection: close`` on both sides (like for like).
 Runs are interleaved round by round, so slow minutes of a shared machine hit every server.
@@ -17,7 +18,9 @@ from typing import Any
 from .config import BenchConfig
 from .figures import Figure, Goal, Series
 from .login import Login, check_page, log_in
-from .servers import A2WSGI_PLAIN, DJANGO_ASGI, GATEWAY, GATEWAY_SERVE, GUNICORN, RunningServer, ServerKind, ServerPool
+from .servers import (
+    A2WSGI_PLAIN, DJANGO_ASGI, GATEWAY, GATEWAY_SERVE, GRANIAN, GUNICORN, RunningServer, ServerKind, ServerPool,
+)
 from .sites import SiteFactory
 from .wrk import WrkResult, run_wrk
 
@@ -39,9 +42,9 @@ class _Scenario:
 
 
 def _servers(sections: str) -> list[tuple[ServerKind, int]]:
-    wanted = [(GUNICORN, 1), (GATEWAY, 1), (A2WSGI_PLAIN, 1), (DJANGO_ASGI, 1)]
+    wanted = [(GUNICORN, 1), (GRANIAN, 1), (GATEWAY, 1), (A2WSGI_PLAIN, 1), (DJANGO_ASGI, 1)]
     if "a" in sections:
-        wanted += [(GUNICORN, 2), (GATEWAY_SERVE, 2), (GATEWAY, 2), (A2WSGI_PLAIN, 2)]
+        wanted += [(GUNICORN, 2), (GRANIAN, 2), (GATEWAY_SERVE, 2), (GATEWAY, 2), (A2WSGI_PLAIN, 2)]
     return wanted
 
 
@@ -117,6 +120,7 @@ def _throughput_figures(runs: dict[tuple[str, int, bool], list[WrkResult]], conn
                 (f"gateway w{workers}", ("rps", "p50_ms", "p99_ms")),
                 (f"a2wsgi-plain w{workers}", ("rps", "p99_ms")),
             ]
+            contenders = [*contenders, (f"granian w{workers}", ("rps", "p50_ms", "p99_ms"))]
             if workers == 1:
                 contenders = [*contenders, ("django-asgi w1", ("rps", "p99_ms"))]
             else:  # the gateway's own launcher first: what it offers in place of `gunicorn -w N`
@@ -138,6 +142,20 @@ def _throughput_figures(runs: dict[tuple[str, int, bool], list[WrkResult]], conn
                         label=f"{PAGE} {title}, {name}, {connections} conns {mode}", unit=unit,
                         value=value, baseline_label=f"{base_name} {mode}", baseline=base, goal=goal,
                     ))
+            # The goal holder against granian, the fastest WSGI server (#17.1).
+            holder = _GOAL_HOLDERS[workers - 1]
+            for metric in ("rps", "p50_ms", "p99_ms"):
+                value = _series(runs, holder, connections, close, metric)
+                base = _series(runs, f"granian w{workers}", connections, close, metric)
+                if value is None or base is None:
+                    continue
+                title, unit = _METRICS[metric]
+                goal = {"rps": Goal("ratio", ">=", 1.0, "#17.1"), "p99_ms": Goal("ratio", "<=", 1.1, "#17.1")}.get(metric)
+                figures.append(Figure(
+                    section="a", key=f"a.{holder.replace(' ', '.')}.vs-granian.{mode}.{metric}",
+                    label=f"{PAGE} {title}, {holder}, {connections} conns {mode}", unit=unit,
+                    value=value, baseline_label=f"granian w{workers} {mode}", baseline=base, goal=goal,
+                ))
     return figures
 
 
@@ -155,6 +173,18 @@ def _added_latency_figures(runs: dict[tuple[str, int, bool], list[WrkResult]]) -
                 label=f"{PAGE} p50 at 1 conn {mode}, {name}", unit="ms", value=value,
                 baseline_label=f"gunicorn w1 {mode}", baseline=base,
                 goal=Goal("delta", "<=", 0.2, "#8.2") if name.startswith("gateway") else None,
+                note="added latency = Δ",
+            ))
+        granian = _series(runs, "granian w1", 1, close, "p50_ms")
+        for name in ("gateway w1", "gunicorn w1"):
+            value = _series(runs, name, 1, close, "p50_ms")
+            if value is None or granian is None:
+                continue
+            figures.append(Figure(
+                section="b", key=f"b.{name.replace(' ', '.')}.vs-granian.{mode}.p50",
+                label=f"{PAGE} p50 at 1 conn {mode}, {name}", unit="ms", value=value,
+                baseline_label=f"granian w1 {mode}", baseline=granian,
+                goal=Goal("delta", "<=", 0.1, "#17.1") if name.startswith("gateway") else None,
                 note="added latency = Δ",
             ))
     return figures

@@ -19,6 +19,7 @@ SECTIONS = {
     "e": "(e) 200 MB download and upload vs gunicorn and Django's ASGI handler",
     "f": "(f) gateway memory with every page loaded, cold start",
     "g": "(g) route table: legacy-state overhead and shadow cost on /api/tickets/",
+    "h": "(h) how cost grows with the data: a page of the new side vs the legacy whole list, 100 to 10,000 tickets",
 }
 
 _DIGITS = {"req/s": 0, "µs": 0, "MiB": 1, "ms": 2, "s": 2}
@@ -138,6 +139,9 @@ def write_results_md(path: Path, figures: Sequence[Figure], context: dict[str, A
         chosen = [f for f in figures if f.section == section]
         if chosen:
             lines += [f"## {title}", "", *_markdown_rows(chosen), ""]
+            chart = (context.get("charts") or {}).get(section)
+            if chart:
+                lines += [f"![{title}]({chart})", ""]
     lines += ["## Goals missed in this run", ""]
     lines += [f"- {f.label}: {_number(f.value.best, f.unit)} {f.unit} vs {f.baseline_label} "
               f"{_number(f.baseline.best, f.unit)} — goal {f.goal.text(f.unit) if f.goal else ''} ({f.goal.source if f.goal else ''})"

@@ -28,6 +28,7 @@ __all__ = [
     "GATEWAY",
     "GATEWAY_NO_ROUTES",
     "GATEWAY_SERVE",
+    "GRANIAN",
     "GUNICORN",
     "RunningServer",
     "ServerKind",
@@ -44,7 +45,7 @@ class ServerKind:
     name: str
     label: str
     target: str
-    runner: Literal["uvicorn", "gunicorn", "serve"]
+    runner: Literal["uvicorn", "gunicorn", "serve", "granian"]
     ready_path: str
     env: tuple[tuple[str, str], ...] = ()
 
@@ -52,6 +53,11 @@ class ServerKind:
         if self.runner == "gunicorn":
             return [sys.executable, "-m", "gunicorn", self.target, "--bind", f"127.0.0.1:{port}",
                     "--workers", str(workers), "--worker-class", "sync", "--timeout", "300"]
+        if self.runner == "granian":
+            # Its defaults otherwise: one blocking thread per worker for WSGI (as gunicorn's
+            # sync worker: one request at a time), HTTP/1 and 2, no access log.
+            return [sys.executable, "-m", "granian", "--interface", "wsgi", self.target, "--host", "127.0.0.1",
+                    "--port", str(port), "--workers", str(workers), "--no-ws"]
         if self.runner == "serve":
             return [sys.executable, "-m", "fastapi_gateway.server.launcher", self.target, "--port", str(port),
                     "--workers", str(workers), "--no-access-log"]
@@ -68,6 +74,8 @@ GATEWAY_NO_ROUTES = ServerKind(
     "/healthz", env=(("DJANGO_SETTINGS_MODULE", "bench.settings_no_routes"),),
 )
 GUNICORN = ServerKind("gunicorn", "gunicorn legacy_django.wsgi (sync)", "legacy_django.wsgi", "gunicorn", "/accounts/login/")
+GRANIAN = ServerKind("granian", "granian --interface wsgi legacy_django.wsgi", "legacy_django.wsgi:application", "granian",
+                     "/accounts/login/")
 A2WSGI_PLAIN = ServerKind("a2wsgi-plain", "uvicorn + plain a2wsgi (bench.a2wsgi_plain)", "bench.a2wsgi_plain:app", "uvicorn", "/accounts/login/")
 DJANGO_ASGI = ServerKind("django-asgi", "uvicorn legacy_django.asgi (Django's ASGI handler)", "legacy_django.asgi:application", "uvicorn", "/accounts/login/")
 BARE_GRADIO = ServerKind("bare-gradio", "bare Gradio, no auth (bench.bare_gradio)", "bench.bare_gradio:app", "uvicorn", "/ui/tickets/config")
