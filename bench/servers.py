@@ -56,7 +56,7 @@ class ServerKind:
         if self.runner == "granian":
             # Tuned to its best here: one blocking thread per worker, one request at a time as
             # gunicorn's sync worker (granian's WSGI default, backlog / 2 = 512 threads fighting
-            # for the GIL, did 0.72x of that on /tick/ at 16 connections, p99 1.7x); its defaults
+            # for the GIL, did 0.72x of that on /tickets/ at 16 connections, p99 1.7x); its defaults
             # otherwise (Rust runtime, HTTP/1 and 2, no access log).
             return [sys.executable, "-m", "granian", "--interface", "wsgi", self.target, "--host", "127.0.0.1",
                     "--port", str(port), "--workers", str(workers), "--blocking-threads", "1", "--no-ws"]

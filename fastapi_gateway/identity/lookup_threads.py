@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,8 @@ from fastapi_gateway.exceptions import BackendUnavailable
 from fastapi_gateway.legacy.thread_context import run_in_thread_context
 
 __all__ = ["THREADS", "close_connections", "run_lookup"]
+
+logger = logging.getLogger("fastapi_gateway")
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -110,5 +113,8 @@ def close_connections() -> None:
         connections.close_all()
 
     futures = [_executor.submit(close_in_this_thread) for _ in range(THREADS)]
-    for future in futures:
-        future.result(timeout=_CLOSE_WAIT_SECONDS * 2)
+    try:
+        for future in futures:
+            future.result(timeout=_CLOSE_WAIT_SECONDS * 2)
+    except TimeoutError:  # a lookup stuck on a database that does not answer: the exit closes it
+        logger.warning("a session lookup thread is still busy; its database connection is left to the process exit")

@@ -129,3 +129,40 @@ def test_a_stale_tab_says_it_was_signed_out(gateway_server: GatewayServer, page:
     expect(page).to_have_url(f"{gateway_server.url}/ui/tickets/")
     expect(page.get_by_text("Signed in as alice")).to_be_visible()
     expect(notice).to_have_count(0)
+
+
+def test_the_tickets_table_pages_older_and_newer(gateway_server: GatewayServer, page: Page) -> None:
+    """60 tickets, 50 a page: "Older ▸" shows the ten oldest, again says there are no older,
+    "◂ Newer" comes back to the newest."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    make_tickets = (
+        "from django.contrib.auth import get_user_model\n"
+        "from legacy_django.tickets.models import Ticket\n"
+        "user, _ = get_user_model().objects.get_or_create(username='pager')\n"
+        "user.set_password('demo-password')\n"
+        "user.save()\n"
+        "Ticket.objects.filter(owner=user).delete()\n"
+        "for n in range(60):\n"
+        "    Ticket.objects.create(owner=user, title=f'Paged ticket {n:02d}')\n"
+    )
+    subprocess.run([sys.executable, "manage.py", "shell", "-c", make_tickets], cwd=ROOT, env=gateway_server.env,
+                   check=True, capture_output=True)  # fmt: skip
+    page.goto(f"{gateway_server.url}/accounts/login/?next=/ui/tickets/")
+    log_in(page, "pager")
+    table = page.locator("#tickets-table")
+    expect(table).to_contain_text("Paged ticket 59")
+    expect(table).not_to_contain_text("Paged ticket 09")
+    page.locator("#tickets-older").click()
+    expect(table).to_contain_text("Paged ticket 09")
+    expect(table).to_contain_text("Paged ticket 00")
+    expect(table).not_to_contain_text("Paged ticket 59")
+    page.locator("#tickets-older").click()
+    expect(page.get_by_text("No older tickets.")).to_be_visible()
+    expect(table).to_contain_text("Paged ticket 00")
+    page.locator("#tickets-newer").click()
+    expect(table).to_contain_text("Paged ticket 59")
+    expect(table).not_to_contain_text("Paged ticket 00")
