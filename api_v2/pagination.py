@@ -15,7 +15,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Generic, TypeVar
 
 from django.db.models import Model, Q, QuerySet
@@ -49,9 +49,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, int]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         moment_text, pk = json.loads(raw)
         moment = datetime.fromisoformat(moment_text)
-    except (binascii.Error, ValueError, TypeError) as exc:  # JSONDecodeError and unpacking are ValueErrors
+        if moment.tzinfo is None:
+            raise ValueError("no time zone")
+        # In UTC here, as the database compares it: a moment a time zone pushes past year 9999
+        # or before year 1 (9999-12-31T23:59-01:00) is refused now, not an OverflowError later.
+        moment = moment.astimezone(timezone.utc)
+    except (binascii.Error, ValueError, TypeError, OverflowError) as exc:  # JSON and unpacking errors are ValueErrors
         raise InvalidCursor("Invalid cursor: pass the cursor of a page's Link header unchanged.") from exc
-    if type(pk) is not int or not 0 < pk < 2**63 or moment.tzinfo is None:
+    if type(pk) is not int or not 0 < pk < 2**63:
         raise InvalidCursor("Invalid cursor: pass the cursor of a page's Link header unchanged.")
     return moment, pk
 

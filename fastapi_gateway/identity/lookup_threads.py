@@ -11,10 +11,12 @@ round trip more.
 
 So lookups run on ``THREADS`` threads of their own that keep their connections between
 lookups, whatever ``CONN_MAX_AGE`` says: a process holds that many database connections more
-(deploy/README.md counts them). A connection that saw an error is checked and replaced if it
-is broken; a lookup that meets an outage on a kept connection is tried once more on a new
-one, so a database restart costs no request. ``close_connections`` closes them (the app's
-shutdown; tests, before a test database is dropped).
+(deploy/README.md counts them). A connection idle for ``IDLE_SECONDS`` is replaced before use,
+so one a firewall or NAT dropped silently meanwhile is not waited on; one that saw an error is
+checked and replaced if it is broken; a lookup that meets an outage on a kept connection is
+tried once more on a new one, so a database restart costs no request. A lookup that has not
+answered within ``TIMEOUT_SECONDS`` is an outage (503), not a request held without end.
+``close_connections`` closes them (the app's shutdown; tests, before a test database is dropped).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import contextvars
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import ParamSpec, TypeVar
@@ -41,7 +44,11 @@ _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
 THREADS = 4
-_CLOSE_WAIT_SECONDS = 5.0
+IDLE_SECONDS = 60.0
+TIMEOUT_SECONDS = 20.0
+_CLOSE_WAIT_SECONDS = 2.0
+
+_local = threading.local()  # per lookup thread: when its connections were last used
 
 _executor: ThreadPoolExecutor | None = None
 _executor_lock = threading.Lock()
@@ -61,12 +68,16 @@ def _open_connections() -> list[object]:
 
 
 def _keep_only_usable() -> None:
-    """Close this thread's connections that failed and no longer answer, or that were left in
-    a transaction (a lookup never opens one); keep the others, whatever their age."""
+    """Close this thread's connections that were idle too long, or that failed and no longer
+    answer; keep the others, whatever their age. (A lookup only reads, in autocommit: it never
+    leaves a transaction open.)"""
+    now = time.monotonic()
+    idle_too_long = now - getattr(_local, "last_used", now) > IDLE_SECONDS
+    _local.last_used = now
     for conn in connections.all(initialized_only=True):
         if conn.connection is None:
             continue
-        if conn.in_atomic_block or not conn.get_autocommit():
+        if idle_too_long:
             conn.close()
         elif conn.errors_occurred:
             if conn.is_usable():
@@ -93,7 +104,10 @@ def _lookup(func: Callable[[], _R]) -> _R:
 async def run_lookup(func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
     """Call ``func`` (ORM reads, no writes, no transaction) on a lookup thread."""
     call = functools.partial(run_in_thread_context, contextvars.copy_context(), _lookup, functools.partial(func, *args, **kwargs))
-    return await asyncio.wrap_future(_pool().submit(call))
+    try:
+        return await asyncio.wait_for(asyncio.wrap_future(_pool().submit(call)), TIMEOUT_SECONDS)
+    except asyncio.TimeoutError as exc:
+        raise BackendUnavailable(exc) from exc
 
 
 def close_connections() -> None:
@@ -113,8 +127,11 @@ def close_connections() -> None:
         connections.close_all()
 
     futures = [_executor.submit(close_in_this_thread) for _ in range(THREADS)]
+    deadline = time.monotonic() + _CLOSE_WAIT_SECONDS * 2
     try:
         for future in futures:
-            future.result(timeout=_CLOSE_WAIT_SECONDS * 2)
-    except TimeoutError:  # a lookup stuck on a database that does not answer: the exit closes it
-        logger.warning("a session lookup thread is still busy; its database connection is left to the process exit")
+            future.result(timeout=max(0.0, deadline - time.monotonic()))
+    except TimeoutError:
+        # A lookup stuck on a database that does not answer. Its thread cannot be stopped; the
+        # process's stop deadline (the launcher's, the engine's) ends it.
+        logger.warning("a session lookup thread is still busy at shutdown; its connection is left open")

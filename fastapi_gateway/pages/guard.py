@@ -187,10 +187,15 @@ class GradioGuardMiddleware:
                 return admitted[1]
         user = await user_for_scope(scope)
         if session_key and user.is_authenticated:
-            self._admitted.pop(session_key, None)  # re-inserted last: the oldest go first
+            self._admitted.pop(session_key, None)  # re-inserted last: the dict stays oldest first
             self._admitted[session_key] = (now, user)
-            if len(self._admitted) > _ADMISSIONS_KEPT:
-                del self._admitted[next(iter(self._admitted))]
+            # Drop what is out of the window (or over the cap) from the old end: memory holds
+            # only the last second's sessions, at most _ADMISSIONS_KEPT of them.
+            while self._admitted:
+                oldest_key, (when, _user) = next(iter(self._admitted.items()))
+                if now - when < FRESH_ADMISSION_SECONDS and len(self._admitted) <= _ADMISSIONS_KEPT:
+                    break
+                del self._admitted[oldest_key]
         else:
             self._admitted.pop(session_key or "", None)
         return user

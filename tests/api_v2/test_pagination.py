@@ -144,6 +144,8 @@ HOSTILE_CURSORS = [
     _cursor_of(["2026-01-01T00:00:00+00:00", -1]),
     _cursor_of(["2026-01-01T00:00:00+00:00", 2**70]),
     _cursor_of([{"$gt": ""}, 5]),
+    _cursor_of(["9999-12-31T23:59:59-01:00", 1]),  # past year 9999 once in UTC
+    _cursor_of(["0001-01-01T00:00:00+05:00", 1]),  # before year 1 once in UTC
 ]
 
 
@@ -189,6 +191,8 @@ def test_a_page_deep_in_the_list_is_one_query_on_a_range(demo_users: Any) -> Non
 def test_cursors_round_trip_and_refuse_what_they_are_not() -> None:
     moment = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=timezone.utc)
     assert decode_cursor(encode_cursor(moment, 42)) == (moment, 42)
+    elsewhere = datetime(2026, 5, 4, 5, 2, 1, tzinfo=timezone(timedelta(hours=2)))
+    assert decode_cursor(encode_cursor(elsewhere, 7)) == (elsewhere, 7)
     with pytest.raises(InvalidCursor):
         decode_cursor("")
 

@@ -368,3 +368,22 @@ async def test_open_stream_ends_after_logout(users: Users) -> None:
     finally:
         disconnected.set()
     assert messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+
+
+async def test_admissions_are_kept_for_their_window_only(users: Users, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the guard remembers of recent lookups is the last window's sessions, no more."""
+    monkeypatch.setattr(guard, "FRESH_ADMISSION_SECONDS", 0.2)
+    guard_app = next(m for m in _middlewares(users.app) if isinstance(m, guard.GradioGuardMiddleware))
+    assert (await join(users.alice, users.fn("whoami"), [], new_session_hash())).status_code == 200
+    assert len(guard_app._admitted) == 1
+    await asyncio.sleep(0.3)
+    assert (await join(users.bob, users.fn("whoami"), [], new_session_hash())).status_code == 200
+    assert len(guard_app._admitted) == 1  # alice's, out of its window, went when bob's came
+
+
+def _middlewares(app: Any) -> list[Any]:
+    found, current = [], app.middleware_stack
+    while current is not None:
+        found.append(current)
+        current = getattr(current, "app", None)
+    return found
