@@ -10,7 +10,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from api_v2.routes import list_tickets
@@ -29,7 +29,7 @@ def _mode() -> str:
 
 
 @router.get("/tickets")
-async def tickets(status: str | None = None, user: DjangoUser = Depends(require_user)) -> JSONResponse:
+async def tickets(request: Request, status: str | None = None, user: DjangoUser = Depends(require_user)) -> JSONResponse:
     mode = _mode()
     if mode == "500":
         raise HTTPException(status_code=500, detail="the new side broke")
@@ -37,7 +37,7 @@ async def tickets(status: str | None = None, user: DjangoUser = Depends(require_
         await asyncio.sleep(0.6)
     if mode == "differ":
         return JSONResponse([{"id": 0, "title": "not what legacy says"}])
-    return await list_tickets(status=status, user=user)
+    return await list_tickets(request, status=status, user=user)
 
 
 ROUTES = (
