@@ -255,8 +255,7 @@ def _neighbour_page(user: AbstractBaseUser, status: str | None, anchor_id: int |
         page = tickets.filter(updated_at__lte=moment).filter(Q(updated_at__lt=moment) | Q(updated_at=moment, id__lt=pk))
         return _as_rows(page.order_by("-updated_at", "-id")[:PAGE_SIZE])
     page = tickets.filter(updated_at__gte=moment).filter(Q(updated_at__gt=moment) | Q(updated_at=moment, id__gt=pk))
-    ids = list(page.order_by("updated_at", "id").values_list("id", flat=True)[:PAGE_SIZE])
-    return _as_rows(tickets.filter(id__in=ids).order_by("-updated_at", "-id")) if ids else []
+    return _as_rows(page.order_by("updated_at", "id")[:PAGE_SIZE])[::-1]  # read upwards, shown newest first
 
 
 def _create_and_list(
