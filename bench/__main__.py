@@ -16,7 +16,7 @@ from .chart import draw_ratios
 from .config import BenchConfig
 from .figures import Figure
 from .machine import CpuShare, describe_machine
-from .report import SECTIONS, terminal_table, write_json, write_results_md
+from .report import CHARTS, SECTIONS, terminal_table, write_json, write_results_md
 from .servers import ServerPool
 from .sites import SiteFactory
 from .wrk import require_wrk
@@ -31,7 +31,7 @@ def _log(message: str) -> None:
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Benchmarks of the gateway, as ratios to baselines.")
     parser.add_argument("--quick", action="store_true", help="short runs, one repeat: a smoke run of the whole suite")
-    parser.add_argument("--only", default="abcdefgh", help="sections to run, e.g. a,c (default: all of a-h)")
+    parser.add_argument("--only", default="".join(SECTIONS), help="sections to run, e.g. a,c (default: all)")
     parser.add_argument("--write-results", action="store_true", help="also write bench/RESULTS.md from this run")
     parser.add_argument("--out", type=Path, default=HERE / "out", help="where results.json and ratios.png go")
     parser.add_argument("--keep-workdir", action="store_true", help="keep the servers' databases and logs")
@@ -64,9 +64,21 @@ def _sections(config: BenchConfig, sites: SiteFactory, pool: ServerPool, only: s
     if "f" in only:
         chosen.append(("f", lambda: measure_footprint(config, sites, pool, log=_log)))
     if "g" in only:
-        chosen.append(("g", lambda: measure_routing_cost(config, sites, pool, log=_log)))
+        chosen.append(("g", lambda: measure_routing_cost(config, sites, pool, out=out, log=_log)))
     if "h" in only:
         chosen.append(("h", lambda: measure_growth(config, sites, pool, out=out, log=_log)))
+    if "i" in only:
+        from .route_count import measure_route_count
+
+        chosen.append(("i", lambda: measure_route_count(config, sites, pool, out=out, log=_log)))
+    if "j" in only:
+        from .streams import measure_streams
+
+        chosen.append(("j", lambda: measure_streams(config, sites, pool, out=out, log=_log)))
+    if "k" in only:
+        from .guard_sessions import measure_guard_sessions
+
+        chosen.append(("k", lambda: measure_guard_sessions(config, sites, pool, out=out, log=_log)))
     return chosen
 
 
@@ -111,9 +123,10 @@ def main(argv: list[str] | None = None) -> int:
                 + (" (quick)" if arguments.quick else ""))
     if arguments.write_results:
         charts = {}
-        if (arguments.out / "growth.png").exists() and "h" in arguments.only:
-            shutil.copyfile(arguments.out / "growth.png", HERE / "growth.png")
-            charts["h"] = "growth.png"
+        for section, chart in CHARTS.items():
+            if section in arguments.only and (arguments.out / chart).exists():
+                shutil.copyfile(arguments.out / chart, HERE / chart)
+                charts[section] = chart
         write_results_md(HERE / "RESULTS.md", figures, {**context, "charts": charts})
     _log(f"\nwrote {arguments.out / 'results.json'}, {arguments.out / 'ratios.png'}"
          + (f", {HERE / 'RESULTS.md'}" if arguments.write_results else ""))

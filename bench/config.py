@@ -18,7 +18,7 @@ class BenchConfig:
     connections: int = 16
     gradio_events: int = 200
     gradio_repeats: int = 3
-    transfer_mb: int = 200
+    transfer_mb: int = 1024  # #17.3: uploads and downloads of 1 GB with flat memory
     transfer_repeats: int = 3
     cold_start_repeats: int = 3
     micro_repeats: int = 7  # timeit repeats (best of N) of the session adapter
@@ -33,5 +33,5 @@ class BenchConfig:
     def smoke(cls, workdir: Path) -> BenchConfig:
         return cls(
             workdir=workdir, quick=True, duration=2.0, warmup=1.0, repeats=1, gradio_events=30, gradio_repeats=1,
-            transfer_mb=200, transfer_repeats=1, cold_start_repeats=1, micro_repeats=2, micro_number=50,
+            transfer_mb=1024, transfer_repeats=1, cold_start_repeats=1, micro_repeats=2, micro_number=50,
         )

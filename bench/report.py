@@ -9,18 +9,24 @@ from typing import Any
 
 from .figures import Figure
 
-__all__ = ["SECTIONS", "terminal_table", "write_json", "write_results_md"]
+__all__ = ["CHARTS", "SECTIONS", "terminal_table", "write_json", "write_results_md"]
 
 SECTIONS = {
     "a": "(a) legacy page /tickets/ throughput and latency vs gunicorn sync, same process count",
     "b": "(b) latency added at 1 connection (p50 Δ vs gunicorn)",
     "c": "(c) session adapter cost per engine vs Django's SessionMiddleware + AuthenticationMiddleware",
     "d": "(d) Gradio event round trip, logged in, vs bare Gradio",
-    "e": "(e) 200 MB download and upload vs gunicorn and Django's ASGI handler",
+    "e": "(e) 1 GB download and upload vs gunicorn and Django's ASGI handler",
     "f": "(f) gateway memory with every page loaded, cold start",
     "g": "(g) route table: legacy-state overhead and shadow cost on /api/tickets/",
     "h": "(h) how cost grows with the data: a page of the new side vs the legacy whole list, 100 to 10,000 tickets",
+    "i": "(i) how cost grows with the route table: 3 to 1,000 declared routes",
+    "j": "(j) 2,000 open Gradio streams in one process: memory per stream, legacy pages beside them",
+    "k": "(k) 10,000 Gradio sessions and uploads tracked by the guard: memory, and its bound",
 }
+
+#: The chart each section draws into ``--out`` (copied beside RESULTS.md by ``--write-results``).
+CHARTS = {"g": "shadow.png", "h": "growth.png", "i": "routes.png", "j": "streams.png", "k": "guard_sessions.png"}
 
 _DIGITS = {"req/s": 0, "µs": 0, "MiB": 1, "ms": 2, "s": 2}
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from .wrk import WrkResult, run_wrk
 __all__ = ["measure_routing_cost"]
 
 PATH = "/api/tickets/"
+_MIDDLE = 4  # connections between idle (1) and saturated (16): the chart's middle point
 ROUTE = "api-tickets"
 _SHADOW_LINE = re.compile(r'^gateway_shadow_(comparisons|dropped)_total\{([^}]*)\}\s+([\d.e+]+)$', re.MULTILINE)
 
@@ -63,7 +65,7 @@ def _run(results: dict[str, list[WrkResult]], key: str, server: RunningServer, l
     log(f"  (g) {key:<22} {result.rps:8.1f} req/s  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms")
 
 
-def measure_routing_cost(config: BenchConfig, sites: SiteFactory, pool: ServerPool,
+def measure_routing_cost(config: BenchConfig, sites: SiteFactory, pool: ServerPool, *, out: Path,
                          log: Any = print) -> tuple[list[Figure], list[dict[str, Any]]]:
     routed = pool.start(GATEWAY, sites.new("routing-on"))
     plain = pool.start(GATEWAY_NO_ROUTES, sites.new("routing-off"))
@@ -85,6 +87,7 @@ def measure_routing_cost(config: BenchConfig, sites: SiteFactory, pool: ServerPo
             _flip(routed, login, state, config.shadow_settle)
             before = _shadow_counts(routed)
             _run(results, f"{state} c{c}", routed, login, connections=c, duration=config.duration, log=log)
+            _run(results, f"{state} c{_MIDDLE}", routed, login, connections=_MIDDLE, duration=config.duration, log=log)
             _run(results, f"{state} c1", routed, login, connections=1, duration=config.duration, log=log)
             time.sleep(0.5)
             after = _shadow_counts(routed)
@@ -97,7 +100,34 @@ def measure_routing_cost(config: BenchConfig, sites: SiteFactory, pool: ServerPo
     pool.stop(routed)
     raw = [{"run": key, **r.as_json()} for key, runs in results.items() for r in runs]
     raw.append({"shadow_counts": compared})
+    _draw(out / "shadow.png", results, (1, _MIDDLE, c))
     return _figures(results, c, compared), raw
+
+
+def _draw(path: Path, results: dict[str, list[WrkResult]], levels: tuple[int, ...]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2))
+    for state, style in (("legacy", "-"), ("shadow", "--")):
+        for ax, metric, label in ((axes[0], "p99_ms", "p99 (ms)"), (axes[1], "rps", "req/s")):
+            best = min if metric != "rps" else max
+            ax.plot(list(levels), [best(getattr(r, metric) for r in results[f"{state} c{n}"]) for n in levels], style,
+                    marker="o", label=f"route in {state} state")
+            ax.set_xlabel("connections (wrk, keep-alive)")
+            ax.set_ylabel(label)
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"(g) {PATH}: shadow on every request vs legacy, from idle to saturated")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _series(results: dict[str, list[WrkResult]], key: str, metric: str) -> Series:
@@ -115,9 +145,13 @@ def _figures(results: dict[str, list[WrkResult]], c: int, compared: dict[str, fl
                _series(results, "routes on c1", "p50_ms"), "gateway without routes", _series(results, "routes off c1", "p50_ms")),
         Figure("g", f"g.shadow.c{c}.p99", f"{PATH} p99 in shadow state, {c} conns (saturated)", "ms",
                _series(results, f"shadow c{c}", "p99_ms"), "same server, legacy state", _series(results, f"legacy c{c}", "p99_ms"),
-               goal=Goal("ratio", "<=", 1.05, "#6.5"), note=shadow_note),
+               goal=Goal("ratio", "<=", 1.05, "#6.5, #17.3"), note=shadow_note + "; chart: shadow.png"),
         Figure("g", f"g.shadow.c{c}.rps", f"{PATH} req/s in shadow state, {c} conns (saturated)", "req/s",
                _series(results, f"shadow c{c}", "rps"), "same server, legacy state", _series(results, f"legacy c{c}", "rps")),
+        Figure("g", f"g.shadow.c{_MIDDLE}.p99", f"{PATH} p99 in shadow state, {_MIDDLE} conns", "ms",
+               _series(results, f"shadow c{_MIDDLE}", "p99_ms"), "same server, legacy state",
+               _series(results, f"legacy c{_MIDDLE}", "p99_ms"), goal=Goal("ratio", "<=", 1.05, "#17.3"),
+               note="chart: shadow.png"),
         Figure("g", "g.shadow.c1.p99", f"{PATH} p99 in shadow state, 1 conn", "ms",
                _series(results, "shadow c1", "p99_ms"), "same server, legacy state", _series(results, "legacy c1", "p99_ms"),
                goal=Goal("ratio", "<=", 1.05, "#6.5")),

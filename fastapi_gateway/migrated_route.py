@@ -10,7 +10,7 @@ database, so every worker on every host agrees.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +19,7 @@ from fastapi_gateway.compat import RoutePattern
 if TYPE_CHECKING:
     from fastapi_gateway.routing.rollouts import RolloutPlan
 
-__all__ = ["MigratedRoute", "RouteState", "RouteMatch", "SAFE_METHODS", "match_route"]
+__all__ = ["MigratedRoute", "RouteIndex", "RouteState", "RouteMatch", "SAFE_METHODS", "match_route"]
 
 SAFE_METHODS = frozenset({"GET", "HEAD"})
 
@@ -91,8 +91,72 @@ class RouteMatch:
 
 
 def match_route(routes: Iterable[MigratedRoute], path: str) -> RouteMatch | None:
+    """The first of ``routes``, in their order, whose legacy URL ``path`` is (a ``RouteIndex``
+    answers from its index; any other iterable is tried route by route)."""
+    if isinstance(routes, RouteIndex):
+        return routes.match(path)
     for route in routes:
         params = route.match(path)
         if params is not None:
             return RouteMatch(route, params)
     return None
+
+
+class RouteIndex:
+    """Routes indexed by the literal part of their legacy URL, so a request is matched against
+    the few routes it could be, not every declared one: the cost stays flat from 3 routes to
+    thousands (``bench/route_count.py``), where trying each pattern grew by about a microsecond
+    a route, three times a request.
+
+    A route without parameters is one dictionary lookup. A route with parameters is filed
+    under its leading whole literal segments (``api/tickets/`` for
+    ``/api/tickets/<int:pk>/``); a path looks up each of its own leading segment runs (a
+    handful) and tries only the routes filed there, in declaration order, so the first
+    declared route to match still wins, as with ``match_route`` over the sequence.
+    """
+
+    def __init__(self, routes: Iterable[MigratedRoute]) -> None:
+        self.routes = tuple(routes)
+        self._literal: dict[str, int] = {}
+        self._by_prefix: dict[str, list[int]] = {}
+        for position, route in enumerate(self.routes):
+            pattern = route.legacy.lstrip("/")
+            if "<" not in pattern:
+                self._literal.setdefault(pattern, position)
+                continue
+            segments = pattern.split("/")
+            literal = next(i for i, segment in enumerate(segments) if "<" in segment)
+            prefix = "".join(segment + "/" for segment in segments[:literal])
+            self._by_prefix.setdefault(prefix, []).append(position)
+
+    def __iter__(self) -> Iterator[MigratedRoute]:
+        return iter(self.routes)
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    def match(self, path: str) -> RouteMatch | None:
+        path = path.lstrip("/")
+        first = self._literal.get(path)
+        candidates: list[int] = [] if first is None else [first]
+        by_prefix = self._by_prefix
+        if by_prefix:
+            found = by_prefix.get("")
+            if found:
+                candidates += found
+            end = path.find("/")
+            while end != -1:
+                found = by_prefix.get(path[:end + 1])
+                if found:
+                    candidates += found
+                end = path.find("/", end + 1)
+        if len(candidates) > 1:
+            candidates.sort()
+        for position in candidates:
+            route = self.routes[position]
+            if position == first:
+                return RouteMatch(route, {})
+            params = route.match(path)
+            if params is not None:
+                return RouteMatch(route, params)
+        return None

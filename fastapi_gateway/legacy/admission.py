@@ -18,9 +18,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections import OrderedDict, deque
 
-__all__ = ["Admission"]
+__all__ = ["Admission", "legacy_idle"]
+
+_GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
+
+
+def legacy_idle() -> bool:
+    """Whether no Django call of this process is running or waiting for its turn (every bridge).
+
+    What background work that competes with pages (shadow comparisons) waits for: a page that
+    arrives while one runs waits behind it."""
+    return not any(gate.running or gate._waiting for gate in _GATES)
 
 
 class Admission:
@@ -42,6 +53,7 @@ class Admission:
         self._waiting: deque[tuple[object, asyncio.Future[None]]] = deque()
         self._watchdog: asyncio.TimerHandle | None = None
         self.overflows = 0  # calls that outlived overflow_after while others waited (for tests and operators)
+        _GATES.add(self)
 
     @property
     def running(self) -> int:

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Sequence
 
 from fastapi_gateway.orm import run_orm
-from fastapi_gateway.migrated_route import MigratedRoute, RouteState
+from fastapi_gateway.migrated_route import MigratedRoute, RouteIndex, RouteState
 from fastapi_gateway.routing.periodic import every
 from fastapi_gateway.routing.metrics import ROUTE_STATE, TABLE_VERSION
 from fastapi_gateway.routing.table import LEGACY, RouteSetting, current_version, load_states
@@ -25,7 +25,7 @@ logger = logging.getLogger("fastapi_gateway.routing")
 
 class LiveRouteTable:
     def __init__(self, routes: Sequence[MigratedRoute], *, poll_seconds: float = 0.5) -> None:
-        self.routes = tuple(routes)
+        self.routes = RouteIndex(routes)  # iterable in declaration order; match_route uses its index
         self.poll_seconds = poll_seconds
         self.version = -1
         self._states: dict[str, RouteSetting] = {}

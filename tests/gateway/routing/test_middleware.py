@@ -201,13 +201,24 @@ async def _wait_for_shadow(gateway: Gateway, count: int) -> None:
     raise AssertionError("the shadow comparison never ran")
 
 
-def _shadow(gateway: Gateway) -> Any:
+def _bridge_admission(gateway: Gateway) -> Any:
+    layer: Any = _routing(gateway).legacy
+    while not hasattr(layer, "admission"):
+        layer = layer.app
+    return layer.admission
+
+
+def _routing(gateway: Gateway) -> Any:
     from fastapi_gateway.routing.middleware import RoutingMiddleware
 
     stack = gateway.app.middleware_stack
     while not isinstance(stack, RoutingMiddleware):
         stack = stack.app
-    return stack.shadow
+    return stack
+
+
+def _shadow(gateway: Gateway) -> Any:
+    return _routing(gateway).shadow
 
 
 async def test_shadow_answers_like_legacy_and_records_mismatches(gateway_with: Any, demo_password: str) -> None:
@@ -353,3 +364,26 @@ async def test_shadow_waits_for_a_quiet_moment_and_drops_what_never_finds_one(ga
     await alice_on.get("/api/tickets/")
     await _wait_for_shadow(gateway, started + 1)
     assert runner.dropped_busy == 1
+
+
+async def test_shadow_waits_while_a_django_call_runs_even_with_the_cpu_idle(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    """A comparison started while a page is being made would make that page wait (at 16
+    saturating connections the CPU test alone let a few through: p99 1.36x). So nothing
+    starts while a Django call holds or waits for its turn, even one asleep on I/O."""
+    await gateway.flip("api-tickets", "shadow")
+    runner = _shadow(gateway)
+    runner.max_wait = 0.6
+    gate = _bridge_admission(gateway)
+    busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
+    slow_view = object()
+    await gate.enter(slow_view)  # a Django call in progress, using no CPU (a slow query, a remote API)
+    try:
+        started = runner.completed
+        assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"  # let past it, as stuck
+        await asyncio.sleep(1.0)
+        assert runner.completed == started, "a comparison ran while a Django call was in progress"
+        assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") == busy_before + 1
+    finally:
+        gate.leave(slow_view)
+    await alice_on.get("/api/tickets/")
+    await _wait_for_shadow(gateway, started + 1)
