@@ -230,6 +230,27 @@ def gradio_stop_event(gradio_app: Any) -> asyncio.Event:
     return event
 
 
+def forget_gradio_session(gradio_app: Any, session_hash: str) -> None:
+    """Drop a mounted Gradio app's state for one browser session (``StateHolder.session_data``),
+    as Gradio's own capacity eviction does: the guard's per-login budget decides which
+    sessions a login keeps, so one user's flood of sessions cannot push out everyone else's
+    (Gradio's holder keeps the last 10,000 sessions of all users alike)."""
+    holder = gradio_app.get_blocks().state_holder
+    with holder.lock:
+        holder.session_data.pop(session_hash, None)
+        holder.time_last_used.pop(session_hash, None)
+
+
+def forget_gradio_upload(upload_id: str) -> None:
+    """Drop Gradio's progress record of one upload (``gradio.routes.file_upload_statuses``): it
+    keeps one per ``upload_id`` ever asked about, and forgets none but the ones a client read
+    to the end (asking ``upload_progress`` for a made-up id leaves one behind)."""
+    from gradio.routes import file_upload_statuses
+
+    file_upload_statuses._statuses.pop(upload_id, None)
+    file_upload_statuses._signals.pop(upload_id, None)
+
+
 def __getattr__(name: str) -> Any:
     home = _GRADIO_NAMES.get(name)
     if home is None:

@@ -27,6 +27,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fastapi_gateway.compat import forget_gradio_session, forget_gradio_upload
 from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
 from fastapi_gateway.identity.session import aresolve_user, session_key_from_headers, user_for_scope
 from fastapi_gateway.pages.access import EVERYONE, PageAccess
@@ -83,9 +84,18 @@ class GradioGuardMiddleware:
         self.indexes = {path.rstrip("/"): GradioRouteIndex(gradio_app) for path, gradio_app in mounts.items()}
         self.pages = {path.rstrip("/"): gradio_app for path, gradio_app in mounts.items()}
         self.access = {path.rstrip("/"): rule for path, rule in (access or {}).items()}
-        self.registry = registry if registry is not None else OwnershipRegistry()
+        self.registry = registry if registry is not None else OwnershipRegistry(on_release=self._released)
         self.recheck_seconds = recheck_seconds
         self._admitted: dict[str, tuple[float, Any]] = {}  # session key -> (when, user) of its last lookup
+
+    def _released(self, kind: Kind, identifier: str) -> None:
+        """The registry let go of a session or an upload (its owner's budget was full): Gradio
+        forgets it too, so what a login costs Gradio is bounded by the same budget."""
+        if kind == "session":
+            for gradio_app in self.pages.values():
+                forget_gradio_session(gradio_app, identifier)
+        elif kind == "upload":
+            forget_gradio_upload(identifier)
 
     def _mount_of(self, path: str) -> tuple[str, GradioRouteIndex] | None:
         for mount, index in self.indexes.items():

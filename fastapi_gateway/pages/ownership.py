@@ -9,6 +9,12 @@ The record is kept per owner, each with a budget of its own: a flood from one us
 push out that user's oldest records (and, past ``max_sessions_per_user`` Django sessions,
 that user's oldest session), never another user's. One user's records therefore cost at most
 ``max_sessions_per_user * max_entries_per_session`` entries, about ``PER_USER_BOUND_BYTES``.
+
+Gradio sessions (browser tabs) have a budget of their own, ``max_page_sessions_per_owner``
+per owner: each one costs Gradio about 45 KiB of state (bench/RESULTS.md, section k), which
+Gradio keeps for its last 10,000 sessions of all users alike. What the registry lets go of it
+reports to ``on_release``: the guard then drops Gradio's own state for that session or
+upload, so one user's memory is bounded by these budgets and nobody else's state is pushed out.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -28,6 +35,8 @@ _EXCLUSIVE: frozenset[Kind] = frozenset({"session", "event", "upload"})
 
 MAX_ENTRIES_PER_SESSION = 4096
 MAX_SESSIONS_PER_USER = 8
+#: Gradio sessions (tabs) one login keeps; opening one more lets go of its oldest.
+MAX_PAGE_SESSIONS_PER_OWNER = 64
 #: Measured upper bound of one user's records at the limits above, with 200-byte paths
 #: (``tests/gateway/pages/test_ownership.py::test_one_users_flood_is_bounded_in_memory``).
 PER_USER_BOUND_BYTES = 24 * 1024 * 1024
@@ -50,6 +59,7 @@ class _Records:
     """One owner's identifiers, oldest first."""
 
     entries: OrderedDict[tuple[Kind, str], None] = field(default_factory=OrderedDict)
+    page_sessions: int = 0  # how many of the entries are Gradio sessions
 
 
 class OwnershipRegistry:
@@ -60,11 +70,15 @@ class OwnershipRegistry:
         *,
         max_entries_per_session: int = MAX_ENTRIES_PER_SESSION,
         max_sessions_per_user: int = MAX_SESSIONS_PER_USER,
+        max_page_sessions_per_owner: int = MAX_PAGE_SESSIONS_PER_OWNER,
+        on_release: Callable[[Kind, str], None] | None = None,
     ) -> None:
-        if max_entries_per_session < 1 or max_sessions_per_user < 1:
+        if min(max_entries_per_session, max_sessions_per_user, max_page_sessions_per_owner) < 1:
             raise ValueError("the ownership budgets must be positive")
         self.max_entries_per_session = max_entries_per_session
         self.max_sessions_per_user = max_sessions_per_user
+        self.max_page_sessions_per_owner = max_page_sessions_per_owner
+        self.on_release = on_release
         self._holders: dict[tuple[Kind, str], Owner] = {}
         self._users: dict[str, OrderedDict[str, _Records]] = {}
         self._lock = threading.Lock()
@@ -127,13 +141,23 @@ class OwnershipRegistry:
 
     def _add(self, key: tuple[Kind, str], owner: Owner) -> None:
         records = self._ensure(owner)
+        if key not in records.entries and key[0] == "session":
+            records.page_sessions += 1
         records.entries[key] = None
         records.entries.move_to_end(key)
         if key[0] in _EXCLUSIVE:
             self._holders[key] = owner
+        if records.page_sessions > self.max_page_sessions_per_owner:
+            oldest = next(entry for entry in records.entries if entry[0] == "session")
+            self._drop(records, oldest, owner)
         while len(records.entries) > self.max_entries_per_session:
-            oldest, _ = records.entries.popitem(last=False)
-            self._release(oldest, owner)
+            self._drop(records, next(iter(records.entries)), owner)
+
+    def _drop(self, records: _Records, key: tuple[Kind, str], owner: Owner) -> None:
+        del records.entries[key]
+        if key[0] == "session":
+            records.page_sessions -= 1
+        self._release(key, owner)
 
     def _forget(self, records: _Records, owner: Owner) -> None:
         for key in records.entries:
@@ -142,3 +166,5 @@ class OwnershipRegistry:
     def _release(self, key: tuple[Kind, str], owner: Owner) -> None:
         if key[0] in _EXCLUSIVE and self._holders.get(key) == owner:
             del self._holders[key]
+            if self.on_release is not None:
+                self.on_release(*key)

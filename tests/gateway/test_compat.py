@@ -490,3 +490,15 @@ async def test_gradio_event_attributes_the_event_check_reads() -> None:
     assert (fn.api_name, fn.api_visibility, callable(fn.fn), fn.queue) == ("echo", "public", True, True)
     assert "no-such-session" not in blocks.state_holder
     assert "/echo" in blocks.get_api_info()["named_endpoints"]
+
+
+def test_forget_gradio_upload_drops_gradios_progress_record_of_it() -> None:
+    from gradio.routes import file_upload_statuses
+
+    from fastapi_gateway.compat import forget_gradio_upload
+
+    file_upload_statuses.track("compat-upload")
+    forget_gradio_upload("compat-upload")
+    forget_gradio_upload("never-seen")  # nothing to drop: no error
+    assert "compat-upload" not in file_upload_statuses._statuses
+    assert "compat-upload" not in file_upload_statuses._signals

@@ -12,8 +12,15 @@ from typing import Any
 import pytest
 
 from fastapi_gateway import create_app
-from fastapi_gateway.pages.ownership import MAX_ENTRIES_PER_SESSION, MAX_SESSIONS_PER_USER, PER_USER_BOUND_BYTES, Owner, OwnershipRegistry
-from tests.gradio_protocol import fn_index_of, new_session_hash
+from fastapi_gateway.pages.ownership import (
+    MAX_ENTRIES_PER_SESSION,
+    MAX_PAGE_SESSIONS_PER_OWNER,
+    MAX_SESSIONS_PER_USER,
+    PER_USER_BOUND_BYTES,
+    Owner,
+    OwnershipRegistry,
+)
+from tests.gradio_protocol import event_messages, fn_index_of, new_session_hash
 
 from tests.gateway.conftest import BASE_URL, client_for, login, running
 from .gradio_pages import PROBE
@@ -70,6 +77,31 @@ def test_an_evicted_session_of_a_user_frees_only_that_users_claims() -> None:
     registry.claim("session", "bob-second", second)  # pushes bob's first Django session out
     assert not registry.owns("session", "bob-first", first)
     assert registry.owns("session", "bob-second", second)
+
+
+def test_a_login_keeps_its_newest_page_sessions_and_says_which_it_let_go() -> None:
+    """Each tab costs Gradio its own state: a login keeps ``max_page_sessions_per_owner`` of
+    them, and every identifier let go of is reported, so Gradio can forget it too."""
+    released: list[tuple[str, str]] = []
+    registry = OwnershipRegistry(max_page_sessions_per_owner=3, on_release=lambda kind, key: released.append((kind, key)))
+    registry.claim("session", "alice-tab", ALICE)
+    for number in range(5):
+        registry.claim("session", f"bob-tab-{number}", BOB)
+        registry.claim("upload", f"bob-upload-{number}", BOB)
+        registry.grant("file", f"/tmp/gradio/{number}", BOB)
+    assert released == [("session", "bob-tab-0"), ("session", "bob-tab-1")]
+    assert [registry.owns("session", f"bob-tab-{n}", BOB) for n in range(5)] == [False, False, True, True, True]
+    assert registry.owns("session", "alice-tab", ALICE)  # another login's tabs are not its budget
+    assert registry.owns("upload", "bob-upload-0", BOB)  # uploads and files count against the entries' budget only
+    assert registry.claim("session", "bob-tab-0", ALICE)  # let go of: free, for a fresh state
+    released.clear()
+    evicting = OwnershipRegistry(max_entries_per_session=2, on_release=lambda kind, key: released.append((kind, key)))
+    evicting.claim("upload", "u1", BOB)
+    evicting.grant("file", "/tmp/gradio/f1", BOB)
+    evicting.grant("event", "e1", BOB)
+    assert released == [("upload", "u1")]  # a shared file is nobody's to release
+    with pytest.raises(ValueError):
+        OwnershipRegistry(max_page_sessions_per_owner=0)
 
 
 def test_one_users_flood_is_bounded_in_memory() -> None:
@@ -140,3 +172,37 @@ async def test_a_flood_of_forged_file_entries_changes_nothing_for_others(app_use
         headers=SAME_ORIGIN,
     )
     assert again.status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_tab_past_the_logins_budget_takes_gradios_state_of_the_oldest_with_it(
+    app_users: tuple[Any, Any, dict[str, Any]],
+) -> None:
+    """Gradio keeps the state of its last 10,000 sessions of all users alike, about 45 KiB each:
+    one login opening tabs without end would push every other user's state out, and hold the
+    memory. Past its budget a login's oldest tab is let go of, Gradio's state with it; another
+    user's tab keeps its state, and the freed session hash starts from a fresh state."""
+    alice, bob, config = app_users
+    whoami = fn_index_of(config, "whoami")
+    from fastapi_gateway.pages.guard import GradioGuardMiddleware
+
+    stack: Any = alice._transport.app.middleware_stack  # type: ignore[attr-defined]
+    while not isinstance(stack, GradioGuardMiddleware):
+        stack = stack.app
+    holder = stack.pages["/ui/probe"].get_blocks().state_holder
+    bobs_tab = new_session_hash()
+    await event_messages(bob, "/ui/probe", whoami, [], session_hash=bobs_tab)
+    tabs = [new_session_hash() for _ in range(MAX_PAGE_SESSIONS_PER_OWNER + 2)]
+    for tab in tabs:
+        messages = await event_messages(alice, "/ui/probe", whoami, [], session_hash=tab)
+        assert _completed(messages)["success"]
+    assert tabs[0] not in holder and tabs[1] not in holder
+    assert all(tab in holder for tab in tabs[2:]) and bobs_tab in holder
+    refused = await alice.get("/ui/probe/gradio_api/queue/data", params={"session_hash": tabs[0]}, headers=SAME_ORIGIN)
+    assert refused.status_code == 403
+    completed = _completed(await event_messages(bob, "/ui/probe", whoami, [], session_hash=tabs[0]))
+    assert completed["success"] and "bob" in str(completed["output"])
+
+
+def _completed(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(message for message in messages if message["msg"] == "process_completed")
