@@ -7,19 +7,28 @@ with 4 threads the gateway served 0.72-0.78x gunicorn's sync worker and with 1 t
 0.87-0.93x (bench/RESULTS.md). One thread only, though, is gunicorn's weakness too: a view
 waiting 2 s on a slow query or a remote API holds up every page of the process.
 
-So calls are admitted one at a time (``limit``), in arrival order, and a watchdog lets one more
-in each time the oldest running call has held its turn for ``overflow_after`` seconds (it is
-waiting on I/O, or it is simply slow), up to ``ceiling`` (the thread pool's size). A call gives
-its turn back as soon as its response head is on its way: a long download streams in its
-thread without holding anyone up.
+So calls are admitted one at a time (``limit``), in arrival order, and one more is let in each
+time the oldest running call has held its turn for ``overflow_after`` seconds (it is waiting on
+I/O, or it is simply slow), up to ``ceiling`` (the thread pool's size). A call gives its turn
+back as soon as its response head is on its way: a long download streams in its thread
+without holding anyone up.
+
+The turns are taken and given back in the worker threads themselves, not on the event loop:
+the thread that finishes a page wakes the next call's thread directly, and that call starts
+while the loop sends the finished page. Taken on the loop, each hand-over waited for the
+loop to wake, settle the finished call and submit the next one to the pool: a gap of the
+loop's making between two pages, in which Django ran nothing (under load at one process, the
+difference between the bridge and granian's WSGI server, whose threads take the next request
+straight from its Rust side).
 """
 
 from __future__ import annotations
 
-import asyncio
+import threading
 import time
 import weakref
 from collections import OrderedDict, deque
+from collections.abc import Callable
 
 __all__ = ["Admission", "legacy_idle"]
 
@@ -31,11 +40,11 @@ def legacy_idle() -> bool:
 
     What background work that competes with pages (shadow comparisons) waits for: a page that
     arrives while one runs waits behind it."""
-    return not any(gate.running or gate._waiting for gate in _GATES)
+    return not any(gate.running or gate.waiting for gate in list(_GATES))
 
 
 class Admission:
-    """A FIFO gate for the bridge, used from the event loop only.
+    """A FIFO gate for the bridge's worker threads.
 
     A call admitted more than ``overflow_after`` seconds ago is *stuck*: it stops counting
     against ``limit`` (it still counts against ``ceiling``), so one slow view costs the others
@@ -48,10 +57,10 @@ class Admission:
         self.limit = limit
         self.ceiling = ceiling
         self.overflow_after = overflow_after
+        self._turns = threading.Condition(threading.Lock())
         self._fresh: OrderedDict[object, float] = OrderedDict()  # token -> admitted at, oldest first
         self._stuck: set[object] = set()
-        self._waiting: deque[tuple[object, asyncio.Future[None]]] = deque()
-        self._watchdog: asyncio.TimerHandle | None = None
+        self._waiting: deque[object] = deque()  # tokens in threads waiting for their turn, first first
         self.overflows = 0  # calls that outlived overflow_after while others waited (for tests and operators)
         _GATES.add(self)
 
@@ -59,53 +68,52 @@ class Admission:
     def running(self) -> int:
         return len(self._fresh) + len(self._stuck)
 
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def enter(self, token: object, *, abandoned: Callable[[], bool] = lambda: False) -> bool:
+        """Block this worker thread until ``token``'s turn; False (and no turn taken) when
+        ``abandoned()`` says, on waking, that nobody waits for the call any more."""
+        with self._turns:
+            if not self._waiting and self._has_room():
+                self._fresh[token] = time.monotonic()
+                return True
+            self._waiting.append(token)
+            try:
+                while True:
+                    if abandoned():
+                        return False
+                    if self._waiting[0] is token:
+                        self._unstick(time.monotonic())
+                        if self._has_room():
+                            self._fresh[token] = time.monotonic()
+                            return True
+                    self._turns.wait(self._next_overflow())
+            finally:
+                self._waiting.remove(token)
+                self._turns.notify_all()  # the next in line looks again
+
+    def leave(self, token: object) -> None:
+        """Give ``token``'s turn back (idempotent); the next call's thread wakes."""
+        with self._turns:
+            if self._fresh.pop(token, None) is None:
+                if token not in self._stuck:
+                    return
+                self._stuck.discard(token)
+            if self._waiting:
+                self._turns.notify_all()
+
+    def wake(self) -> None:
+        """Have the waiting threads look again (one of them may have been abandoned)."""
+        with self._turns:
+            self._turns.notify_all()
+
     def _has_room(self) -> bool:
         return len(self._fresh) < self.limit and self.running < self.ceiling
 
-    async def enter(self, token: object) -> None:
-        """Wait for ``token``'s turn; on cancellation the turn is never taken (or given back)."""
-        if not self._waiting and self._has_room():
-            self._fresh[token] = time.monotonic()
-            return
-        turn = asyncio.get_running_loop().create_future()
-        self._waiting.append((token, turn))
-        self._arm()
-        try:
-            await turn
-        except BaseException:
-            if turn.done() and not turn.cancelled():
-                self.leave(token)  # admitted just as it was cancelled
-            else:
-                self._waiting = deque(entry for entry in self._waiting if entry[0] is not token)
-            raise
-
-    def leave(self, token: object) -> None:
-        """Give ``token``'s turn back (idempotent) and admit whoever is next."""
-        if self._fresh.pop(token, None) is None:
-            if token not in self._stuck:
-                return
-            self._stuck.discard(token)
-        self._admit_while_room()
-
-    def _admit_while_room(self) -> None:
-        while self._waiting and self._has_room():
-            token, turn = self._waiting.popleft()
-            self._fresh[token] = time.monotonic()
-            turn.set_result(None)
-
-    def _arm(self) -> None:
-        if self._watchdog is not None:
-            return
-        loop = asyncio.get_running_loop()
-        oldest = next(iter(self._fresh.values()), None)
-        delay = self.overflow_after if oldest is None else max(0.0, oldest + self.overflow_after - time.monotonic())
-        self._watchdog = loop.call_later(delay, self._check)
-
-    def _check(self) -> None:
-        self._watchdog = None
-        if not self._waiting:
-            return
-        deadline = time.monotonic() - self.overflow_after
+    def _unstick(self, now: float) -> None:
+        deadline = now - self.overflow_after
         while self._fresh:
             token, admitted_at = next(iter(self._fresh.items()))
             if admitted_at > deadline:
@@ -113,6 +121,8 @@ class Admission:
             del self._fresh[token]
             self._stuck.add(token)
             self.overflows += 1
-        self._admit_while_room()
-        if self._waiting:
-            self._arm()
+
+    def _next_overflow(self) -> float | None:
+        """Seconds until the oldest fresh call becomes stuck (None: nothing to wait out but a leave)."""
+        oldest = next(iter(self._fresh.values()), None)
+        return None if oldest is None else max(0.001, oldest + self.overflow_after - time.monotonic())

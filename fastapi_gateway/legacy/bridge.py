@@ -217,16 +217,25 @@ class _WSGICall:
         self.abandoned = False
 
     def abandon(self) -> None:
-        """Loop side: the client is gone or the request ended; stop the thread at its next chunk."""
+        """Loop side: the client is gone or the request ended; stop the thread at its next chunk
+        (or before it starts, if it still waits for its turn)."""
+        if self.abandoned:
+            return
         self.abandoned = True
         if self.stream is not None:
             self.stream.abandon()
         _resolve(self.outcome, None)
+        gate = self.bridge.admission
+        if gate is not None and not self.delivered:
+            gate.wake()
 
     def run(self) -> None:
         iterable: Iterable[bytes] | None = None
+        gate = self.bridge.admission
         try:
             environ = build_environ(self.scope, self.body.input, self.bridge.file_wrapper, self.bridge.script_name)
+            if gate is not None and not gate.enter(self, abandoned=lambda: self.abandoned):
+                return  # nobody waits for it any more: Django never sees it
             iterable = self.bridge.app(environ, self.start_response)
             self.buffered = None
             for chunk in iterable:
@@ -295,6 +304,8 @@ class _WSGICall:
 
     def _deliver(self, value: _Head | None, *, quietly: bool = False) -> None:
         self.delivered = True
+        if self.bridge.admission is not None:
+            self.bridge.admission.leave(self)  # the head is on its way: the next call starts now
         try:
             self.loop.call_soon_threadsafe(_resolve, self.outcome, value)
         except RuntimeError:  # the loop is closed: nobody is listening
@@ -375,17 +386,12 @@ class WSGIBridge:
                 body.close()
                 raise
         call = _WSGICall(self, scope, body, loop)
-        gate = self.admission
         pump = None
         submitted = False
         try:
-            if gate is not None:
-                await gate.enter(call)
             self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
-            submitted = True  # the thread owns the body now, and closes it
+            submitted = True  # the thread owns the body now, and closes it (and takes its turn: ``admission``)
             outcome = await call.outcome
-            if gate is not None:
-                gate.leave(call)  # the head is out: a stream goes on in its thread without the turn
             if outcome is None:
                 return
             await send({"type": "http.response.start", "status": outcome.status, "headers": outcome.headers})
@@ -397,8 +403,6 @@ class WSGIBridge:
         finally:
             if not submitted:
                 body.close()
-            if gate is not None:
-                gate.leave(call)
             call.abandon()
             if pump is not None:
                 pump.cancel()

@@ -113,21 +113,70 @@ async def test_a_streaming_response_gives_its_turn_back_when_its_head_is_out() -
     assert bridge.admission is not None and bridge.admission.running == 0
 
 
-async def test_a_waiter_cancelled_in_the_queue_takes_no_turn_with_it() -> None:
+def _in_thread(gate: Admission, token: object, **kwargs: Any) -> tuple[threading.Thread, list[bool]]:
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(gate.enter(token, **kwargs)), daemon=True)
+    thread.start()
+    return thread, result
+
+
+def test_an_abandoned_waiter_takes_no_turn_with_it() -> None:
     gate = Admission(limit=1, ceiling=4, overflow_after=30)
     first, second, third = object(), object(), object()
-    await gate.enter(first)
-    waiting = asyncio.create_task(gate.enter(second))
-    await asyncio.sleep(0)
-    waiting.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiting
+    assert gate.enter(first)
+    gone = threading.Event()
+    waiter, entered = _in_thread(gate, second, abandoned=gone.is_set)
+    time.sleep(0.05)
+    assert gate.waiting == 1 and gate.running == 1
+    gone.set()
+    gate.wake()
+    waiter.join(2)
+    assert entered == [False] and gate.waiting == 0 and gate.running == 1
     gate.leave(first)
-    await asyncio.wait_for(gate.enter(third), 1)
+    assert gate.enter(third)
     assert gate.running == 1
     gate.leave(third)
     gate.leave(third)  # idempotent
     assert gate.running == 0
+
+
+def test_the_thread_that_leaves_hands_its_turn_over_in_arrival_order() -> None:
+    gate = Admission(limit=1, ceiling=4, overflow_after=30)
+    first = object()
+    assert gate.enter(first)
+    order: list[int] = []
+    tokens = [object() for _ in range(3)]
+    threads = []
+    for number, token in enumerate(tokens):
+        def take(number: int = number, token: object = token) -> None:
+            assert gate.enter(token)
+            order.append(number)
+            gate.leave(token)
+        threads.append(threading.Thread(target=take, daemon=True))
+        threads[-1].start()
+        while gate.waiting != number + 1:
+            time.sleep(0.001)
+    gate.leave(first)
+    for thread in threads:
+        thread.join(2)
+    assert order == [0, 1, 2] and gate.running == 0 and gate.overflows == 0
+
+
+def test_a_stuck_turn_lets_the_next_in_after_overflow_after() -> None:
+    gate = Admission(limit=1, ceiling=2, overflow_after=0.05)
+    stuck = object()
+    assert gate.enter(stuck)
+    started = time.monotonic()
+    waiter, entered = _in_thread(gate, object())
+    waiter.join(2)
+    assert entered == [True] and 0.04 <= time.monotonic() - started < 1.0
+    assert gate.overflows == 1 and gate.running == 2
+    third, entered_third = _in_thread(gate, object())  # the ceiling: two threads' worth at most
+    time.sleep(0.15)
+    assert entered_third == [] and gate.waiting == 1
+    gate.leave(stuck)
+    third.join(2)
+    assert entered_third == [True]
 
 
 @pytest.mark.parametrize("limit, ceiling, overflow_after", [(0, 4, 0.02), (3, 2, 0.02), (1, 4, 0.0)])

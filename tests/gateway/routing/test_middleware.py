@@ -376,7 +376,7 @@ async def test_shadow_waits_while_a_django_call_runs_even_with_the_cpu_idle(gate
     gate = _bridge_admission(gateway)
     busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
     slow_view = object()
-    await gate.enter(slow_view)  # a Django call in progress, using no CPU (a slow query, a remote API)
+    assert gate.enter(slow_view)  # a Django call in progress, using no CPU (a slow query, a remote API)
     try:
         started = runner.completed
         assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"  # let past it, as stuck
