@@ -29,9 +29,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi_gateway.compat import forget_gradio_session, forget_gradio_upload
 from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
-from fastapi_gateway.identity.session import aresolve_user, session_key_from_headers, user_for_scope
+from fastapi_gateway.identity.session import session_key_from_headers, user_for_scope
 from fastapi_gateway.pages.access import EVERYONE, PageAccess
-from fastapi_gateway.exceptions import BackendUnavailable, CsrfFailure, EventCallRefused, MalformedUpload
+from fastapi_gateway.exceptions import CsrfFailure, EventCallRefused, MalformedUpload
 from fastapi_gateway.pages.event_target import check_event_call
 from fastapi_gateway.pages.file_hooks import is_static_file, using_access
 from fastapi_gateway.pages.file_policy import SCOPE_KEY, FileAccess, file_references, served_path
@@ -40,6 +40,7 @@ from fastapi_gateway.pages.request_shape import check_upload
 from fastapi_gateway.pages.routes import Access, GradioRouteIndex, RouteRule, Source
 from fastapi_gateway.identity.origin_check import check_same_origin
 from fastapi_gateway.pages.signed_out import signed_out_response
+from fastapi_gateway.pages.stream_watch import StreamWatch
 
 __all__ = ["GradioGuardMiddleware"]
 
@@ -86,6 +87,7 @@ class GradioGuardMiddleware:
         self.access = {path.rstrip("/"): rule for path, rule in (access or {}).items()}
         self.registry = registry if registry is not None else OwnershipRegistry(on_release=self._released)
         self.recheck_seconds = recheck_seconds
+        self.streams = StreamWatch(interval=recheck_seconds)
         self._admitted: dict[str, tuple[float, Any]] = {}  # session key -> (when, user) of its last lookup
 
     def _released(self, kind: Kind, identifier: str) -> None:
@@ -272,28 +274,18 @@ class GradioGuardMiddleware:
         self, scope: Scope, receive: Receive, send: Send, owner: Owner, session_key: str, page_access: PageAccess = EVERYONE
     ) -> None:
         """Run a long-lived response, ending it once the session no longer holds this user, or
-        the user no longer passes the page's rule."""
+        the user no longer passes the page's rule (``stream_watch``: re-checked with every
+        other open stream of the process)."""
         tracker = ResponseTracker(send)
         revoked = False
+        with anyio.CancelScope() as stream:
 
-        async with anyio.create_task_group() as tasks:
-
-            async def watch() -> None:
+            def revoke() -> None:
                 nonlocal revoked
-                while True:
-                    await anyio.sleep(self.recheck_seconds)
-                    try:
-                        user = await aresolve_user(session_key)
-                    except BackendUnavailable:
-                        user = None  # cannot tell whether the user is still logged in: fail closed
-                    if (user is None or not user.is_authenticated or str(getattr(user, "pk", None)) != owner.user_pk
-                            or (page_access.restricted and not await page_access.aallows(user))):
-                        revoked = True
-                        logger.info("ending a Gradio stream: the Django session no longer holds its user")
-                        tasks.cancel_scope.cancel()
-                        return
+                revoked = True
+                stream.cancel()
 
-            tasks.start_soon(watch)
+            handle = self.streams.watch(session_key, owner.user_pk, page_access, revoke)
             try:
                 await self.app(scope, receive, tracker)
             except Exception as exc:
@@ -303,7 +295,8 @@ class GradioGuardMiddleware:
                 # for a finished session); the status cannot change, so end it cleanly.
                 logger.warning("a Gradio stream failed after it started: %r", exc)
                 await tracker.finish()
-            tasks.cancel_scope.cancel()
+            finally:
+                self.streams.unwatch(handle)
         if revoked:
             if tracker.started:
                 await tracker.finish()

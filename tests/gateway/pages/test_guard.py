@@ -387,3 +387,86 @@ def _middlewares(app: Any) -> list[Any]:
         found.append(current)
         current = getattr(current, "app", None)
     return found
+
+
+async def _heartbeat(app: Any, client: httpx.AsyncClient) -> tuple[asyncio.Task[None], list[dict[str, Any]], asyncio.Event]:
+    """A tab's heartbeat stream, held open as raw ASGI until the returned event is set."""
+    path = f"{MOUNT}/gradio_api/heartbeat/{new_session_hash()}"
+    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode()), (b"accept", b"text/event-stream")],
+        "client": ("127.0.0.1", 50002), "server": ("testserver", 80),
+    }
+    messages: list[dict[str, Any]] = []
+    disconnected = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await disconnected.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    task = asyncio.create_task(app(scope, receive, send))
+    for _ in range(100):
+        if messages:
+            break
+        await asyncio.sleep(0.02)
+    assert messages and messages[0]["status"] == 200
+    return task, messages, disconnected
+
+
+async def test_open_streams_are_rechecked_once_per_django_session_per_round(users: Users) -> None:
+    """Ten tabs of one login hold ten streams: a round looks that session up once, not ten
+    times (2,000 streams checked one by one were 1,000 lookups a second, bench section j).
+    A logout still ends all ten, and only those."""
+    guard_app = next(m for m in _middlewares(users.app) if isinstance(m, guard.GradioGuardMiddleware))
+    alices = [await _heartbeat(users.app, users.alice) for _ in range(10)]
+    bobs = [await _heartbeat(users.app, users.bob) for _ in range(2)]
+    try:
+        assert len(guard_app.streams) == 12
+        before, started = guard_app.streams.lookups, asyncio.get_running_loop().time()
+        await asyncio.sleep(1.0)  # five rounds of 0.2 s
+        rounds = (asyncio.get_running_loop().time() - started) / 0.2
+        assert 2 * 3 <= guard_app.streams.lookups - before <= 2 * (rounds + 1)
+        await _logout(users.alice)
+        await asyncio.wait_for(asyncio.gather(*(task for task, _, _ in alices)), timeout=5)
+        assert all(messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False} for _, messages, _ in alices)
+        await asyncio.sleep(0.5)
+        assert not any(task.done() for task, _, _ in bobs) and len(guard_app.streams) == 2
+    finally:
+        for _, _, disconnected in alices + bobs:
+            disconnected.set()
+        await asyncio.gather(*(task for task, _, _ in alices + bobs), return_exceptions=True)
+    assert len(guard_app.streams) == 0
+
+
+async def test_past_its_budget_a_round_takes_the_sessions_checked_longest_ago(users: Users) -> None:
+    """At most ``per_second`` lookups a second: with more sessions than a round may look up,
+    every session is still re-checked, in turn."""
+    from fastapi_gateway.pages.access import EVERYONE
+    from fastapi_gateway.pages.stream_watch import StreamWatch
+
+    from asgiref.sync import sync_to_async
+
+    alice_pk = str(await sync_to_async(_pk)("alice"))
+    watch = StreamWatch(interval=0.05, per_second=20)  # one session a round
+    ended: list[str] = []
+    watch.watch(users.alice.cookies["sessionid"], alice_pk, EVERYONE, lambda: ended.append("alice"))
+    watch.watch("made-up-session-1", alice_pk, EVERYONE, lambda: ended.append("one"))
+    watch.watch("made-up-session-2", alice_pk, EVERYONE, lambda: ended.append("two"))
+    for _ in range(100):
+        if len(ended) == 2:
+            break
+        await asyncio.sleep(0.02)
+    assert ended == ["one", "two"] and watch.lookups >= 3 and len(watch) == 1
+    with pytest.raises(ValueError):
+        StreamWatch(interval=0)
+
+
+def _pk(username: str) -> int:
+    from django.contrib.auth import get_user_model
+
+    return int(get_user_model().objects.get(username=username).pk)
