@@ -10,7 +10,7 @@ legacy pages beside them went from 9 ms to 488 ms at p99 (bench/RESULTS.md, sect
 Here one task per process re-checks them in rounds, every ``interval`` seconds:
 
 * one lookup per Django session per round, however many streams (tabs, pages) it holds;
-* all of a round's lookups in one hand-off to a lookup thread;
+* a round's lookups in hand-offs of ``CHUNK`` sessions, spread over the interval;
 * at most ``per_second`` lookups a second: past ``per_second * interval`` sessions with
   streams open, each round takes the sessions checked longest ago, so every session is still
   re-checked, every ``sessions / per_second`` seconds instead of every ``interval``.
@@ -35,13 +35,17 @@ from fastapi_gateway.identity.lookup_threads import run_lookup
 from fastapi_gateway.identity.session import resolve_user
 from fastapi_gateway.pages.access import PageAccess
 
-__all__ = ["StreamWatch", "PER_SECOND"]
+__all__ = ["CHUNK", "PER_SECOND", "StreamWatch"]
 
 logger = logging.getLogger("fastapi_gateway.pages")
 
 #: Session lookups a second one process spends on re-checking open streams (about 0.65 ms
 #: each: 3 % of a CPU at most).
 PER_SECOND = 50.0
+#: Sessions looked up in one hand-off to a lookup thread: a round's are spread over its
+#: interval in hand-offs of this many (about 3 ms of work each, a page's worth), where one
+#: hand-off of a whole round held the GIL up to 65 ms at a time, legacy pages waiting behind it.
+CHUNK = 5
 
 
 @dataclass(eq=False)
@@ -84,18 +88,23 @@ class StreamWatch:
 
     async def _run(self) -> None:
         while self._sessions:
-            await asyncio.sleep(self.interval)
             batch = list(itertools.islice(self._sessions, max(1, int(self.per_second * self.interval))))
             for session_key in batch:
                 self._sessions.move_to_end(session_key)
-            users = await run_lookup(_resolve_each, batch)
-            self.lookups += len(batch)
-            for session_key, user in zip(batch, users):
-                for watched in list(self._sessions.get(session_key, ())):
-                    if not await _still_allowed(user, watched):
-                        logger.info("ending a Gradio stream: the Django session no longer holds its user")
-                        self.unwatch((session_key, watched))
-                        watched.revoke()
+            chunks = [batch[start:start + CHUNK] for start in range(0, len(batch), CHUNK)]
+            for chunk in chunks:  # spread over the round: never more than a page's worth of work at once
+                await asyncio.sleep(self.interval / len(chunks))
+                await self._check(chunk)
+
+    async def _check(self, session_keys: list[str]) -> None:
+        users = await run_lookup(_resolve_each, session_keys)
+        self.lookups += len(session_keys)
+        for session_key, user in zip(session_keys, users):
+            for watched in list(self._sessions.get(session_key, ())):
+                if not await _still_allowed(user, watched):
+                    logger.info("ending a Gradio stream: the Django session no longer holds its user")
+                    self.unwatch((session_key, watched))
+                    watched.revoke()
 
 
 def _resolve_each(session_keys: list[str]) -> list[Any]:
