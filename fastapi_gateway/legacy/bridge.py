@@ -233,9 +233,10 @@ class _WSGICall:
         iterable: Iterable[bytes] | None = None
         gate = self.bridge.admission
         try:
-            environ = build_environ(self.scope, self.body.input, self.bridge.file_wrapper, self.bridge.script_name)
+            # First thing in the thread, so that turns follow the pool's queue, which is arrival order.
             if gate is not None and not gate.enter(self, abandoned=lambda: self.abandoned):
                 return  # nobody waits for it any more: Django never sees it
+            environ = build_environ(self.scope, self.body.input, self.bridge.file_wrapper, self.bridge.script_name)
             iterable = self.bridge.app(environ, self.start_response)
             self.buffered = None
             for chunk in iterable:
