@@ -65,3 +65,48 @@ async def run_event(
     completed = [m for m in messages if m.get("msg") == "process_completed"]
     assert completed, f"no process_completed in {messages}"
     return completed[-1]
+
+
+ENDED = {"type": "http.response.body", "body": b"", "more_body": False}  # a stream finished, not cut
+
+
+class HeldHeartbeat:
+    """A tab's heartbeat stream (``{mount}/gradio_api/heartbeat/{session_hash}``) held open as
+    raw ASGI, as a browser holds it: ``messages`` is what the app sent; ``leave()`` is the
+    client going away. Raw ASGI because an in-process HTTP client reads a response whole."""
+
+    def __init__(self, app: Any, mount: str, cookies: Any) -> None:
+        import asyncio
+
+        path = f"{mount}/gradio_api/heartbeat/{new_session_hash()}"
+        cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        self.scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+            "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode()), (b"accept", b"text/event-stream")],
+            "client": ("127.0.0.1", 50001), "server": ("testserver", 80),
+        }
+        self.messages: list[dict[str, Any]] = []
+        self._gone = asyncio.Event()
+        self.task = asyncio.create_task(app(self.scope, self._receive, self._send))
+
+    async def _receive(self) -> dict[str, Any]:
+        await self._gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def _send(self, message: dict[str, Any]) -> None:
+        self.messages.append(message)
+
+    async def started(self) -> HeldHeartbeat:
+        """Wait for the response head, and check it is a 200."""
+        import asyncio
+
+        for _ in range(100):
+            if self.messages:
+                break
+            await asyncio.sleep(0.02)
+        assert self.messages and self.messages[0]["type"] == "http.response.start" and self.messages[0]["status"] == 200
+        return self
+
+    def leave(self) -> None:
+        self._gone.set()

@@ -18,7 +18,7 @@ from fastapi_gateway import GradioPage, create_app
 from fastapi_gateway.exceptions import GatewayConfigurationError
 from fastapi_gateway.pages.access import PageAccess, page_access
 from tests.gateway.conftest import BASE_URL, client_for, login, running
-from tests.gradio_protocol import fn_index_of, new_session_hash, run_event
+from tests.gradio_protocol import ENDED, HeldHeartbeat, fn_index_of, run_event
 
 from .gradio_pages import probe_page
 
@@ -121,34 +121,15 @@ async def test_a_browser_refused_the_page_gets_a_page_saying_so(gateway_with_pag
 
 async def test_losing_staff_ends_an_open_stream(gateway_with_page: Callable[..., Any]) -> None:
     async with gateway_with_page(staff_only=True) as clients:
-        session_hash = new_session_hash()
-        cookie = "; ".join(f"{name}={value}" for name, value in clients.admin.cookies.items())
-        path = f"{MOUNT}/gradio_api/heartbeat/{session_hash}"
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-            "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode()), (b"accept", b"text/event-stream")],
-            "client": ("127.0.0.1", 50001), "server": ("testserver", 80),
-        }
-        messages: list[dict[str, Any]] = []
-        disconnected = asyncio.Event()
-
-        async def receive() -> dict[str, Any]:
-            await disconnected.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            messages.append(message)
-
-        stream = asyncio.create_task(clients.app(scope, receive, send))
+        stream = HeldHeartbeat(clients.app, MOUNT, clients.admin.cookies)
         await asyncio.sleep(0.6)
-        assert messages and messages[0]["status"] == 200 and not stream.done()
+        assert stream.messages and stream.messages[0]["status"] == 200 and not stream.task.done()
         await get_user_model()._default_manager.filter(username="admin").aupdate(is_staff=False)
         try:
-            await asyncio.wait_for(stream, timeout=5)
+            await asyncio.wait_for(stream.task, timeout=5)
         finally:
-            disconnected.set()
-        assert messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+            stream.leave()
+        assert stream.messages[-1] == ENDED
 
 
 def test_the_rule_of_a_page_object() -> None:

@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 
 from fastapi_gateway import create_app
 from fastapi_gateway.pages import guard
-from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse, run_event
+from tests.gradio_protocol import ENDED, HeldHeartbeat, fn_index_of, new_session_hash, parse_sse, run_event
 
 from tests.gateway.conftest import BASE_URL, client_for, login, running
 from .gradio_pages import PROBE
@@ -327,47 +327,16 @@ async def test_the_result_stream_uses_the_events_own_admission_and_nobody_elses(
 
 async def test_open_stream_ends_after_logout(users: Users) -> None:
     """An SSE stream opened before the logout is closed by the gateway, not left running."""
-    session_hash = new_session_hash()
-    cookie = "; ".join(f"{name}={value}" for name, value in users.alice.cookies.items())
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": f"{MOUNT}/gradio_api/heartbeat/{session_hash}",
-        "raw_path": f"{MOUNT}/gradio_api/heartbeat/{session_hash}".encode(),
-        "query_string": b"",
-        "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode()), (b"accept", b"text/event-stream")],
-        "client": ("127.0.0.1", 50001),
-        "server": ("testserver", 80),
-    }
-    messages: list[dict[str, Any]] = []
-    disconnected = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        await disconnected.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    stream = asyncio.create_task(users.app(scope, receive, send))
-    for _ in range(50):
-        if messages:
-            break
-        await asyncio.sleep(0.05)
-    assert messages and messages[0]["type"] == "http.response.start" and messages[0]["status"] == 200
+    stream = await HeldHeartbeat(users.app, MOUNT, users.alice.cookies).started()
     await asyncio.sleep(0.5)
-    assert not stream.done(), "the heartbeat stream should stay open while alice is logged in"
+    assert not stream.task.done(), "the heartbeat stream should stay open while alice is logged in"
 
     await _logout(users.alice)
     try:
-        await asyncio.wait_for(stream, timeout=5)
+        await asyncio.wait_for(stream.task, timeout=5)
     finally:
-        disconnected.set()
-    assert messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+        stream.leave()
+    assert stream.messages[-1] == ENDED
 
 
 async def test_admissions_are_kept_for_their_window_only(users: Users, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -389,42 +358,13 @@ def _middlewares(app: Any) -> list[Any]:
     return found
 
 
-async def _heartbeat(app: Any, client: httpx.AsyncClient) -> tuple[asyncio.Task[None], list[dict[str, Any]], asyncio.Event]:
-    """A tab's heartbeat stream, held open as raw ASGI until the returned event is set."""
-    path = f"{MOUNT}/gradio_api/heartbeat/{new_session_hash()}"
-    cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
-    scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode()), (b"accept", b"text/event-stream")],
-        "client": ("127.0.0.1", 50002), "server": ("testserver", 80),
-    }
-    messages: list[dict[str, Any]] = []
-    disconnected = asyncio.Event()
-
-    async def receive() -> dict[str, Any]:
-        await disconnected.wait()
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    task = asyncio.create_task(app(scope, receive, send))
-    for _ in range(100):
-        if messages:
-            break
-        await asyncio.sleep(0.02)
-    assert messages and messages[0]["status"] == 200
-    return task, messages, disconnected
-
-
 async def test_open_streams_are_rechecked_once_per_django_session_per_round(users: Users) -> None:
     """Ten tabs of one login hold ten streams: a round looks that session up once, not ten
     times (2,000 streams checked one by one were 1,000 lookups a second, bench section j).
     A logout still ends all ten, and only those."""
     guard_app = next(m for m in _middlewares(users.app) if isinstance(m, guard.GradioGuardMiddleware))
-    alices = [await _heartbeat(users.app, users.alice) for _ in range(10)]
-    bobs = [await _heartbeat(users.app, users.bob) for _ in range(2)]
+    alices = [await HeldHeartbeat(users.app, MOUNT, users.alice.cookies).started() for _ in range(10)]
+    bobs = [await HeldHeartbeat(users.app, MOUNT, users.bob.cookies).started() for _ in range(2)]
     try:
         assert len(guard_app.streams) == 12
         before, started = guard_app.streams.lookups, asyncio.get_running_loop().time()
@@ -432,14 +372,14 @@ async def test_open_streams_are_rechecked_once_per_django_session_per_round(user
         rounds = (asyncio.get_running_loop().time() - started) / 0.2
         assert 2 * 3 <= guard_app.streams.lookups - before <= 2 * (rounds + 1)
         await _logout(users.alice)
-        await asyncio.wait_for(asyncio.gather(*(task for task, _, _ in alices)), timeout=5)
-        assert all(messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False} for _, messages, _ in alices)
+        await asyncio.wait_for(asyncio.gather(*(stream.task for stream in alices)), timeout=5)
+        assert all(stream.messages[-1] == ENDED for stream in alices)
         await asyncio.sleep(0.5)
-        assert not any(task.done() for task, _, _ in bobs) and len(guard_app.streams) == 2
+        assert not any(stream.task.done() for stream in bobs) and len(guard_app.streams) == 2
     finally:
-        for _, _, disconnected in alices + bobs:
-            disconnected.set()
-        await asyncio.gather(*(task for task, _, _ in alices + bobs), return_exceptions=True)
+        for stream in alices + bobs:
+            stream.leave()
+        await asyncio.gather(*(stream.task for stream in alices + bobs), return_exceptions=True)
     assert len(guard_app.streams) == 0
 
 

@@ -13,7 +13,7 @@ from fastapi_gateway import create_app
 from fastapi_gateway.server.shutdown import ShutdownWatch
 from tests.gateway.conftest import client_for, login, running
 from tests.gateway.pages.gradio_pages import PROBE
-from tests.gradio_protocol import new_session_hash
+from tests.gradio_protocol import ENDED, HeldHeartbeat
 
 
 async def test_the_first_signal_is_noted_passed_on_and_the_handler_put_back() -> None:
@@ -57,32 +57,10 @@ async def test_a_gradio_heartbeat_stream_ends_cleanly_when_shutdown_begins(demo_
     async with running(app):
         async with client_for(app) as alice:
             await login(alice, "alice", demo_password)
-            cookie = "; ".join(f"{name}={value}" for name, value in alice.cookies.items())
-        path = f"/ui/probe/gradio_api/heartbeat/{new_session_hash()}"
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-            "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
-            "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode()), (b"accept", b"text/event-stream")],
-            "client": ("127.0.0.1", 50001), "server": ("testserver", 80),
-        }
-        messages: list[dict[str, Any]] = []
-        never = asyncio.Event()
-
-        async def receive() -> dict[str, Any]:
-            await never.wait()
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            messages.append(message)
-
-        stream = asyncio.create_task(app(scope, receive, send))
-        for _ in range(100):
-            if messages:
-                break
-            await asyncio.sleep(0.02)
-        assert messages and messages[0]["status"] == 200
+            cookies = dict(alice.cookies.items())
+        stream = await HeldHeartbeat(app, "/ui/probe", cookies).started()
         await asyncio.sleep(0.3)
-        assert not stream.done()  # a heartbeat never ends by itself
+        assert not stream.task.done()  # a heartbeat never ends by itself
         app.state.readiness.shutdown.begin("SIGTERM received")
-        await asyncio.wait_for(stream, timeout=3)
-        assert messages[-1] == {"type": "http.response.body", "body": b"", "more_body": False}
+        await asyncio.wait_for(stream.task, timeout=3)
+        assert stream.messages[-1] == ENDED
