@@ -84,14 +84,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import gc
-import hashlib
 import math
 import os
 import secrets
 import time
 import tracemalloc
-import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -112,6 +109,7 @@ from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse
 
 from .config import BenchConfig
 from .figures import Figure, Goal, Series
+from .guard_records import FloodRest, flood_rest, guard_kib_per_tab
 from .login import PASSWORD, Login, log_in
 from .memory import rss_mib
 from .servers import GATEWAY, RunningServer, ServerPool
@@ -378,119 +376,6 @@ def _disk_use(folder: Path) -> tuple[int, int, int]:
     return files, stored, allocated
 
 
-def _upload_path(folder: Path, number: int) -> str:
-    return str(folder / hashlib.sha256(str(number).encode()).hexdigest() / "notes.txt")
-
-
-def _traced_kib(run: Callable[[], object], per: int) -> tuple[float, object]:
-    """KiB per ``per`` that ``run`` leaves allocated (what it returns is kept alive until measured)."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        before, _ = tracemalloc.get_traced_memory()
-        kept = run()
-        gc.collect()
-        after, _ = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return (after - before) / 1024 / per, kept
-
-
-def _guard_kib_per_tab(plan: _Plan, folder: Path) -> float:
-    """The guard's own records of a tab, measured in this process: an ``OwnershipRegistry``
-    given the first curve's tabs' identifiers, shaped as the server's, over its logins."""
-    logins = [Owner.of(1 + number // LOGINS_PER_USER, secrets.token_hex(16)) for number in range(plan.logins)]
-
-    def fill() -> OwnershipRegistry:
-        registry = OwnershipRegistry()
-        for number in range(plan.count):
-            owner = logins[number % plan.logins]
-            registry.claim("session", new_session_hash(), owner)
-            registry.grant("event", uuid.uuid4().hex, owner)
-            registry.claim("upload", secrets.token_hex(6), owner)
-            registry.grant("file", _upload_path(folder, number), owner)
-        return registry
-
-    kib, registry = _traced_kib(fill, plan.count)
-    if len(registry) != plan.count * ENTRIES_PER_TAB:  # type: ignore[arg-type]
-        raise AssertionError("the registry should hold every record of the first curve")
-    return kib
-
-
-@dataclass(frozen=True)
-class _FloodRest:
-    """What one login's tab past its 64 sessions still leaves per tab, KiB (``tracemalloc``)."""
-
-    guard: float  # the login's other records of the tab (event, upload, file)
-    progress: float  # Gradio's progress record of the upload (FileUploadProgress._signals)
-    upload_set: float  # Blocks.upload_file_set: the uploaded path, never dropped
-    pending_ids: float  # Gradio's queue: the session's emptied set of pending event ids, never dropped
-
-    @property
-    def total(self) -> float:
-        return self.guard + self.progress + self.upload_set + self.pending_ids
-
-
-def _flood_rest(plan: _Plan, folder: Path) -> _FloodRest:
-    """Replays the flood's records in this process, tab ``FLAT_FROM`` to its end: the guard's
-    registry (its session budget letting go of the oldest), Gradio's own ``FileUploadProgress``
-    fed as its upload route and ``upload_progress`` stream feed it (and emptied as the guard's
-    ``forget_gradio_upload`` empties it, for each upload the registry lets go of), and a set of
-    the uploaded paths as ``Blocks.upload_file_set``. Each part is measured alone."""
-    from gradio.route_utils import FileUploadProgress
-
-    owner = Owner.of(10_000, secrets.token_hex(16))
-    tabs = range(plan.flood)  # identifiers made afresh at each use, as the server's are
-
-    def forget(progress: FileUploadProgress) -> Callable[[Kind, str], None]:
-        def released(kind: Kind, identifier: str) -> None:
-            if kind == "upload":
-                progress._statuses.pop(identifier, None)
-                progress._signals.pop(identifier, None)
-        return released
-
-    def record(registry: OwnershipRegistry, chosen: Sequence[int]) -> OwnershipRegistry:
-        for number in chosen:
-            registry.claim("session", f"{number:012x}", owner)
-            registry.grant("event", hashlib.md5(str(number).encode()).hexdigest(), owner)
-            registry.claim("upload", f"u{number:011x}", owner)
-            registry.grant("file", _upload_path(folder, number), owner)
-        return registry
-
-    def track(progress: FileUploadProgress, chosen: Sequence[int]) -> FileUploadProgress:
-        for number in chosen:
-            upload_id = f"u{number:011x}"
-            progress.track(upload_id)
-            progress.append(upload_id, "notes.txt", b"." * UPLOAD_BYTES)
-            progress.set_done(upload_id)
-            progress.is_done(upload_id)
-            progress.stop_tracking(upload_id)
-        return progress
-
-    before, after = tabs[:FLAT_FROM], tabs[FLAT_FROM:]
-    registry = record(OwnershipRegistry(), before)
-    guard, _ = _traced_kib(lambda: record(registry, after), len(after))
-    progress = FileUploadProgress()
-    registry = record(OwnershipRegistry(on_release=forget(progress)), before)
-    track(progress, before)
-    # Gradio's progress records, with the registry letting uploads go as the guard does: the
-    # registry's own share measured above is taken off.
-    both, _ = _traced_kib(lambda: (record(registry, after), track(progress, after)), len(after))
-    paths = {_upload_path(folder, number) for number in before}
-    upload_set, _ = _traced_kib(lambda: paths.update(_upload_path(folder, number) for number in after), len(after))
-    pending: dict[str, set[str]] = {f"{number:012x}": set() for number in before}
-
-    def join() -> None:  # Queue.push, then the completed event's stream, as Gradio does
-        for number in after:
-            ids = pending.setdefault(f"{number:012x}", set())
-            event_id = uuid.uuid4().hex
-            ids.add(event_id)
-            ids.remove(event_id)
-
-    pending_ids, _ = _traced_kib(join, len(after))
-    return _FloodRest(guard, both - guard, upload_set, pending_ids)
-
-
 def measure_guard_sessions(config: BenchConfig, sites: SiteFactory, pool: ServerPool, *, out: Path,
                            log: Any = print) -> tuple[list[Figure], list[dict[str, Any]]]:
     plan = _Plan.of(config.quick)
@@ -515,8 +400,8 @@ def measure_guard_sessions(config: BenchConfig, sites: SiteFactory, pool: Server
     if failed:
         raise RuntimeError(f"(k) the guard's record is not what it should be: {failed}")
     files, stored, allocated = _disk_use(uploads)
-    guard_kib = _guard_kib_per_tab(plan, uploads)
-    rest = _flood_rest(plan, uploads)
+    guard_kib = guard_kib_per_tab(plan.count, plan.logins, uploads)
+    rest = flood_rest(plan.flood, FLAT_FROM, UPLOAD_BYTES, uploads)
     log(f"  (k) {seconds:.0f} s; upload folder: {files:,} files, {stored / MIB:.1f} MiB in them, "
         f"{allocated / MIB:.1f} MiB on disk; the guard's records of a tab: {guard_kib:.2f} KiB; "
         f"a tab past a login's budget still leaves {rest.total:.2f} KiB (its records {rest.guard:.2f}, "
@@ -573,7 +458,7 @@ def measure_guard_sessions(config: BenchConfig, sites: SiteFactory, pool: Server
     ], raw
 
 
-def _draw(path: Path, plan: _Plan, many: _Curve, one: _Curve, per_tab_kib: float, rest: _FloodRest) -> None:
+def _draw(path: Path, plan: _Plan, many: _Curve, one: _Curve, per_tab_kib: float, rest: FloodRest) -> None:
     import matplotlib
 
     matplotlib.use("Agg")

@@ -4,12 +4,12 @@ the legacy pages served beside them notice.
 A stream is a page's heartbeat, ``GET /ui/tickets/gradio_api/heartbeat/<session_hash>``: the
 server-sent-event stream every open browser tab of a Gradio page holds for as long as it is
 open (Gradio writes ``data: ALIVE`` at once, then every 15 s, and runs the session's unload
-events when it closes). Through the gateway each one also re-checks its Django session every
-``STREAM_RECHECK_SECONDS`` (the guard's ``_stream_while_logged_in``). The bench holds them on
-raw sockets from an event loop in a thread of its own, each the tab of a person of its own: a
+events when it closes). Through the gateway each one is also re-checked with the process's
+other streams (``pages.stream_watch``: one lookup per Django session a round, at most 50 a
+second). The bench holds them on raw sockets (``bench.held_streams``), each the tab of a person of its own: a
 user with a Django session, made in the site's database through the project's own
 ``SessionStore`` (logging 2,000 people in through the form would cost minutes of password
-hashing). Several tabs per session would flatter a gateway that re-checked once per session,
+hashing). Several tabs per session would flatter the gateway, which re-checks once per session,
 and the guard keeps its records per user and per session (``pages.ownership``), so one user
 with 2,000 sessions would measure its eviction instead. Each opens after a random delay within
 the default re-check interval, as tabs open at moments of their own; opened in one burst,
@@ -30,18 +30,15 @@ same process with no stream open and with all of them open, over ``repeats`` rou
 alternating order (without, with | with, without | ...: the streams stay open from one round
 into the next, and are all closed, the server's side of them gone, before a run without).
 
-The goal (#17): the memory per stream stated (≤ 64 KiB), and the legacy p99 unchanged within
+The goal (#17.3): the memory per stream stated (≤ 64 KiB), and the legacy p99 unchanged within
 noise beside them (≤ 1.1×).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 import resource
 import statistics
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -50,10 +47,9 @@ from typing import Any
 
 import psutil
 
-from tests.gradio_protocol import new_session_hash
-
 from .config import BenchConfig
 from .figures import Figure, Goal, Series
+from .held_streams import HeldStreams, Stream
 from .login import check_page, log_in
 from .memory import process_tree, rss_mib
 from .servers import BARE_GRADIO, GATEWAY, RunningServer, ServerPool
@@ -65,131 +61,9 @@ __all__ = ["measure_streams"]
 MOUNT = "/ui/tickets"
 PAGE = "/tickets/"
 MAX_ENDED = 5
-OPENING_AT_ONCE = 32  # connections being opened at a time: well inside the listen backlog
-SILENT_SECONDS = 40.0  # Gradio writes every 15 s: a stream quiet this long is stuck
 SETTLE_SECONDS = 1.0
 SPREAD_SECONDS = 2.0  # the default STREAM_RECHECK_SECONDS
 WARM_STREAMS = 20
-
-
-@dataclass
-class _Stream:
-    session_hash: str
-    cookie: str
-    last_data: float = 0.0
-    ended: str | None = None  # why it ended before the bench closed it
-    task: asyncio.Task[None] | None = None
-
-
-class _HeldStreams:
-    """Heartbeat streams held open on raw sockets by an event loop in a thread of its own, so
-    the bench's own thread is free to run wrk and read memory while they stay open."""
-
-    def __init__(self, server: RunningServer, *, spread: float = 0.0) -> None:
-        self.server = server
-        self.spread = spread  # each stream opens after a random delay up to this many seconds
-        self.streams: list[_Stream] = []
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="bench-streams", daemon=True)
-        self._thread.start()
-
-    def open_until(self, count: int, cookies: Sequence[str]) -> None:
-        """Open streams until ``count`` are held, each checked open; the cookies taken in turn."""
-        asyncio.run_coroutine_threadsafe(self._open_until(count, cookies), self._loop).result(timeout=300)
-
-    def close(self) -> list[_Stream]:
-        """End every stream from the client side, as closing the tabs does; returns those that
-        had ended, or fallen silent, before that."""
-        now = time.monotonic()
-        lost = [s for s in self.streams if s.ended is not None or now - s.last_data > SILENT_SECONDS]
-        asyncio.run_coroutine_threadsafe(self._close(), self._loop).result(timeout=120)
-        self.streams = []
-        return lost
-
-    def shut_down(self) -> None:
-        if self.streams:
-            self.close()
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-
-    async def _open_until(self, count: int, cookies: Sequence[str]) -> None:
-        slots = asyncio.Semaphore(OPENING_AT_ONCE)
-
-        async def open_one(index: int) -> None:
-            await asyncio.sleep(random.uniform(0, self.spread))
-            async with slots:
-                stream = _Stream(new_session_hash(), cookies[index % len(cookies)] if cookies else "")
-                opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-                stream.task = asyncio.create_task(self._hold(stream, opened))
-                self.streams.append(stream)
-                await opened
-
-        await asyncio.gather(*(open_one(index) for index in range(len(self.streams), count)))
-
-    async def _close(self) -> None:
-        tasks = [s.task for s in self.streams if s.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _hold(self, stream: _Stream, opened: asyncio.Future[None]) -> None:
-        where = f"{self.server.name} {MOUNT}/gradio_api/heartbeat/{stream.session_hash}"
-        try:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.server.port)
-        except OSError as exc:
-            opened.set_exception(RuntimeError(f"{where}: could not connect: {exc!r}"))
-            return
-        try:
-            writer.write(self._request(stream))
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
-            lowered = head.lower()
-            if not lowered.startswith(b"http/1.1 200 ") or b"text/event-stream" not in lowered or b"chunked" not in lowered:
-                body = await asyncio.wait_for(reader.read(500), 5)
-                raise RuntimeError((head + body).decode(errors="replace")[:600])
-            await asyncio.wait_for(_until_alive(reader), 60)
-            stream.last_data = time.monotonic()
-            opened.set_result(None)
-            # The response ends with its last chunk, and the connection may stay open after
-            # it (keep-alive): the end is the empty chunk, not the socket's end.
-            while await _chunk(reader):
-                stream.last_data = time.monotonic()
-            stream.ended = "the server ended it"
-        except (OSError, RuntimeError, TimeoutError, ValueError, asyncio.IncompleteReadError,
-                asyncio.LimitOverrunError) as exc:
-            if opened.done():
-                stream.ended = repr(exc)
-            else:
-                opened.set_exception(RuntimeError(f"{where}: {exc}"))
-        finally:
-            writer.close()
-
-    def _request(self, stream: _Stream) -> bytes:
-        lines = [
-            f"GET {MOUNT}/gradio_api/heartbeat/{stream.session_hash} HTTP/1.1",
-            f"Host: 127.0.0.1:{self.server.port}",
-            "Accept: text/event-stream",
-            "Cache-Control: no-cache",
-            f"Origin: {self.server.url}",
-            f"Referer: {self.server.url}{MOUNT}/",
-            *([f"Cookie: {stream.cookie}"] if stream.cookie else []),
-        ]
-        return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-async def _chunk(reader: asyncio.StreamReader) -> bytes:
-    """The next chunk of a chunked HTTP/1.1 body; empty at the body's end (the last chunk)."""
-    size = int((await reader.readuntil(b"\r\n")).split(b";")[0], 16)
-    return (await reader.readexactly(size + 2))[:size] if size else b""
-
-
-async def _until_alive(reader: asyncio.StreamReader) -> None:
-    received = b""
-    while b"ALIVE" not in received:
-        chunk = await _chunk(reader)
-        if not chunk:
-            raise RuntimeError("the stream ended before Gradio's first ALIVE")
-        received += chunk
 
 
 def _raise_open_files_limit(streams: int) -> int:
@@ -251,7 +125,7 @@ class _MemoryCurve:
         return (self.rss_mib[-1] - self.rss_mib[0]) * 1024 / self.steps[-1]
 
 
-def _open_in_steps(held: _HeldStreams, server: RunningServer, steps: Sequence[int], cookies: Sequence[str],
+def _open_in_steps(held: HeldStreams, server: RunningServer, steps: Sequence[int], cookies: Sequence[str],
                    log: Any) -> _MemoryCurve:
     curve = _MemoryCurve(list(steps), [], [])
     for step in steps:
@@ -270,7 +144,7 @@ def _open_in_steps(held: _HeldStreams, server: RunningServer, steps: Sequence[in
     return curve
 
 
-def _close_all(held: _HeldStreams, server: RunningServer, log: Any) -> list[_Stream]:
+def _close_all(held: HeldStreams, server: RunningServer, log: Any) -> list[Stream]:
     count = len(held.streams)
     lost = held.close()
     if len(lost) > MAX_ENDED:
@@ -282,7 +156,7 @@ def _close_all(held: _HeldStreams, server: RunningServer, log: Any) -> list[_Str
     return lost
 
 
-def _warm(held: _HeldStreams, server: RunningServer, cookies: Sequence[str]) -> None:
+def _warm(held: HeldStreams, server: RunningServer, cookies: Sequence[str]) -> None:
     """What the first streams load once (imports, caches) is not a cost per stream."""
     held.open_until(WARM_STREAMS, cookies)
     held.close()
@@ -292,7 +166,7 @@ def _warm(held: _HeldStreams, server: RunningServer, cookies: Sequence[str]) -> 
 
 def _bare_curve(pool: ServerPool, sites: SiteFactory, steps: Sequence[int], log: Any) -> _MemoryCurve:
     server = pool.start(BARE_GRADIO, sites.new("streams-bare"))
-    held = _HeldStreams(server)
+    held = HeldStreams(server, mount=MOUNT)
     try:
         _warm(held, server, [])
         curve = _open_in_steps(held, server, steps, [], log)
@@ -347,10 +221,10 @@ def measure_streams(config: BenchConfig, sites: SiteFactory, pool: ServerPool, *
     alice = log_in(server.url)
     check_page(server.url, PAGE, alice, "Alice:")
     run_wrk(server.url + PAGE, cookie=alice.cookie, connections=c, duration=config.warmup)
-    held = _HeldStreams(server, spread=SPREAD_SECONDS)
+    held = HeldStreams(server, mount=MOUNT, spread=SPREAD_SECONDS)
     results: dict[str, list[WrkResult]] = {}
     raw: list[dict[str, Any]] = []
-    lost: list[_Stream] = []
+    lost: list[Stream] = []
     curve: _MemoryCurve | None = None
     # Alternating order, each state measured once per round: without, with | with, without | ...;
     # the streams stay open from one round's "with" into the next one's.
@@ -401,7 +275,7 @@ def _series(results: dict[str, list[WrkResult]], key: str, metric: str) -> Serie
 
 
 def _figures(curve: _MemoryCurve, bare: _MemoryCurve, results: dict[str, list[WrkResult]], count: int, c: int,
-             after_close: float, lost: list[_Stream]) -> list[Figure]:
+             after_close: float, lost: list[Stream]) -> list[Figure]:
     memory_note = (f"gateway RSS {curve.rss_mib[0]:.0f} → {curve.rss_mib[-1]:.0f} MiB, "
                    f"{after_close:.0f} MiB after closing them all; bare Gradio {bare.rss_mib[0]:.0f} → "
                    f"{bare.rss_mib[-1]:.0f} MiB; chart: streams.png")
@@ -412,7 +286,7 @@ def _figures(curve: _MemoryCurve, bare: _MemoryCurve, results: dict[str, list[Wr
                goal=Goal("value", "<=", 64, "#17.3"), note=memory_note),
         Figure("j", "j.idle_cpu", f"CPU of the process holding {count:,} streams, no request", "%",
                Series.of([curve.cpu_percent]), "bare Gradio holding as many", Series.of([bare.cpu_percent]),
-               compare=False, note="each stream's guard re-checks its Django session every STREAM_RECHECK_SECONDS"),
+               compare=False, note="the guard re-checks the streams' Django sessions together: one lookup per session a round, at most 50 a second"),
     ]
     for connections in (1, c):
         for metric, name, goal in (("p99_ms", "p99", Goal("ratio", "<=", 1.1, "#17.3")), ("p50_ms", "p50", None),
