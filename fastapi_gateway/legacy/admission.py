@@ -76,6 +76,8 @@ class Admission:
         """Block this worker thread until ``token``'s turn; False (and no turn taken) when
         ``abandoned()`` says, on waking, that nobody waits for the call any more."""
         with self._turns:
+            if abandoned():  # cancelled while it waited for a thread: Django never sees it
+                return False
             if not self._waiting and self._has_room():
                 self._fresh[token] = time.monotonic()
                 return True

@@ -20,6 +20,7 @@ upload, so one user's memory is bounded by these budgets and nobody else's state
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,6 +30,8 @@ from typing import Literal
 __all__ = ["Owner", "OwnershipRegistry", "Kind", "PER_USER_BOUND_BYTES"]
 
 Kind = Literal["session", "event", "upload", "file"]
+
+logger = logging.getLogger("fastapi_gateway.pages")
 
 #: Identifiers that belong to one owner only (the first to use them, or the one handed them).
 _EXCLUSIVE: frozenset[Kind] = frozenset({"session", "event", "upload"})
@@ -79,6 +82,7 @@ class OwnershipRegistry:
         self.max_sessions_per_user = max_sessions_per_user
         self.max_page_sessions_per_owner = max_page_sessions_per_owner
         self.on_release = on_release
+        self._released: list[tuple[Kind, str]] = []
         self._holders: dict[tuple[Kind, str], Owner] = {}
         self._users: dict[str, OrderedDict[str, _Records]] = {}
         self._lock = threading.Lock()
@@ -91,7 +95,9 @@ class OwnershipRegistry:
             if holder is not None and holder != owner:
                 return False
             self._add(key, owner)
-            return True
+        if self._released:
+            self._report_released()
+        return True
 
     def grant(self, kind: Kind, identifier: str, owner: Owner) -> bool:
         """Record an identifier the server itself handed to ``owner`` (event ids, file paths).
@@ -121,7 +127,9 @@ class OwnershipRegistry:
     def _grant_shared(self, kind: Kind, identifier: str, owner: Owner) -> bool:
         with self._lock:
             self._add((kind, identifier), owner)
-            return True
+        if self._released:
+            self._report_released()
+        return True
 
     def _find(self, owner: Owner) -> _Records | None:
         sessions = self._users.get(owner.user_pk)
@@ -167,4 +175,18 @@ class OwnershipRegistry:
         if key[0] in _EXCLUSIVE and self._holders.get(key) == owner:
             del self._holders[key]
             if self.on_release is not None:
-                self.on_release(*key)
+                self._released.append(key)
+
+    def _report_released(self) -> None:
+        """Tell ``on_release`` what was let go of, outside the lock; a failing callback is
+        logged, and the record stays consistent whatever it does."""
+        with self._lock:
+            released, self._released = self._released, []
+        callback = self.on_release
+        if callback is None:
+            return
+        for kind, identifier in released:
+            try:
+                callback(kind, identifier)
+            except Exception:  # noqa: BLE001 - the record is already right; Gradio keeps a copy longer
+                logger.exception("forgetting a released Gradio %s failed", kind)

@@ -30,6 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+
 from fastapi_gateway.exceptions import BackendUnavailable
 from fastapi_gateway.identity.lookup_threads import run_lookup
 from fastapi_gateway.identity.session import resolve_user
@@ -46,6 +48,9 @@ PER_SECOND = 50.0
 #: interval in hand-offs of this many (about 3 ms of work each, a page's worth), where one
 #: hand-off of a whole round held the GIL up to 65 ms at a time, legacy pages waiting behind it.
 CHUNK = 5
+#: A hand-off that takes longer (a lookup's own limit is 20 s; a page rule's query has none)
+#: ends its streams, fail closed, and the round goes on.
+CHECK_TIMEOUT_SECONDS = 30.0
 
 
 @dataclass(eq=False)
@@ -94,10 +99,18 @@ class StreamWatch:
             chunks = [batch[start:start + CHUNK] for start in range(0, len(batch), CHUNK)]
             for chunk in chunks:  # spread over the round: never more than a page's worth of work at once
                 await asyncio.sleep(self.interval / len(chunks))
-                await self._check(chunk)
+                try:
+                    with anyio.fail_after(CHECK_TIMEOUT_SECONDS):  # a hung query must not stop every re-check
+                        await self._check(chunk)
+                except Exception:  # noqa: BLE001 - the task re-checks every stream: it must not die
+                    logger.exception("re-checking open Gradio streams failed; ending the streams of this batch")
+                    self._revoke_all(chunk)
 
     async def _check(self, session_keys: list[str]) -> None:
-        users = await run_lookup(_resolve_each, session_keys)
+        try:
+            users = await run_lookup(_resolve_each, session_keys)
+        except BackendUnavailable:  # the whole hand-off timed out: cannot tell, fail closed
+            users = [None] * len(session_keys)
         self.lookups += len(session_keys)
         for session_key, user in zip(session_keys, users):
             for watched in list(self._sessions.get(session_key, ())):
@@ -105,6 +118,12 @@ class StreamWatch:
                     logger.info("ending a Gradio stream: the Django session no longer holds its user")
                     self.unwatch((session_key, watched))
                     watched.revoke()
+
+    def _revoke_all(self, session_keys: list[str]) -> None:
+        for session_key in session_keys:
+            for watched in list(self._sessions.get(session_key, ())):
+                self.unwatch((session_key, watched))
+                watched.revoke()
 
 
 def _resolve_each(session_keys: list[str]) -> list[Any]:
@@ -121,4 +140,10 @@ def _resolve_each(session_keys: list[str]) -> list[Any]:
 async def _still_allowed(user: Any, watched: _Watched) -> bool:
     if user is None or not user.is_authenticated or str(getattr(user, "pk", None)) != watched.user_pk:
         return False
-    return not watched.access.restricted or await watched.access.aallows(user)
+    try:
+        return not watched.access.restricted or await watched.access.aallows(user)
+    except BackendUnavailable:
+        return False  # cannot tell whether the page's rule still lets the user in: fail closed
+    except Exception:  # noqa: BLE001 - a page rule's bug ends that stream, not the others' re-checks
+        logger.exception("a Gradio page's access rule failed on an open stream; ending the stream")
+        return False

@@ -133,6 +133,7 @@ def test_an_abandoned_waiter_takes_no_turn_with_it() -> None:
     waiter.join(2)
     assert entered == [False] and gate.waiting == 0 and gate.running == 1
     gate.leave(first)
+    assert not gate.enter(object(), abandoned=lambda: True), "cancelled while it waited for a thread: no turn"
     assert gate.enter(third)
     assert gate.running == 1
     gate.leave(third)

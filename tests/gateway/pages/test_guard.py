@@ -410,3 +410,65 @@ def _pk(username: str) -> int:
     from django.contrib.auth import get_user_model
 
     return int(get_user_model().objects.get(username=username).pk)
+
+
+async def test_a_check_that_fails_ends_its_streams_and_the_rechecks_go_on(users: Users) -> None:
+    """A page rule that raises (a bug, an outage of what it asks) ends the streams it was
+    asked about, fail closed, and the task re-checking every other stream carries on."""
+    from asgiref.sync import sync_to_async
+
+    from fastapi_gateway.exceptions import BackendUnavailable
+    from fastapi_gateway.pages.access import EVERYONE
+    from fastapi_gateway.pages.stream_watch import StreamWatch
+
+    class Broken:
+        restricted = True
+
+        def __init__(self, error: Exception) -> None:
+            self.error = error
+
+        async def aallows(self, user: Any) -> bool:
+            raise self.error
+
+    alice_pk = str(await sync_to_async(_pk)("alice"))
+    bob_pk = str(await sync_to_async(_pk)("bob"))
+    watch = StreamWatch(interval=0.05)
+    ended: list[str] = []
+    watch.watch(users.alice.cookies["sessionid"], alice_pk, Broken(RuntimeError("a bug")), lambda: ended.append("bug"))  # type: ignore[arg-type]
+    watch.watch(users.bob.cookies["sessionid"], bob_pk, Broken(BackendUnavailable("down")), lambda: ended.append("down"))  # type: ignore[arg-type]
+    watch.watch(users.bob.cookies["sessionid"], bob_pk, EVERYONE, lambda: ended.append("bob"))
+    for _ in range(100):
+        if len(ended) >= 2:
+            break
+        await asyncio.sleep(0.02)
+    checked = watch.lookups
+    await asyncio.sleep(0.3)
+    assert sorted(ended) == ["bug", "down"], "only the streams whose rule failed end"
+    assert watch.lookups > checked and len(watch) == 1, "the re-checks of bob's other stream go on"
+
+
+
+async def test_a_hung_check_ends_its_streams_after_its_limit(users: Users, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page rule whose query never answers would hold the one task that re-checks every
+    stream: past ``CHECK_TIMEOUT_SECONDS`` its streams end (fail closed) and the rounds go on."""
+    from asgiref.sync import sync_to_async
+
+    from fastapi_gateway.pages import stream_watch
+
+    class Hung:
+        restricted = True
+
+        async def aallows(self, user: Any) -> bool:
+            await asyncio.Event().wait()
+            return True
+
+    monkeypatch.setattr(stream_watch, "CHECK_TIMEOUT_SECONDS", 0.3)
+    alice_pk = str(await sync_to_async(_pk)("alice"))
+    watch = stream_watch.StreamWatch(interval=0.05)
+    ended: list[str] = []
+    watch.watch(users.alice.cookies["sessionid"], alice_pk, Hung(), lambda: ended.append("hung"))  # type: ignore[arg-type]
+    for _ in range(100):
+        if ended:
+            break
+        await asyncio.sleep(0.02)
+    assert ended == ["hung"] and len(watch) == 0

@@ -104,6 +104,18 @@ def test_a_login_keeps_its_newest_page_sessions_and_says_which_it_let_go() -> No
         OwnershipRegistry(max_page_sessions_per_owner=0)
 
 
+def test_a_failing_release_callback_leaves_the_record_right(caplog: pytest.LogCaptureFixture) -> None:
+    def broken(kind: str, identifier: str) -> None:
+        raise RuntimeError("Gradio changed")
+
+    registry = OwnershipRegistry(max_page_sessions_per_owner=1, on_release=broken)
+    registry.claim("session", "first", BOB)
+    assert registry.claim("session", "second", BOB)  # lets go of "first": the callback fails, logged
+    assert "forgetting a released Gradio session failed" in caplog.text
+    assert registry.owns("session", "second", BOB) and not registry.owns("session", "first", BOB)
+    assert registry.claim("session", "first", ALICE), "what was let go of is free again"
+
+
 def test_one_users_flood_is_bounded_in_memory() -> None:
     """At the default budgets, one user with the most sessions and records costs at most
     ``PER_USER_BOUND_BYTES`` (paths of 200 bytes, the worst case the guard sees)."""
