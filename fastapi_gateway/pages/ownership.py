@@ -31,7 +31,7 @@ __all__ = ["Owner", "OwnershipRegistry", "Kind", "PER_USER_BOUND_BYTES"]
 
 Kind = Literal["session", "event", "upload", "file"]
 
-logger = logging.getLogger("fastapi_gateway.pages")
+logger = logging.getLogger("fastapi_gateway.pages.guard")  # its parts log as the guard (filtered: routing.log_redaction)
 
 #: Identifiers that belong to one owner only (the first to use them, or the one handed them).
 _EXCLUSIVE: frozenset[Kind] = frozenset({"session", "event", "upload"})

@@ -39,7 +39,7 @@ from fastapi_gateway.pages.access import PageAccess
 
 __all__ = ["CHUNK", "PER_SECOND", "StreamWatch"]
 
-logger = logging.getLogger("fastapi_gateway.pages")
+logger = logging.getLogger("fastapi_gateway.pages.guard")  # its parts log as the guard (filtered: routing.log_redaction)
 
 #: Session lookups a second one process spends on re-checking open streams (about 0.65 ms
 #: each: 3 % of a CPU at most).
