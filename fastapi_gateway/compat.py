@@ -234,11 +234,20 @@ def forget_gradio_session(gradio_app: Any, session_hash: str) -> None:
     """Drop a mounted Gradio app's state for one browser session (``StateHolder.session_data``),
     as Gradio's own capacity eviction does: the guard's per-login budget decides which
     sessions a login keeps, so one user's flood of sessions cannot push out everyone else's
-    (Gradio's holder keeps the last 10,000 sessions of all users alike)."""
-    holder = gradio_app.get_blocks().state_holder
+    (Gradio's holder keeps the last 10,000 sessions of all users alike).
+
+    Its queue's record of the session's pending events (``Queue.pending_event_ids_session``)
+    goes too once no event of it is pending: Gradio empties that set as results are read but
+    never removes it, so it would outlive the session.
+    """
+    blocks = gradio_app.get_blocks()
+    holder = blocks.state_holder
     with holder.lock:
         holder.session_data.pop(session_hash, None)
         holder.time_last_used.pop(session_hash, None)
+    pending = gradio_queue(blocks).pending_event_ids_session
+    if not pending.get(session_hash, True):
+        pending.pop(session_hash, None)
 
 
 def forget_gradio_upload(upload_id: str) -> None:

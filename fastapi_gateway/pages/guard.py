@@ -171,7 +171,8 @@ class GradioGuardMiddleware:
                 raise _Refused(400, exc.detail) from exc
 
         if rule.issues_events or rule.issues_files:
-            send = self._recording_send(send, rule, owner)
+            opens_session = rule.event_names_session and identifiers.get(rule.session_hash) is None
+            send = self._recording_send(send, rule, owner, opens_session=opens_session)
         with using_access(access):
             if rule.streaming:
                 await self._stream_while_logged_in(scope, receive, send, owner, session_key, page_access)
@@ -238,8 +239,9 @@ class GradioGuardMiddleware:
             logger.warning("refused a Gradio %s: it belongs to another user or session", kind)
             raise _Refused(403, f"This Gradio {kind} belongs to another user.")
 
-    def _recording_send(self, send: Send, rule: RouteRule, owner: Owner) -> Send:
-        """Record event ids and file paths from the answer before the client can use them."""
+    def _recording_send(self, send: Send, rule: RouteRule, owner: Owner, *, opens_session: bool = False) -> Send:
+        """Record event ids and file paths from the answer before the client can use them
+        (and, where the event runs in a Gradio session named by its id, that session too)."""
         buffered = bytearray()
         streamed_line = bytearray()
 
@@ -252,20 +254,22 @@ class GradioGuardMiddleware:
                     streamed_line[:] = rest
                     for line in complete:
                         if line.startswith(b"data:"):
-                            self._record(_parse_json(line[5:]), rule, owner)
+                            self._record(_parse_json(line[5:]), rule, owner, opens_session)
                 elif len(buffered) + len(chunk) <= _MAX_INSPECTED_BODY:
                     buffered.extend(chunk)
                     if not message.get("more_body", False):
-                        self._record(_parse_json(bytes(buffered)), rule, owner)
+                        self._record(_parse_json(bytes(buffered)), rule, owner, opens_session)
             await send(message)
 
         return recording_send
 
-    def _record(self, payload: Any, rule: RouteRule, owner: Owner) -> None:
+    def _record(self, payload: Any, rule: RouteRule, owner: Owner, opens_session: bool = False) -> None:
         if payload is None:
             return
         if rule.issues_events and isinstance(payload, dict) and isinstance(payload.get("event_id"), str):
             self.registry.grant("event", payload["event_id"], owner)
+            if opens_session:
+                self.registry.grant("session", payload["event_id"], owner)
         if rule.issues_files:
             for path in _uploaded_paths(payload):
                 self.registry.grant("file", served_path(path), owner)

@@ -40,6 +40,9 @@ class RouteRule:
     file_path: Source | None = None
     streaming: bool = False  # long-lived response: re-check the user while it is open
     issues_events: bool = False  # the JSON answer carries an ``event_id`` the caller now owns
+    # Sent without a session_hash, the event runs in a Gradio session named by its event id:
+    # that session is the caller's too, and counts against the caller's budget of sessions.
+    event_names_session: bool = False
     issues_files: bool = False  # the answer lists uploaded files the caller now owns
     multipart: bool = False  # the body is an upload; any other unsafe request's body is JSON
 
@@ -49,7 +52,9 @@ LOGIN = RouteRule(Access.LOGIN)
 BLOCKED = RouteRule(Access.BLOCKED)
 _SESSION_IN_BODY: Source = ("body", "session_hash")
 _RUN = RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True)
-_CALL = RouteRule(Access.LOGIN, issues_events=True)
+_CALL = RouteRule(
+    Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True, issues_events=True, event_names_session=True
+)
 _CALL_RESULT = RouteRule(Access.LOGIN, event_id=("path", "event_id"), streaming=True)
 _STREAM_SEGMENT = RouteRule(Access.LOGIN, session_hash=("path", "session_hash"))
 

@@ -75,6 +75,37 @@ async def test_another_user_cannot_read_join_or_heartbeat_a_session(users: Users
     assert completed and completed[0]["output"]["data"] == ["Signed in as alice"]
 
 
+async def test_a_direct_call_cannot_run_in_another_users_session(users: Users) -> None:
+    """``call/{api}`` takes a ``session_hash`` in its body too: an event run there would run in
+    that session's state and queue, so the session must be the caller's as on ``queue/join``."""
+    session_hash = new_session_hash()
+    assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200
+    for path in ("call/whoami", "call/v2/whoami"):
+        stolen = await users.bob.post(
+            f"{MOUNT}/gradio_api/{path}", json={"data": [], "session_hash": session_hash}, headers=SAME_ORIGIN
+        )
+        assert stolen.status_code == 403, (path, stolen.text)
+        assert "event_id" not in stolen.text
+    # A session of one's own, new or already started, is fine.
+    own = await users.alice.post(f"{MOUNT}/gradio_api/call/whoami", json={"data": [], "session_hash": session_hash}, headers=SAME_ORIGIN)
+    assert own.status_code == 200 and own.json()["event_id"]
+    fresh = await users.bob.post(f"{MOUNT}/gradio_api/call/whoami", json={"data": [], "session_hash": new_session_hash()}, headers=SAME_ORIGIN)
+    assert fresh.status_code == 200
+
+
+async def test_a_direct_calls_own_session_is_its_callers(users: Users) -> None:
+    """Sent without a session_hash, Gradio runs the event in a session named by its event id;
+    nobody else may take that session over."""
+    called = await users.alice.post(f"{MOUNT}/gradio_api/call/whoami", json={"data": []}, headers=SAME_ORIGIN)
+    assert called.status_code == 200
+    event_id = called.json()["event_id"]
+    result = await users.alice.get(f"{MOUNT}/gradio_api/call/whoami/{event_id}")
+    assert "Signed in as alice" in result.text
+    taken = await join(users.bob, users.fn("whoami"), [], event_id)
+    assert taken.status_code == 403
+    assert (await users.bob.get(f"{MOUNT}/gradio_api/heartbeat/{event_id}")).status_code == 403
+
+
 async def test_same_user_in_another_django_session_is_refused(users: Users, demo_password: str) -> None:
     session_hash = new_session_hash()
     assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200

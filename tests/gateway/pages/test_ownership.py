@@ -196,12 +196,7 @@ async def test_a_tab_past_the_logins_budget_takes_gradios_state_of_the_oldest_wi
     user's tab keeps its state, and the freed session hash starts from a fresh state."""
     alice, bob, config = app_users
     whoami = fn_index_of(config, "whoami")
-    from fastapi_gateway.pages.guard import GradioGuardMiddleware
-
-    stack: Any = alice._transport.app.middleware_stack  # type: ignore[attr-defined]
-    while not isinstance(stack, GradioGuardMiddleware):
-        stack = stack.app
-    holder = stack.pages["/ui/probe"].get_blocks().state_holder
+    holder = _guard_of(alice).pages["/ui/probe"].get_blocks().state_holder
     bobs_tab = new_session_hash()
     await event_messages(bob, "/ui/probe", whoami, [], session_hash=bobs_tab)
     tabs = [new_session_hash() for _ in range(MAX_PAGE_SESSIONS_PER_OWNER + 2)]
@@ -210,10 +205,50 @@ async def test_a_tab_past_the_logins_budget_takes_gradios_state_of_the_oldest_wi
         assert _completed(messages)["success"]
     assert tabs[0] not in holder and tabs[1] not in holder
     assert all(tab in holder for tab in tabs[2:]) and bobs_tab in holder
+    # Gradio's queue forgets them too (it empties a session's set of pending events as their
+    # results are read, but keeps the set).
+    pending = _guard_of(alice).pages["/ui/probe"].get_blocks()._queue.pending_event_ids_session
+    assert tabs[0] not in pending and tabs[1] not in pending
+    assert tabs[-1] in pending and bobs_tab in pending
     refused = await alice.get("/ui/probe/gradio_api/queue/data", params={"session_hash": tabs[0]}, headers=SAME_ORIGIN)
     assert refused.status_code == 403
     completed = _completed(await event_messages(bob, "/ui/probe", whoami, [], session_hash=tabs[0]))
     assert completed["success"] and "bob" in str(completed["output"])
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_direct_calls_count_against_the_logins_budget_of_sessions(
+    app_users: tuple[Any, Any, dict[str, Any]],
+) -> None:
+    """``POST /gradio_api/call/{api}`` without a session_hash runs its event in a Gradio session
+    named by the event id, with state of its own: each such call is a session of the caller's,
+    let go of (Gradio's state with it) past the login's budget like any tab."""
+    alice, bob, _config = app_users
+    holder = _guard_of(alice).pages["/ui/probe"].get_blocks().state_holder
+    bobs = await _direct_call(bob)
+    calls = [await _direct_call(alice) for _ in range(MAX_PAGE_SESSIONS_PER_OWNER + 2)]
+    assert calls[-1] in holder and bobs in holder
+    assert calls[0] not in holder and calls[1] not in holder
+    assert all(call in holder for call in calls[2:])
+
+
+async def _direct_call(client: Any) -> str:
+    """Run the probe's ``whoami`` through ``call/{api}`` with no session_hash; its event id."""
+    called = await client.post("/ui/probe/gradio_api/call/whoami", json={"data": []}, headers=SAME_ORIGIN)
+    assert called.status_code == 200, called.text
+    event_id: str = called.json()["event_id"]
+    result = await client.get(f"/ui/probe/gradio_api/call/whoami/{event_id}")
+    assert "event: complete" in result.text, result.text
+    return event_id
+
+
+def _guard_of(client: Any) -> Any:
+    from fastapi_gateway.pages.guard import GradioGuardMiddleware
+
+    stack: Any = client._transport.app.middleware_stack
+    while not isinstance(stack, GradioGuardMiddleware):
+        stack = stack.app
+    return stack
 
 
 def _completed(messages: list[dict[str, Any]]) -> dict[str, Any]:
