@@ -79,6 +79,9 @@ __all__ = [
     "get_upload_folder",
     "gradio_queue",
     "gradio_stop_event",
+    "forget_gradio_session",
+    "forget_gradio_upload",
+    "gradio_holds_session",
 ]
 
 # --- Django 5.2.19 ------------------------------------------------------------------------
@@ -236,18 +239,34 @@ def forget_gradio_session(gradio_app: Any, session_hash: str) -> None:
     sessions a login keeps, so one user's flood of sessions cannot push out everyone else's
     (Gradio's holder keeps the last 10,000 sessions of all users alike).
 
-    Its queue's record of the session's pending events (``Queue.pending_event_ids_session``)
-    goes too once no event of it is pending: Gradio empties that set as results are read but
-    never removes it, so it would outlive the session.
+    Its queue's record of the session (``Queue.pending_event_ids_session``, and its messages
+    waiting to be read) goes too once no event of it is pending: Gradio empties that set as
+    results are read but never removes it, so it would outlive the session. While an event is
+    still pending, they stay, and ``gradio_holds_session`` keeps the hash from anyone new.
     """
     blocks = gradio_app.get_blocks()
     holder = blocks.state_holder
     with holder.lock:
         holder.session_data.pop(session_hash, None)
         holder.time_last_used.pop(session_hash, None)
-    pending = gradio_queue(blocks).pending_event_ids_session
-    if not pending.get(session_hash, True):
-        pending.pop(session_hash, None)
+    queue = gradio_queue(blocks)
+    if not queue.pending_event_ids_session.get(session_hash):  # no event of it pending
+        queue.pending_event_ids_session.pop(session_hash, None)
+        queue.pending_messages_per_session.pop(session_hash, None)
+
+
+def gradio_holds_session(gradio_app: Any, session_hash: str) -> bool:
+    """Whether a mounted Gradio app still keeps anything under ``session_hash``: its state, its
+    queue's messages or pending events, or its media streams. Such a hash may not be handed to
+    anyone new: a running event of the session it was would go on writing to it."""
+    blocks = gradio_app.get_blocks()
+    queue = gradio_queue(blocks)
+    return (
+        session_hash in blocks.state_holder
+        or session_hash in queue.pending_messages_per_session
+        or session_hash in queue.pending_event_ids_session
+        or session_hash in blocks.pending_streams
+    )
 
 
 def forget_gradio_upload(upload_id: str) -> None:

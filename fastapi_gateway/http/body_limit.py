@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from starlette.middleware.body_limit import RequestBodyLimitMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
+from fastapi_gateway.compat import get_route_path
 
 __all__ = ["BodySizeLimitMiddleware"]
 
@@ -26,7 +27,7 @@ class BodySizeLimitMiddleware:
         self.path_prefixes = tuple(path_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(self.path_prefixes):
+        if scope["type"] == "http" and get_route_path(scope).startswith(self.path_prefixes):
             await self.limited(scope, receive, send)
         else:
             await self.app(scope, receive, send)

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fastapi_gateway.compat import split_domain_port, validate_host
+from fastapi_gateway.compat import get_route_path, split_domain_port, validate_host
 
 __all__ = ["DjangoAllowedHostsMiddleware", "host_is_allowed"]
 
@@ -70,7 +70,7 @@ class DjangoAllowedHostsMiddleware:
         """Whether the path is Django's: no new prefix claims it, and no route of the app
         before the ``legacy`` mount knows it (whatever the method: the refusal is the same)."""
         path: str = scope["path"]
-        if self.claimed_prefixes and path.startswith(self.claimed_prefixes):
+        if self.claimed_prefixes and get_route_path(scope).startswith(self.claimed_prefixes):
             return False
         router = getattr(scope.get("app"), "router", None)
         if router is None:

@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastapi_gateway.identity.session import user_for_scope
+from fastapi_gateway.compat import get_route_path
 
 __all__ = ["LoginRedirectMiddleware"]
 
@@ -46,12 +47,13 @@ class LoginRedirectMiddleware:
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             await self.app(scope, receive, send)
             return
-        path: str = scope["path"]
-        if path in self.page_paths:
+        path: str = scope["path"]  # the full path, root path and all: what a Location names
+        route_path = get_route_path(scope)  # below the root path: what the router matches
+        if route_path in self.page_paths:
             response = RedirectResponse(_path_with_query(path + "/", scope), status_code=307)
             await response(scope, receive, send)
             return
-        if path.endswith("/") and path[:-1] in self.page_paths and _wants_html(Headers(scope=scope)):
+        if route_path.endswith("/") and route_path[:-1] in self.page_paths and _wants_html(Headers(scope=scope)):
             user = await user_for_scope(scope)
             if not user.is_authenticated:
                 next_url = _path_with_query(path, scope)

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastapi_gateway.identity.session import user_for_scope
+from fastapi_gateway.compat import get_route_path
 
 __all__ = ["DjangoUserMiddleware"]
 
@@ -23,6 +24,6 @@ class DjangoUserMiddleware:
         self.path_prefixes = tuple(path_prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] in ("http", "websocket") and scope["path"].startswith(self.path_prefixes):
+        if scope["type"] in ("http", "websocket") and get_route_path(scope).startswith(self.path_prefixes):
             await user_for_scope(scope)
         await self.app(scope, receive, send)

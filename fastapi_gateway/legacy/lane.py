@@ -72,7 +72,7 @@ class LegacyLaneMiddleware:
 
     def _is_legacy(self, scope: Scope) -> bool:
         path: str = scope["path"]
-        if self.claimed_prefixes and path.startswith(self.claimed_prefixes):
+        if self.claimed_prefixes and get_route_path(scope).startswith(self.claimed_prefixes):
             return False
         router = getattr(scope.get("app"), "router", None)
         if router is None:
@@ -120,7 +120,7 @@ class LegacyLaneMiddleware:
             await self.app(scope, receive, send)
             return
         table = self.route_table
-        matched = match_route(table.routes, scope["path"]) if table is not None else None
+        matched = match_route(table.routes, get_route_path(scope)) if table is not None else None
         if table is not None and matched is not None:
             if settled_on_legacy(table, matched.route, scope["method"]):
                 await serve_routed_legacy(self.legacy, matched.route, scope, receive, send)

@@ -27,7 +27,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fastapi_gateway.compat import forget_gradio_session, forget_gradio_upload
+from fastapi_gateway.compat import forget_gradio_session, forget_gradio_upload, get_route_path, gradio_holds_session
 from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
 from fastapi_gateway.identity.session import session_key_from_headers, user_for_scope
 from fastapi_gateway.pages.access import EVERYONE, PageAccess
@@ -48,6 +48,10 @@ logger = logging.getLogger(__name__)
 
 _MAX_INSPECTED_BODY = 8 * 1024 * 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_MAX_IDENTIFIER = 256  # Gradio's own: session hashes of 11 characters, event and upload ids of 32
+_MAX_FILE_PATH = 4096  # Linux's PATH_MAX
+_BODY_SESSION: Source = ("body", "session_hash")
+_BODY_EVENT: Source = ("body", "event_id")
 # The stream of results of events already admitted (``queue/data``), opened this soon after an
 # admission of the same Django session on this process, uses that admission (see ``_user``).
 FRESH_ADMISSION_SECONDS = 1.0
@@ -106,7 +110,10 @@ class GradioGuardMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        found = self._mount_of(scope["path"]) if scope["type"] in ("http", "websocket") else None
+        # Below the root path, as the router matches (``uvicorn --root-path``, or the gateway
+        # mounted in another app): the mount Gradio is reached at is the one guarded.
+        route_path = get_route_path(scope) if scope["type"] in ("http", "websocket") else ""
+        found = self._mount_of(route_path) if route_path else None
         if found is None:
             await self.app(scope, receive, send)
             return
@@ -115,9 +122,10 @@ class GradioGuardMiddleware:
             await send({"type": "websocket.close", "code": 1008})
             return
         mount, index = found
-        rule, path_params = index.match(scope["method"], scope["path"][len(mount):] or "/")
+        page_path = route_path[len(mount):] or "/"
+        rule, path_params = index.match(scope["method"], page_path)
         try:
-            await self._guard(scope, receive, send, mount, rule, path_params)
+            await self._guard(scope, receive, send, mount, page_path, rule, path_params)
         except _Refused as refusal:
             if refusal.status_code == 401:
                 # Says, to a stale tab, that its user signed out and where to sign in again.
@@ -128,7 +136,8 @@ class GradioGuardMiddleware:
                 await JSONResponse({"detail": refusal.detail}, status_code=refusal.status_code)(scope, receive, send)
 
     async def _guard(
-        self, scope: Scope, receive: Receive, send: Send, mount: str, rule: RouteRule, path_params: dict[str, Any]
+        self, scope: Scope, receive: Receive, send: Send, mount: str, page_path: str, rule: RouteRule,
+        path_params: dict[str, Any],
     ) -> None:
         if rule.access is Access.PUBLIC:
             await self.app(scope, receive, send)
@@ -145,7 +154,7 @@ class GradioGuardMiddleware:
             raise _Refused(403, str(exc)) from exc
         page_access = self.access.get(mount, EVERYONE)
         if page_access.restricted and not await page_access.aallows(user):
-            landing = scope["method"] in _SAFE_METHODS and scope["path"][len(mount):] in ("", "/")
+            landing = scope["method"] in _SAFE_METHODS and page_path == "/"
             wants_html = "text/html" in Headers(scope=scope).get("accept", "")
             raise _Refused(403, "This page is not open to your account.", document=landing and wants_html)
         owner = Owner.of(getattr(user, "pk", None), session_key)
@@ -157,10 +166,10 @@ class GradioGuardMiddleware:
         if carries_input or "body" in (src[0] for src in (rule.session_hash, rule.event_id, rule.upload_id, rule.file_path) if src):
             body, receive = await _buffer_body(receive)
         identifiers = _Identifiers(scope, path_params, body)
-        self._check_ownership(rule, identifiers, owner, access)
+        self._check_ownership(mount, rule, identifiers, owner, access)
         if carries_input:
             try:
-                check_event_call(self.pages[mount].get_blocks(), scope["path"][len(mount):], identifiers.body)
+                check_event_call(self.pages[mount].get_blocks(), page_path, identifiers.body)
             except EventCallRefused as exc:
                 raise _Refused(exc.status_code, exc.detail) from exc
             _check_named_files(identifiers.body, access)
@@ -213,15 +222,16 @@ class GradioGuardMiddleware:
             self._admitted.pop(session_key or "", None)
         return user
 
-    def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner, access: FileAccess) -> None:
+    def _check_ownership(self, mount: str, rule: RouteRule, ids: _Identifiers, owner: Owner, access: FileAccess) -> None:
         session_hash = ids.get(rule.session_hash)
         if session_hash is not None:
             if rule.claims_session:
-                self._claim("session", session_hash, owner)
+                self._claim_session(mount, session_hash, owner)
             elif not self.registry.owns("session", session_hash, owner):
                 raise _Refused(403, "This Gradio session is not yours, or has not started.")
         elif rule.session_hash is not None and (rule.session_hash[0] != "body" or not rule.claims_session):
             raise _Refused(400, "session_hash is required.")
+        self._check_body_identifiers(rule, ids, owner)
         upload_id = ids.get(rule.upload_id)
         if upload_id is not None:
             self._claim("upload", upload_id, owner)
@@ -230,9 +240,30 @@ class GradioGuardMiddleware:
             if event_id is None or not self.registry.owns("event", event_id, owner):
                 raise _Refused(404, "No such event.")
         if rule.file_path is not None:
-            path = ids.get(rule.file_path)
+            path = ids.get(rule.file_path, max_length=_MAX_FILE_PATH)
             if path is None or not (access.holds(path) or is_static_file(path)):
                 raise _Refused(404, "File not found.")
+
+    def _check_body_identifiers(self, rule: RouteRule, ids: _Identifiers, owner: Owner) -> None:
+        """A ``session_hash`` or ``event_id`` in a JSON body that the route's rule does not bind
+        is still read by Gradio on some routes (``stream/{event_id}`` runs the chunk in the
+        body's session, on the body's event): it must be the caller's session, and the event
+        the rule checked, or absent."""
+        body_session = ids.get(_BODY_SESSION)
+        if body_session is not None and rule.session_hash != _BODY_SESSION and not self.registry.owns("session", body_session, owner):
+            raise _Refused(403, "This Gradio session is not yours, or has not started.")
+        body_event = ids.get(_BODY_EVENT)
+        if body_event is not None and rule.event_id != _BODY_EVENT and body_event != ids.get(rule.event_id):
+            raise _Refused(400, "event_id is not expected here.")
+
+    def _claim_session(self, mount: str, session_hash: str, owner: Owner) -> None:
+        """Bind a session hash to its first user. One the record let go of, while Gradio still
+        keeps something under it (an event of it still running, its unread messages), is
+        nobody's to take: what that event writes next would reach the new holder."""
+        if not self.registry.owns("session", session_hash, owner) and gradio_holds_session(self.pages[mount], session_hash):
+            logger.warning("refused a Gradio session hash that Gradio still holds for an earlier owner")
+            raise _Refused(403, "This Gradio session belongs to another user.")
+        self._claim("session", session_hash, owner)
 
     def _claim(self, kind: Kind, identifier: str, owner: Owner) -> None:
         if not self.registry.claim(kind, identifier, owner):
@@ -318,7 +349,13 @@ class _Identifiers:
         if body and not isinstance(self.body, dict):
             raise _Refused(400, "Expected a JSON object body.")
 
-    def get(self, source: Source | None) -> str | None:
+    def get(self, source: Source | None, *, max_length: int = _MAX_IDENTIFIER) -> str | None:
+        """The identifier, ``None`` where the request leaves it out (or sends JSON ``null``).
+
+        One that is there but is not a non-empty string of at most ``max_length`` is refused
+        (400): Gradio takes ``""`` as a session like any other (one every user would
+        share), and the record's budgets count identifiers, not their bytes.
+        """
         if source is None:
             return None
         where, name = source
@@ -328,7 +365,11 @@ class _Identifiers:
             value = self.query.get(name)
         else:
             value = self.body.get(name) if isinstance(self.body, dict) else None
-        return value if isinstance(value, str) and value else None
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value or len(value) > max_length:
+            raise _Refused(400, f"{name} must be a non-empty string of at most {max_length} characters.")
+        return value
 
 
 async def _buffer_body(receive: Receive) -> tuple[bytes, Receive]:

@@ -51,6 +51,7 @@ PUBLIC = RouteRule(Access.PUBLIC)
 LOGIN = RouteRule(Access.LOGIN)
 BLOCKED = RouteRule(Access.BLOCKED)
 _SESSION_IN_BODY: Source = ("body", "session_hash")
+_API_PREFIX = "/gradio_api/"
 _RUN = RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True)
 _CALL = RouteRule(
     Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True, issues_events=True, event_names_session=True
@@ -104,6 +105,13 @@ GRADIO_ROUTES: Mapping[str, RouteRule] = {
     "POST /gradio_api/vibe-code/": BLOCKED,
     "POST /gradio_api/vibe-starter-queries": BLOCKED,
     "POST /gradio_api/vibe-starter-queries/": BLOCKED,
+    # Registered only with GRADIO_PROFILING set: every user's session hashes and event ids.
+    "GET /gradio_api/profiling/traces": BLOCKED,
+    "GET /gradio_api/profiling/summary": BLOCKED,
+    "POST /gradio_api/profiling/clear": BLOCKED,
+    # Hugging Face OAuth, registered for a page with a LoginButton: the Django login replaces it.
+    "GET /login/huggingface": BLOCKED,
+    "GET /login/callback": BLOCKED,
     # Read-only information about the app, the same for every logged-in user.
     "GET /gradio_api/user": LOGIN,
     "GET /gradio_api/user/": LOGIN,
@@ -155,8 +163,16 @@ GRADIO_ROUTES: Mapping[str, RouteRule] = {
 
 
 def rule_for(method: str, route_path: str) -> RouteRule:
-    """The rule for one of Gradio's route templates; unlisted ones need the login."""
-    return GRADIO_ROUTES.get(f"{'GET' if method == 'HEAD' else method} {route_path}", LOGIN)
+    """The rule for one of Gradio's route templates.
+
+    An unlisted route of Gradio's API (``/gradio_api/…``: one a Gradio release or a setting
+    adds, and nobody has classified) is not served; any other unlisted route (the pages of a
+    multipage app, ``/{page}``) needs the login.
+    """
+    rule = GRADIO_ROUTES.get(f"{'GET' if method == 'HEAD' else method} {route_path}")
+    if rule is not None:
+        return rule
+    return BLOCKED if route_path.startswith(_API_PREFIX) else LOGIN
 
 
 def _flatten(routes: Iterable[Any]) -> list[Any]:

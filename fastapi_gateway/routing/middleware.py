@@ -99,7 +99,7 @@ class RoutingMiddleware:
         self.shadow = shadow
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        matched = match_route(self.table.routes, scope["path"]) if scope["type"] == "http" else None
+        matched = match_route(self.table.routes, get_route_path(scope)) if scope["type"] == "http" else None
         if matched is None:
             await self.app(scope, receive, send)
             return

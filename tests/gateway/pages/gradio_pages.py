@@ -81,6 +81,35 @@ def echo_page() -> gr.Blocks:
     return demo
 
 
+def state_page() -> gr.Blocks:
+    """A session's private ``gr.State``, with every way of reaching it: queued, direct (no
+    queue), a media stream reading it, and a generator stream that keeps running."""
+    with gr.Blocks(title="State") as demo:
+        secret = gr.State("")
+        text = gr.Textbox()
+        out = gr.Textbox()
+        text.submit(lambda value: value, text, secret, api_name="remember")
+        frames = gr.Image(sources=["webcam"], streaming=True)
+        frames.stream(lambda _frame, kept: f"state={kept!r}", [frames, secret], out, api_name="peek", stream_every=0.1, time_limit=30)
+        listened = gr.Image(sources=["webcam"], streaming=True)
+
+        def listen(_frame: object, kept: str) -> Iterator[str]:
+            for step in range(100):
+                yield f"{kept}#{step}"
+
+        listened.stream(listen, [listened, secret], out, api_name="listen", stream_every=0.1, time_limit=30, concurrency_limit=None)
+
+        def slow(value: str) -> Iterator[str]:
+            for step in range(8):
+                time.sleep(0.3)
+                yield f"{value} step {step}"
+
+        text.change(slow, text, out, api_name="slow", concurrency_limit=None)
+        gr.Button("set").click(lambda value: value, text, secret, api_name="set_direct", queue=False)
+        gr.Button("get").click(lambda kept: f"state={kept!r}", secret, out, api_name="get_direct", queue=False)
+    return demo
+
+
 @dataclass(frozen=True)
 class Page:
     path: str
@@ -90,3 +119,4 @@ class Page:
 
 PROBE = Page("/ui/probe", probe_page)
 ECHO = Page("/ui/echo", echo_page)
+STATE = Page("/ui/state", state_page)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gradio as gr
+import gradio.profiling
+import pytest
 from fastapi import FastAPI
 from starlette.routing import Mount
 
@@ -15,19 +17,36 @@ async def _no_user(request: object) -> None:
     return None
 
 
-def _installed_routes() -> list[tuple[str, str]]:
+#: Registered for a page with a ``gr.LoginButton`` (Hugging Face OAuth), which needs the
+#: ``gradio[oauth]`` extra to mount at all: classified (blocked), not installed here.
+_OAUTH_ROUTES = {"GET /login/huggingface", "GET /login/callback"}
+
+
+def _installed_routes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
+    """Every route of a page, with the routes Gradio adds only when ``GRADIO_PROFILING`` is set."""
+    monkeypatch.setattr(gradio.profiling, "PROFILING_ENABLED", True)
     app = FastAPI()
     gr.mount_gradio_app(app, probe_page(), path="/ui/probe", auth_dependency=_no_user, ssr_mode=False)
     mount = next(route for route in app.routes if isinstance(route, Mount))
     return GradioRouteIndex(mount.app).templates()
 
 
-async def test_every_installed_gradio_route_is_classified() -> None:
-    installed = {f"{method} {path}" for method, path in _installed_routes()}
+async def test_every_installed_gradio_route_is_classified(monkeypatch: pytest.MonkeyPatch) -> None:
+    installed = {f"{method} {path}" for method, path in _installed_routes(monkeypatch)}
+    assert "GET /gradio_api/profiling/traces" in installed
     unclassified = sorted(installed - set(GRADIO_ROUTES))
     assert not unclassified, f"Gradio {gr.__version__} has routes the guard does not know: {unclassified}"
-    stale = sorted(set(GRADIO_ROUTES) - installed)
+    stale = sorted(set(GRADIO_ROUTES) - installed - _OAUTH_ROUTES)
     assert not stale, f"classified routes that Gradio {gr.__version__} no longer has: {stale}"
+
+
+def test_an_unclassified_api_route_is_not_served_and_an_unclassified_page_needs_the_login() -> None:
+    """A route of Gradio's API nobody classified (a new release's, or one a setting adds) is
+    refused; a page of a multipage app (``/{page}``) is a page like the first."""
+    assert rule_for("GET", "/gradio_api/some_new_route").access is Access.BLOCKED
+    assert rule_for("POST", "/gradio_api/profiling/clear").access is Access.BLOCKED
+    assert all(rule_for("GET", key.split(" ", 1)[1]).access is Access.BLOCKED for key in _OAUTH_ROUTES)
+    assert rule_for("GET", "/settings").access is Access.LOGIN
 
 
 def test_only_static_assets_are_public() -> None:

@@ -1,0 +1,176 @@
+"""Identifiers Gradio reads where the route's rule does not look, and values it reads as one
+the guard would not: each attack reaches another user's ``gr.State`` without its defence.
+
+alice keeps a secret in her session's state; bob knows her session hash and event ids (a
+leaked log, a screenshot) and tries every other way in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from fastapi_gateway import create_app
+from fastapi_gateway.pages.ownership import MAX_PAGE_SESSIONS_PER_OWNER
+from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse, run_event
+
+from tests.gateway.conftest import BASE_URL, client_for, login, running
+from .gradio_pages import STATE
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+MOUNT = "/ui/state"
+SAME_ORIGIN = {"Origin": BASE_URL}
+SECRET = "alice-secret-42"
+
+
+class Users:
+    def __init__(self, app: Any, alice: httpx.AsyncClient, bob: httpx.AsyncClient, config: dict[str, Any]) -> None:
+        self.app, self.alice, self.bob, self.config = app, alice, bob, config
+
+    def fn(self, api_name: str) -> int:
+        return fn_index_of(self.config, api_name)
+
+    async def alice_keeps_the_secret(self) -> str:
+        session_hash = new_session_hash()
+        completed = await run_event(self.alice, MOUNT, self.fn("remember"), [SECRET], session_hash=session_hash)
+        assert completed["success"]
+        return session_hash
+
+    async def join(self, client: httpx.AsyncClient, api_name: str, data: list[Any], session_hash: str, **extra: Any) -> httpx.Response:
+        return await client.post(
+            f"{MOUNT}/gradio_api/queue/join",
+            json={"data": data, "fn_index": self.fn(api_name), "session_hash": session_hash, **extra},
+            headers=SAME_ORIGIN,
+        )
+
+
+@pytest.fixture
+async def users(demo_users: Any, demo_password: str) -> AsyncIterator[Users]:
+    app = create_app(gradio_pages=[STATE], stream_recheck_seconds=0.2, max_upload_mb=1)
+    async with running(app):
+        alice, bob = client_for(app), client_for(app)
+        async with alice, bob:
+            await login(alice, "alice", demo_password)
+            await login(bob, "bob", demo_password)
+            yield Users(app, alice, bob, (await alice.get(f"{MOUNT}/config")).json())
+
+
+async def _outputs(reader: asyncio.Task[httpx.Response]) -> str:
+    return str([message.get("output") for message in parse_sse((await reader).text) if message.get("output")])
+
+
+async def test_a_stream_chunk_runs_only_in_its_callers_session(users: Users) -> None:
+    """``POST stream/{event_id}`` checks the event in its path; Gradio runs the chunk in the
+    session its *body* names."""
+    alices = await users.alice_keeps_the_secret()
+    bobs = new_session_hash()
+    joined = await users.join(users.bob, "peek", [None, None], bobs)
+    assert joined.status_code == 200
+    event_id = joined.json()["event_id"]
+    reader = asyncio.create_task(users.bob.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": bobs}, timeout=30))
+    await asyncio.sleep(0.5)
+    chunk = await users.bob.post(
+        f"{MOUNT}/gradio_api/stream/{event_id}",
+        json={"data": [None, None], "fn_index": users.fn("peek"), "session_hash": alices},
+        headers=SAME_ORIGIN,
+    )
+    assert chunk.status_code == 403
+    # His own session's chunk is fine (the page sends its own session_hash).
+    own = await users.bob.post(
+        f"{MOUNT}/gradio_api/stream/{event_id}",
+        json={"data": [None, None], "fn_index": users.fn("peek"), "session_hash": bobs},
+        headers=SAME_ORIGIN,
+    )
+    assert own.status_code == 200
+    await asyncio.sleep(0.5)
+    await users.bob.post(f"{MOUNT}/gradio_api/stream/{event_id}/close", headers=SAME_ORIGIN)
+    assert SECRET not in await _outputs(reader)
+
+
+async def test_a_stream_chunk_cannot_drive_another_event(users: Users) -> None:
+    """Gradio finds the running generator by the body's ``event_id``, not the path's."""
+    alices = await users.alice_keeps_the_secret()
+    alice_event = (await users.join(users.alice, "listen", [None, None], alices)).json()["event_id"]
+    alice_reader = asyncio.create_task(users.alice.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": alices}, timeout=30))
+    bobs = new_session_hash()
+    bob_event = (await users.join(users.bob, "listen", [None, None], bobs)).json()["event_id"]
+    bob_reader = asyncio.create_task(users.bob.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": bobs}, timeout=30))
+    await asyncio.sleep(0.5)
+    chunk = await users.bob.post(
+        f"{MOUNT}/gradio_api/stream/{bob_event}",
+        json={"data": [None, None], "session_hash": bobs, "event_id": alice_event},
+        headers=SAME_ORIGIN,
+    )
+    assert chunk.status_code == 400
+    for client, event_id in ((users.bob, bob_event), (users.alice, alice_event)):
+        await client.post(f"{MOUNT}/gradio_api/stream/{event_id}/close", headers=SAME_ORIGIN)
+    assert SECRET not in await _outputs(bob_reader)
+    await alice_reader
+
+
+async def test_a_join_may_not_name_an_event(users: Users) -> None:
+    """``queue/join`` makes its own event id; the one a body names is read before that (by a
+    page's validator), so it must not be there at all."""
+    alices = await users.alice_keeps_the_secret()
+    alice_event = (await users.join(users.alice, "slow", ["x"], alices)).json()["event_id"]
+    refused = await users.join(users.bob, "remember", ["y"], new_session_hash(), event_id=alice_event)
+    assert refused.status_code == 400
+    assert (await users.join(users.bob, "remember", ["y"], new_session_hash(), event_id=None)).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["", 0, ["x"], {"x": 1}, True, "h" * 257])
+async def test_a_session_hash_that_is_not_a_short_string_is_refused(users: Users, value: Any) -> None:
+    """Gradio takes ``""`` as a session like any other: one every user would share. A long one
+    costs the record its bytes."""
+    await users.alice.post(f"{MOUNT}/gradio_api/run/set_direct", json={"data": [SECRET], "session_hash": value}, headers=SAME_ORIGIN)
+    read = await users.bob.post(f"{MOUNT}/gradio_api/run/get_direct", json={"data": [None], "session_hash": value}, headers=SAME_ORIGIN)
+    assert read.status_code == 400, read.text
+    assert SECRET not in read.text
+    query = await users.bob.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": ""})
+    assert query.status_code == 400
+
+
+async def test_the_guard_holds_below_a_root_path(users: Users) -> None:
+    """Served under a root path (``uvicorn --root-path``, or mounted in another app), the
+    router still reaches Gradio: the guard must too."""
+    alices = await users.alice_keeps_the_secret()
+    transport = httpx.ASGITransport(app=users.app, root_path="/site", client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL, cookies=users.bob.cookies) as bob:
+        stolen = await bob.post(
+            f"/site{MOUNT}/gradio_api/run/get_direct", json={"data": [None], "session_hash": alices}, headers=SAME_ORIGIN
+        )
+        assert stolen.status_code == 403 and SECRET not in stolen.text
+        own = await bob.post(
+            f"/site{MOUNT}/gradio_api/run/get_direct", json={"data": [None], "session_hash": new_session_hash()}, headers=SAME_ORIGIN
+        )
+        assert own.status_code == 200
+        # The body limit (1 MB here) holds there too.
+        too_big = await bob.post(
+            f"/site{MOUNT}/gradio_api/upload", files={"files": ("big.bin", b"x" * (2 * 1024 * 1024))}, headers=SAME_ORIGIN
+        )
+        assert too_big.status_code == 413
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anonymous:
+        cancel = await anonymous.post(f"/site{MOUNT}/gradio_api/cancel", json={"session_hash": alices, "fn_index": 0, "event_id": "x"})
+        assert cancel.status_code == 401
+        # An anonymous visitor of the page is sent to the login, and back below the root path.
+        landing = await anonymous.get(f"/site{MOUNT}/", headers={"Accept": "text/html"})
+        assert landing.status_code == 302
+        assert f"next=/site{MOUNT}/" in landing.headers["location"].replace("%2F", "/")
+
+
+async def test_a_released_session_still_running_is_nobody_elses(users: Users) -> None:
+    """Past her budget alice's oldest tab is let go of; an event of it still running would go
+    on writing to whoever took the hash next."""
+    alices = new_session_hash()
+    assert (await users.join(users.alice, "slow", ["alice-private-text"], alices)).status_code == 200
+    for _ in range(MAX_PAGE_SESSIONS_PER_OWNER):
+        assert (await users.join(users.alice, "remember", ["x"], new_session_hash())).status_code == 200
+    taken = await users.join(users.bob, "remember", ["bob"], alices)
+    assert taken.status_code == 403
+    read = await users.bob.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": alices})
+    assert read.status_code == 403 and "alice-private-text" not in read.text
