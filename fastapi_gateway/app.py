@@ -122,7 +122,9 @@ def _framework_telemetry_off() -> dict[str, Any]:
     the only one and carries no user data."""
     if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
         return {}
-    return {"telemetry": {"exclude": lambda scope: True}}
+    # Switched off, not only excluded: asking whether it is on reads OpenTelemetry's global
+    # providers (and the environment) on every request, about 6 us of the event loop's time.
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False, "exclude": lambda scope: True}}
 
 
 def create_app(

@@ -12,8 +12,8 @@ error, which this middleware answers itself because Starlette's error layer sits
 
 from __future__ import annotations
 
+import os
 import re
-import uuid
 from collections.abc import Sequence
 from contextvars import ContextVar
 
@@ -37,7 +37,8 @@ def current_request_id() -> str | None:
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    """32 random hex digits, as ``uuid4().hex`` has (and 6 more random bits), at a fifth of its cost."""
+    return os.urandom(16).hex()
 
 
 class RequestIdMiddleware:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.routing import Match, Mount
@@ -21,10 +23,30 @@ from fastapi_gateway.compat import get_route_path, split_domain_port, validate_h
 __all__ = ["DjangoAllowedHostsMiddleware", "host_is_allowed"]
 
 _DEBUG_DEFAULT_HOSTS = [".localhost", "127.0.0.1", "[::1]"]
+_ANSWERS_KEPT = 1024
+_answers: dict[str, bool] = {}
+
+
+@receiver(setting_changed)
+def _forget_answers(**_kwargs: object) -> None:
+    _answers.clear()
 
 
 def host_is_allowed(host: str) -> bool:
-    """Whether Django's ``HttpRequest.get_host()`` would accept this ``Host`` value."""
+    """Whether Django's ``HttpRequest.get_host()`` would accept this ``Host`` value.
+
+    Answers are kept per value (a site is reached under few names; a client sending many
+    only refills a bounded table) and forgotten when a setting changes.
+    """
+    known = _answers.get(host)
+    if known is None:
+        if len(_answers) >= _ANSWERS_KEPT:
+            _answers.clear()
+        known = _answers[host] = _decide(host)
+    return known
+
+
+def _decide(host: str) -> bool:
     allowed_hosts = list(settings.ALLOWED_HOSTS)
     if settings.DEBUG and not allowed_hosts:
         allowed_hosts = _DEBUG_DEFAULT_HOSTS
