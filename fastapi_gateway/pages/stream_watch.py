@@ -3,17 +3,21 @@
 A Gradio page holds streams open for as long as its tab is: the heartbeat, the results of
 events (``queue/data``), upload progress. Each must end once its Django session no longer
 holds its user (logout, password change, deactivation) or the user no longer passes the
-page's rule. Re-checked one by one, every stream looked up its session every interval: 2,000
-open tabs were 1,000 lookups a second, three quarters of a CPU with nobody clicking, and the
-legacy pages beside them went from 9 ms to 488 ms at p99 (bench/RESULTS.md, section j).
+page's rule. Re-checked one by one, every stream would look its session up every interval:
+with thousands of open tabs, most of a CPU with nobody clicking, and the legacy pages beside
+them waiting (bench/RESULTS.md, section j).
 
 Here one task per process re-checks them in rounds, every ``interval`` seconds:
 
-* one lookup per Django session per round, however many streams (tabs, pages) it holds;
+* one lookup per Django session per round, however many streams (tabs, pages) it holds, and
+  one decision of each page's rule per session;
 * a round's lookups in hand-offs of ``CHUNK`` sessions, spread over the interval;
 * at most ``per_second`` lookups a second: past ``per_second * interval`` sessions with
   streams open, each round takes the sessions checked longest ago, so every session is still
-  re-checked, every ``sessions / per_second`` seconds instead of every ``interval``.
+  re-checked, every ``sessions / per_second`` seconds instead of every ``interval``;
+* at most ``max_sessions_per_user`` Django sessions of one user with streams open (the
+  ownership record's own budget): a user logging in again and again ends the streams of
+  their own oldest session, and cannot stretch everyone else's re-check period.
 
 What a stream can carry is bounded by what was admitted: every new event is a ``queue/join``,
 looked up when it arrives on every process, so a re-check only decides how long an already
@@ -36,17 +40,17 @@ from fastapi_gateway.exceptions import BackendUnavailable
 from fastapi_gateway.identity.lookup_threads import run_lookup
 from fastapi_gateway.identity.session import resolve_user
 from fastapi_gateway.pages.access import PageAccess
+from fastapi_gateway.pages.ownership import MAX_SESSIONS_PER_USER
 
 __all__ = ["CHUNK", "PER_SECOND", "StreamWatch"]
 
 logger = logging.getLogger("fastapi_gateway.pages.guard")  # its parts log as the guard (filtered: routing.log_redaction)
 
-#: Session lookups a second one process spends on re-checking open streams (about 0.65 ms
-#: each: 3 % of a CPU at most).
+#: Session lookups a second one process spends on re-checking open streams: a few per cent
+#: of a CPU at most.
 PER_SECOND = 50.0
-#: Sessions looked up in one hand-off to a lookup thread: a round's are spread over its
-#: interval in hand-offs of this many (about 3 ms of work each, a page's worth), where one
-#: hand-off of a whole round held the GIL up to 65 ms at a time, legacy pages waiting behind it.
+#: Sessions looked up in one hand-off to a lookup thread: about a page's worth of work, so the
+#: legacy pages never wait behind a whole round holding the GIL.
 CHUNK = 5
 #: A hand-off that takes longer (a lookup's own limit is 20 s; a page rule's query has none)
 #: ends its streams, fail closed, and the round goes on.
@@ -61,12 +65,17 @@ class _Watched:
 
 
 class StreamWatch:
-    def __init__(self, *, interval: float, per_second: float = PER_SECOND) -> None:
-        if interval <= 0 or per_second <= 0:
-            raise ValueError(f"need interval > 0 and per_second > 0, not {interval=}, {per_second=}")
+    def __init__(
+        self, *, interval: float, per_second: float = PER_SECOND, max_sessions_per_user: int = MAX_SESSIONS_PER_USER
+    ) -> None:
+        if interval <= 0 or per_second <= 0 or max_sessions_per_user < 1:
+            raise ValueError(f"need interval > 0, per_second > 0 and max_sessions_per_user >= 1, not "
+                             f"{interval=}, {per_second=}, {max_sessions_per_user=}")
         self.interval = interval
         self.per_second = per_second
+        self.max_sessions_per_user = max_sessions_per_user
         self._sessions: OrderedDict[str, set[_Watched]] = OrderedDict()  # checked longest ago first
+        self._users: dict[str, OrderedDict[str, None]] = {}  # user -> their sessions, first watched first
         self._task: asyncio.Task[None] | None = None
         self.lookups = 0  # sessions looked up so far (for tests and operators)
 
@@ -78,6 +87,12 @@ class StreamWatch:
         longer passes ``access``); returns the handle to give ``unwatch`` when the stream ends."""
         watched = _Watched(user_pk, access, revoke)
         self._sessions.setdefault(session_key, set()).add(watched)
+        sessions = self._users.setdefault(user_pk, OrderedDict())
+        sessions[session_key] = None
+        while len(sessions) > self.max_sessions_per_user:
+            oldest = next(iter(sessions))
+            logger.info("ending the Gradio streams of a user's oldest Django session: past their budget of sessions")
+            self._end_session(oldest, user_pk)
         loop = asyncio.get_running_loop()
         if self._task is None or self._task.done() or self._task.get_loop() is not loop:
             self._task = loop.create_task(self._run(), name="gateway: re-check open Gradio streams")
@@ -86,10 +101,27 @@ class StreamWatch:
     def unwatch(self, handle: Any) -> None:
         session_key, watched = handle
         streams = self._sessions.get(session_key)
-        if streams is not None:
-            streams.discard(watched)
-            if not streams:
-                del self._sessions[session_key]
+        if streams is None:
+            return
+        streams.discard(watched)
+        if not any(other.user_pk == watched.user_pk for other in streams):
+            user_sessions = self._users.get(watched.user_pk)
+            if user_sessions is not None:
+                user_sessions.pop(session_key, None)
+                if not user_sessions:
+                    del self._users[watched.user_pk]
+        if not streams:
+            del self._sessions[session_key]
+
+    def _end(self, session_key: str, watched: _Watched) -> None:
+        self.unwatch((session_key, watched))
+        watched.revoke()
+
+    def _end_session(self, session_key: str, user_pk: str | None = None) -> None:
+        """End the session's streams (of ``user_pk`` only, when given)."""
+        for watched in list(self._sessions.get(session_key, ())):
+            if user_pk is None or watched.user_pk == user_pk:
+                self._end(session_key, watched)
 
     async def _run(self) -> None:
         while self._sessions:
@@ -104,7 +136,8 @@ class StreamWatch:
                         await self._check(chunk)
                 except Exception:  # noqa: BLE001 - the task re-checks every stream: it must not die
                     logger.exception("re-checking open Gradio streams failed; ending the streams of this batch")
-                    self._revoke_all(chunk)
+                    for session_key in chunk:
+                        self._end_session(session_key)
 
     async def _check(self, session_keys: list[str]) -> None:
         try:
@@ -113,17 +146,14 @@ class StreamWatch:
             users = [None] * len(session_keys)
         self.lookups += len(session_keys)
         for session_key, user in zip(session_keys, users):
+            decided: dict[tuple[str, PageAccess], bool] = {}  # each page's rule, once per session
             for watched in list(self._sessions.get(session_key, ())):
-                if not await _still_allowed(user, watched):
+                key = (watched.user_pk, watched.access)
+                if key not in decided:
+                    decided[key] = await _still_allowed(user, watched)
+                if not decided[key]:
                     logger.info("ending a Gradio stream: the Django session no longer holds its user")
-                    self.unwatch((session_key, watched))
-                    watched.revoke()
-
-    def _revoke_all(self, session_keys: list[str]) -> None:
-        for session_key in session_keys:
-            for watched in list(self._sessions.get(session_key, ())):
-                self.unwatch((session_key, watched))
-                watched.revoke()
+                    self._end(session_key, watched)
 
 
 def _resolve_each(session_keys: list[str]) -> list[Any]:

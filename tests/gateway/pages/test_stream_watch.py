@@ -1,0 +1,67 @@
+"""The re-checks of open Gradio streams: bounded per user, one decision per session."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import Client
+
+from fastapi_gateway.pages.access import PageAccess
+from fastapi_gateway.pages.stream_watch import StreamWatch
+
+
+class Revoked:
+    def __init__(self) -> None:
+        self.ended: list[str] = []
+
+    def __call__(self, name: str) -> Any:
+        return lambda: self.ended.append(name)
+
+
+async def test_one_user_keeps_at_most_their_budget_of_sessions_with_streams() -> None:
+    """Logging in again and again to hold streams open would stretch everyone's re-check
+    period (it is sessions / per_second past the budget of lookups): a user's own oldest
+    session's streams end instead, and nobody else's."""
+    watch = StreamWatch(interval=60, max_sessions_per_user=2)
+    revoked = Revoked()
+    bobs = watch.watch("bob-1", "2", PageAccess(), revoked("bob-1"))
+    watch.watch("alice-1", "1", PageAccess(), revoked("alice-1 tab a"))
+    watch.watch("alice-1", "1", PageAccess(), revoked("alice-1 tab b"))
+    watch.watch("alice-2", "1", PageAccess(), revoked("alice-2"))
+    assert revoked.ended == [] and len(watch) == 4
+    watch.watch("alice-3", "1", PageAccess(), revoked("alice-3"))
+    assert sorted(revoked.ended) == ["alice-1 tab a", "alice-1 tab b"]
+    assert len(watch) == 3
+    # A session whose streams all ended no longer counts against the budget.
+    watch.unwatch(bobs)
+    watch.watch("alice-3", "1", PageAccess(), revoked("alice-3 tab b"))
+    assert len(watch) == 3 and len(revoked.ended) == 2
+    watch.watch("alice-4", "1", PageAccess(), revoked("alice-4"))
+    assert revoked.ended[2:] == ["alice-2"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_pages_rule_is_decided_once_per_session_per_round(demo_users: dict[str, Any]) -> None:
+    """Ten tabs of one page in one session: one lookup and one decision of the page's rule, not
+    ten (a rule may query the database)."""
+    client = Client()
+    await sync_to_async(client.force_login)(demo_users["alice"])
+    session_key = client.cookies["sessionid"].value
+    asked: list[str] = []
+
+    def permission(user: Any) -> bool:
+        asked.append(user.get_username())
+        return True
+
+    watch = StreamWatch(interval=60)
+    access = PageAccess(permission=permission)
+    revoked = Revoked()
+    handles = [watch.watch(session_key, str(demo_users["alice"].pk), access, revoked(f"tab {n}")) for n in range(10)]
+    await watch._check([session_key])
+    assert asked == ["alice"] and watch.lookups == 1 and revoked.ended == []
+    for handle in handles:
+        watch.unwatch(handle)
+    await asyncio.sleep(0)
