@@ -2,10 +2,9 @@
 
 Django views are mostly CPU under the GIL. Several of them started together in a process's
 worker threads do not finish sooner; they take turns every switch interval, each needs more
-GIL time than alone (caches evicted, locks contended) and every one of them finishes late:
-with 4 threads the gateway served 0.72-0.78x gunicorn's sync worker and with 1 thread
-0.87-0.93x (bench/RESULTS.md). One thread only, though, is gunicorn's weakness too: a view
-waiting 2 s on a slow query or a remote API holds up every page of the process.
+GIL time than alone (caches evicted, locks contended) and every one of them finishes late
+(bench/RESULTS.md measures it). One thread only, though, is gunicorn's weakness too: a view
+waiting on a slow query or a remote API holds up every page of the process.
 
 So calls are admitted one at a time (``limit``), in arrival order, and one more is let in each
 time the oldest running call has held its turn for ``overflow_after`` seconds (it is waiting on
@@ -17,9 +16,7 @@ The turns are taken and given back in the worker threads themselves, not on the 
 the thread that finishes a page wakes the next call's thread directly, and that call starts
 while the loop sends the finished page. Taken on the loop, each hand-over waited for the
 loop to wake, settle the finished call and submit the next one to the pool: a gap of the
-loop's making between two pages, in which Django ran nothing (under load at one process, the
-difference between the bridge and granian's WSGI server, whose threads take the next request
-straight from its Rust side).
+loop's making between two pages, in which Django ran nothing.
 """
 
 from __future__ import annotations
