@@ -37,7 +37,7 @@ def legacy_idle() -> bool:
 
     What background work that competes with pages (shadow comparisons) waits for: a page that
     arrives while one runs waits behind it."""
-    return not any(gate.running or gate.waiting for gate in list(_GATES))
+    return not any(gate.running or gate.waiting or gate.queued for gate in list(_GATES))
 
 
 class Admission:
@@ -58,6 +58,7 @@ class Admission:
         self._fresh: OrderedDict[object, float] = OrderedDict()  # token -> admitted at, oldest first
         self._stuck: set[object] = set()
         self._waiting: deque[object] = deque()  # tokens in threads waiting for their turn, first first
+        self._queued = 0  # calls handed to the pool whose thread has not asked for its turn yet
         self.overflows = 0  # calls that outlived overflow_after while others waited (for tests and operators)
         _GATES.add(self)
 
@@ -69,10 +70,26 @@ class Admission:
     def waiting(self) -> int:
         return len(self._waiting)
 
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def queue(self) -> None:
+        """A call is handed to the pool (loop side): it counts as waiting from now on, before
+        its thread gets to ``enter``, which every call handed over does."""
+        with self._turns:
+            self._queued += 1
+
+    def unqueue(self) -> None:
+        """The pool refused the call handed to it (it is shutting down): no thread will ``enter``."""
+        with self._turns:
+            self._queued = max(0, self._queued - 1)
+
     def enter(self, token: object, *, abandoned: Callable[[], bool] = lambda: False) -> bool:
         """Block this worker thread until ``token``'s turn; False (and no turn taken) when
         ``abandoned()`` says, on waking, that nobody waits for the call any more."""
         with self._turns:
+            self._queued = max(0, self._queued - 1)
             if abandoned():  # cancelled while it waited for a thread: Django never sees it
                 return False
             if not self._waiting and self._has_room():

@@ -390,7 +390,14 @@ class WSGIBridge:
         pump = None
         submitted = False
         try:
-            self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
+            if self.admission is not None:
+                self.admission.queue()  # before the thread can ask for its turn
+            try:
+                self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
+            except BaseException:
+                if self.admission is not None:
+                    self.admission.unqueue()
+                raise
             submitted = True  # the thread owns the body now, and closes it (and takes its turn: ``admission``)
             outcome = await call.outcome
             if outcome is None:

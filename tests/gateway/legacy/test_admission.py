@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fastapi_gateway.legacy.admission import Admission
+from fastapi_gateway.legacy.admission import Admission, legacy_idle
 from fastapi_gateway.legacy.bridge import WSGIBridge
 
 from tests.gateway.legacy.test_bridge import Environ, StartResponse, body_of, call, http_scope, status_of
@@ -139,6 +139,24 @@ def test_an_abandoned_waiter_takes_no_turn_with_it() -> None:
     gate.leave(third)
     gate.leave(third)  # idempotent
     assert gate.running == 0
+
+
+async def test_a_call_handed_to_the_pool_counts_as_waiting_before_its_thread_starts() -> None:
+    """Background work (shadow comparisons) starts only while no Django call runs or waits: a
+    call whose thread has not started yet is one that waits, or a shadow slips in before it."""
+    gate = Admission(limit=1, ceiling=4, overflow_after=30)
+    gate.queue()
+    assert gate.queued == 1 and not legacy_idle()
+    token = object()
+    assert gate.enter(token)
+    assert gate.queued == 0 and gate.running == 1 and not legacy_idle()
+    gate.leave(token)
+    assert legacy_idle()
+    # Through the bridge: every call handed over is counted, and counted out.
+    bridge = WSGIBridge(Overlap(), threads=4, overflow_after=30)
+    answers = await asyncio.gather(*(call(bridge, http_scope("/fast")) for _ in range(6)))
+    assert [status_of(a) for a in answers] == [200] * 6
+    assert bridge.admission is not None and bridge.admission.queued == 0 and legacy_idle()
 
 
 def test_the_thread_that_leaves_hands_its_turn_over_in_arrival_order() -> None:
