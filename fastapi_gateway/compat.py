@@ -81,7 +81,7 @@ __all__ = [
     "gradio_stop_event",
     "forget_gradio_session",
     "forget_gradio_upload",
-    "gradio_holds_session",
+    "gradio_session_busy",
 ]
 
 # --- Django 5.2.19 ------------------------------------------------------------------------
@@ -233,40 +233,42 @@ def gradio_stop_event(gradio_app: Any) -> asyncio.Event:
     return event
 
 
-def forget_gradio_session(gradio_app: Any, session_hash: str) -> None:
-    """Drop a mounted Gradio app's state for one browser session (``StateHolder.session_data``),
-    as Gradio's own capacity eviction does: the guard's per-login budget decides which
-    sessions a login keeps, so one user's flood of sessions cannot push out everyone else's
-    (Gradio's holder keeps the last 10,000 sessions of all users alike).
+def forget_gradio_session(gradio_app: Any, session_hash: str) -> bool:
+    """Drop what a mounted Gradio app keeps for one browser session, as Gradio's own capacity
+    eviction does: the guard's per-login budget decides which sessions a login keeps, so one
+    user's flood of sessions cannot push out everyone else's (Gradio's holder keeps the last
+    10,000 sessions of all users alike); and a hash let go of starts from nothing for whoever
+    takes it next.
 
-    Its queue's record of the session (``Queue.pending_event_ids_session``, and its messages
-    waiting to be read) goes too once no event of it is pending: Gradio empties that set as
-    results are read but never removes it, so it would outlive the session. While an event is
-    still pending, they stay, and ``gradio_holds_session`` keeps the hash from anyone new.
+    Its state (``StateHolder.session_data``) and its per-session caches (``gr.cache``) go at
+    once; its queue's records (the set of its pending events, which Gradio empties but never
+    removes, its unread messages, its media streams) go once no event of it is queued or
+    running (``gradio_session_busy``). Returns whether everything went; if not, call again
+    once it is no longer busy.
     """
+    from gradio.caching import clear_session_caches
+
     blocks = gradio_app.get_blocks()
     holder = blocks.state_holder
     with holder.lock:
         holder.session_data.pop(session_hash, None)
         holder.time_last_used.pop(session_hash, None)
+    clear_session_caches(session_hash)
+    if gradio_session_busy(gradio_app, session_hash):
+        return False
     queue = gradio_queue(blocks)
-    if not queue.pending_event_ids_session.get(session_hash):  # no event of it pending
-        queue.pending_event_ids_session.pop(session_hash, None)
-        queue.pending_messages_per_session.pop(session_hash, None)
+    queue.pending_event_ids_session.pop(session_hash, None)
+    queue.pending_messages_per_session.pop(session_hash, None)
+    blocks.pending_streams.pop(session_hash, None)
+    return True
 
 
-def gradio_holds_session(gradio_app: Any, session_hash: str) -> bool:
-    """Whether a mounted Gradio app still keeps anything under ``session_hash``: its state, its
-    queue's messages or pending events, or its media streams. Such a hash may not be handed to
-    anyone new: a running event of the session it was would go on writing to it."""
-    blocks = gradio_app.get_blocks()
-    queue = gradio_queue(blocks)
-    return (
-        session_hash in blocks.state_holder
-        or session_hash in queue.pending_messages_per_session
-        or session_hash in queue.pending_event_ids_session
-        or session_hash in blocks.pending_streams
-    )
+def gradio_session_busy(gradio_app: Any, session_hash: str) -> bool:
+    """Whether an event of the session is still queued or running on a mounted Gradio app
+    (it would go on writing to the session's queue, whoever holds the hash by then)."""
+    queue = gradio_queue(gradio_app.get_blocks())
+    running = queue.event_ids_to_events
+    return any(event_id in running for event_id in list(queue.pending_event_ids_session.get(session_hash, ())))
 
 
 def forget_gradio_upload(upload_id: str) -> None:

@@ -120,6 +120,11 @@ class OwnershipRegistry:
             records.entries.move_to_end(key)
             return True
 
+    def held(self, kind: Kind, identifier: str) -> bool:
+        """Whether anyone holds an exclusive identifier."""
+        with self._lock:
+            return (kind, identifier) in self._holders
+
     def __len__(self) -> int:
         with self._lock:
             return sum(len(records.entries) for sessions in self._users.values() for records in sessions.values())

@@ -43,6 +43,9 @@ class RouteRule:
     # Sent without a session_hash, the event runs in a Gradio session named by its event id:
     # that session is the caller's too, and counts against the caller's budget of sessions.
     event_names_session: bool = False
+    # The JSON body is Gradio's own model, where session_hash and event_id mean Gradio's; on
+    # call/v2 and a page's own routes its fields are the event's or the route's parameters.
+    gradio_body: bool = True
     issues_files: bool = False  # the answer lists uploaded files the caller now owns
     multipart: bool = False  # the body is an upload; any other unsafe request's body is JSON
 
@@ -56,6 +59,11 @@ _RUN = RouteRule(Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=Tru
 _CALL = RouteRule(
     Access.LOGIN, session_hash=_SESSION_IN_BODY, claims_session=True, issues_events=True, event_names_session=True
 )
+# call/v2 reads no session_hash: its body is the event's named parameters, and the event runs
+# in a session named by its event id.
+_CALL_V2 = RouteRule(Access.LOGIN, issues_events=True, event_names_session=True, gradio_body=False)
+#: A route no table entry names outside Gradio's API: a page of a multipage app, a page's own route.
+PAGE_ROUTE = RouteRule(Access.LOGIN, gradio_body=False)
 _CALL_RESULT = RouteRule(Access.LOGIN, event_id=("path", "event_id"), streaming=True)
 _STREAM_SEGMENT = RouteRule(Access.LOGIN, session_hash=("path", "session_hash"))
 
@@ -142,8 +150,8 @@ GRADIO_ROUTES: Mapping[str, RouteRule] = {
     "POST /gradio_api/api/{api_name}/": _RUN,
     "POST /gradio_api/call/{api_name}": _CALL,
     "POST /gradio_api/call/{api_name}/": _CALL,
-    "POST /gradio_api/call/v2/{api_name}": _CALL,
-    "POST /gradio_api/call/v2/{api_name}/": _CALL,
+    "POST /gradio_api/call/v2/{api_name}": _CALL_V2,
+    "POST /gradio_api/call/v2/{api_name}/": _CALL_V2,
     "GET /gradio_api/call/{api_name}/{event_id}": _CALL_RESULT,
     "GET /gradio_api/call/v2/{api_name}/{event_id}": _CALL_RESULT,
     # Streaming inputs and outputs of a running event or session.
@@ -172,7 +180,7 @@ def rule_for(method: str, route_path: str) -> RouteRule:
     rule = GRADIO_ROUTES.get(f"{'GET' if method == 'HEAD' else method} {route_path}")
     if rule is not None:
         return rule
-    return BLOCKED if route_path.startswith(_API_PREFIX) else LOGIN
+    return BLOCKED if route_path.startswith(_API_PREFIX) else PAGE_ROUTE
 
 
 def _flatten(routes: Iterable[Any]) -> list[Any]:

@@ -107,7 +107,27 @@ def state_page() -> gr.Blocks:
         text.change(slow, text, out, api_name="slow", concurrency_limit=None)
         gr.Button("set").click(lambda value: value, text, secret, api_name="set_direct", queue=False)
         gr.Button("get").click(lambda kept: f"state={kept!r}", secret, out, api_name="get_direct", queue=False)
+
+        def note(value: str) -> str:
+            NOTES.set("note", text=value)
+            return "kept"
+
+        def recall() -> str:
+            entry = NOTES.get("note")
+            return f"note={entry['text'] if entry else None!r}"
+
+        gr.Button("note").click(note, text, out, api_name="note", queue=False)
+        gr.Button("recall").click(recall, None, out, api_name="recall", queue=False)
+
+        def team(session_hash: str) -> str:  # a parameter that happens to share Gradio's name
+            return f"team {session_hash}"
+
+        gr.Button("team").click(team, text, out, api_name="team")
     return demo
+
+
+#: A per-session cache (``gr.Cache(per_session=True)``): what one session keeps, by its hash.
+NOTES = gr.Cache(per_session=True)
 
 
 @dataclass(frozen=True)

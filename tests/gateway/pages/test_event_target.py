@@ -174,7 +174,7 @@ async def test_an_existing_sessions_own_events_are_the_ones_looked_in() -> None:
     ("route", "body"),
     [
         ("/gradio_api/queue/join", {"data": [], "fn_index": 999, "session_hash": SESSION}),
-        ("/gradio_api/run/nonexistent", {"data": []}),
+        ("/gradio_api/run/nonexistent", {"data": [], "session_hash": SESSION}),
         ("/gradio_api/call/v2/nonexistent", {}),
     ],
 )

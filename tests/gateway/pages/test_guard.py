@@ -80,12 +80,9 @@ async def test_a_direct_call_cannot_run_in_another_users_session(users: Users) -
     that session's state and queue, so the session must be the caller's as on ``queue/join``."""
     session_hash = new_session_hash()
     assert (await join(users.alice, users.fn("whoami"), [], session_hash)).status_code == 200
-    for path in ("call/whoami", "call/v2/whoami"):
-        stolen = await users.bob.post(
-            f"{MOUNT}/gradio_api/{path}", json={"data": [], "session_hash": session_hash}, headers=SAME_ORIGIN
-        )
-        assert stolen.status_code == 403, (path, stolen.text)
-        assert "event_id" not in stolen.text
+    stolen = await users.bob.post(f"{MOUNT}/gradio_api/call/whoami", json={"data": [], "session_hash": session_hash}, headers=SAME_ORIGIN)
+    assert stolen.status_code == 403, stolen.text
+    assert "event_id" not in stolen.text
     # A session of one's own, new or already started, is fine.
     own = await users.alice.post(f"{MOUNT}/gradio_api/call/whoami", json={"data": [], "session_hash": session_hash}, headers=SAME_ORIGIN)
     assert own.status_code == 200 and own.json()["event_id"]

@@ -19,7 +19,7 @@ from fastapi_gateway.pages.ownership import MAX_PAGE_SESSIONS_PER_OWNER
 from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse, run_event
 
 from tests.gateway.conftest import BASE_URL, client_for, login, running
-from .gradio_pages import STATE
+from .gradio_pages import PROBE, STATE
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -51,7 +51,7 @@ class Users:
 
 @pytest.fixture
 async def users(demo_users: Any, demo_password: str) -> AsyncIterator[Users]:
-    app = create_app(gradio_pages=[STATE], stream_recheck_seconds=0.2, max_upload_mb=1)
+    app = create_app(gradio_pages=[STATE, PROBE], stream_recheck_seconds=0.2, max_upload_mb=1)
     async with running(app):
         alice, bob = client_for(app), client_for(app)
         async with alice, bob:
@@ -172,5 +172,106 @@ async def test_a_released_session_still_running_is_nobody_elses(users: Users) ->
         assert (await users.join(users.alice, "remember", ["x"], new_session_hash())).status_code == 200
     taken = await users.join(users.bob, "remember", ["bob"], alices)
     assert taken.status_code == 403
+    # Nor through another page: the record of sessions is one for every page.
+    whoami = fn_index_of((await users.bob.get(f"{PROBE.path}/config")).json(), "whoami")
+    elsewhere = await users.bob.post(
+        f"{PROBE.path}/gradio_api/queue/join", json={"data": [], "fn_index": whoami, "session_hash": alices}, headers=SAME_ORIGIN
+    )
+    assert elsewhere.status_code == 403
     read = await users.bob.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": alices})
     assert read.status_code == 403 and "alice-private-text" not in read.text
+
+
+async def test_a_released_session_starts_from_nothing_for_its_next_holder(users: Users) -> None:
+    """What Gradio keeps of a session let go of goes with it: its state, its per-session cache
+    (``gr.Cache(per_session=True)``), its queue's records; and once its events have ended the
+    hash is free again (to its old owner too), from nothing."""
+    alices = await users.alice_keeps_the_secret()
+    noted = await users.alice.post(f"{MOUNT}/gradio_api/run/note", json={"data": [SECRET], "session_hash": alices}, headers=SAME_ORIGIN)
+    assert noted.status_code == 200
+    await _fill_the_budget(users.alice)
+    queue = _guard(users.app).pages[MOUNT].get_blocks()._queue
+    assert alices not in queue.pending_event_ids_session and alices not in queue.pending_messages_per_session
+    recalled = await users.bob.post(f"{MOUNT}/gradio_api/run/recall", json={"data": [], "session_hash": alices}, headers=SAME_ORIGIN)
+    assert recalled.status_code == 200 and "note=None" in recalled.text
+    state = await users.bob.post(f"{MOUNT}/gradio_api/run/get_direct", json={"data": [None], "session_hash": alices}, headers=SAME_ORIGIN)
+    assert SECRET not in state.text
+
+
+async def test_a_released_sessions_hash_is_free_again_once_its_events_end(users: Users) -> None:
+    alices = new_session_hash()
+    assert (await users.join(users.alice, "slow", ["x"], alices)).status_code == 200
+    await _fill_the_budget(users.alice)
+    assert (await users.join(users.alice, "remember", ["again"], alices)).status_code == 403  # its event still runs
+    read = await users.bob.get(f"{MOUNT}/gradio_api/queue/data", params={"session_hash": alices})
+    assert read.status_code == 403
+    guard_app = _guard(users.app)
+    for _ in range(100):
+        if not guard_app._busy(alices):
+            break
+        await asyncio.sleep(0.1)
+    completed = await run_event(users.alice, MOUNT, users.fn("remember"), ["again"], session_hash=alices)
+    assert completed["success"]
+    assert alices not in guard_app._unfinished
+
+
+async def test_a_direct_call_without_a_session_is_refused(users: Users) -> None:
+    """Without a session_hash, Gradio keeps a per-session cache under one name for everyone."""
+    for body in ({"data": [SECRET]}, {"data": [SECRET], "session_hash": None}):
+        assert (await users.alice.post(f"{MOUNT}/gradio_api/run/note", json=body, headers=SAME_ORIGIN)).status_code == 400
+    recalled = await users.bob.post(f"{MOUNT}/gradio_api/run/recall", json={"data": []}, headers=SAME_ORIGIN)
+    assert recalled.status_code == 400 and SECRET not in recalled.text
+
+
+async def test_call_v2_parameters_are_the_events_own(users: Users) -> None:
+    """``call/v2``'s body is the event's named parameters, one of which may be called
+    ``session_hash``: Gradio reads no session there, and runs the event in a session named by
+    its event id, which is the caller's."""
+    for client in (users.alice, users.bob):
+        called = await client.post(f"{MOUNT}/gradio_api/call/v2/team", json={"session_hash": "blue"}, headers=SAME_ORIGIN)
+        assert called.status_code == 200, called.text
+        event_id = called.json()["event_id"]
+        result = await client.get(f"{MOUNT}/gradio_api/call/v2/team/{event_id}")
+        assert "team blue" in result.text
+    assert not _guard(users.app).registry.held("session", "blue")
+    taken = await users.join(users.alice, "remember", ["x"], event_id)  # bob's call's session
+    assert taken.status_code == 403
+
+
+async def test_a_release_from_a_worker_thread_is_forgotten_on_the_loop(users: Users, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file Gradio writes for an event is recorded in a worker thread, and may push a session
+    out of the record there; Gradio's queue lives on the event loop, so it forgets there."""
+    guard_app = _guard(users.app)
+    await users.alice_keeps_the_secret()  # the guard has seen a request: it knows its loop
+    forgotten: list[bool] = []
+    monkeypatch.setattr(guard_app, "_forget_session", lambda session_hash: forgotten.append(_on_a_loop()))
+    await asyncio.to_thread(guard_app._released, "session", "a-released-hash")
+    for _ in range(50):
+        if forgotten:
+            break
+        await asyncio.sleep(0.01)
+    assert forgotten == [True]
+
+
+def _on_a_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+async def _fill_the_budget(client: httpx.AsyncClient) -> None:
+    """Open as many new sessions as a login keeps: its oldest is let go of."""
+    for _ in range(MAX_PAGE_SESSIONS_PER_OWNER):
+        opened = await client.post(f"{MOUNT}/gradio_api/run/set_direct", json={"data": ["x"], "session_hash": new_session_hash()}, headers=SAME_ORIGIN)
+        assert opened.status_code == 200, opened.text
+
+
+def _guard(app: Any) -> Any:
+    from fastapi_gateway.pages.guard import GradioGuardMiddleware
+
+    stack: Any = app.middleware_stack
+    while not isinstance(stack, GradioGuardMiddleware):
+        stack = stack.app
+    return stack

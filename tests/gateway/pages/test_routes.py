@@ -46,7 +46,9 @@ def test_an_unclassified_api_route_is_not_served_and_an_unclassified_page_needs_
     assert rule_for("GET", "/gradio_api/some_new_route").access is Access.BLOCKED
     assert rule_for("POST", "/gradio_api/profiling/clear").access is Access.BLOCKED
     assert all(rule_for("GET", key.split(" ", 1)[1]).access is Access.BLOCKED for key in _OAUTH_ROUTES)
-    assert rule_for("GET", "/settings").access is Access.LOGIN
+    page = rule_for("GET", "/settings")
+    assert page.access is Access.LOGIN
+    assert not page.gradio_body  # a page's own route's JSON fields are its own, whatever their names
 
 
 def test_only_static_assets_are_public() -> None:
