@@ -11,18 +11,23 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from fastapi_gateway.pages.ownership import MAX_SESSIONS_PER_USER, Kind, Owner, OwnershipRegistry
 from tests.gradio_protocol import new_session_hash
 
+from .guard_tabs import ENTRIES_PER_TAB
+
 __all__ = ["FloodRest", "flood_rest", "guard_kib_per_tab", "traced_kib", "upload_path"]
+
+_Kept = TypeVar("_Kept")
 
 
 def upload_path(folder: Path, number: int) -> str:
     return str(folder / hashlib.sha256(str(number).encode()).hexdigest() / "notes.txt")
 
 
-def traced_kib(run: Callable[[], object], per: int) -> tuple[float, object]:
+def traced_kib(run: Callable[[], _Kept], per: int) -> tuple[float, _Kept]:
     """KiB per ``per`` that ``run`` leaves allocated (what it returns is kept alive until measured)."""
     gc.collect()
     tracemalloc.start()
@@ -52,7 +57,7 @@ def guard_kib_per_tab(count: int, logins_count: int, folder: Path) -> float:
         return registry
 
     kib, registry = traced_kib(fill, count)
-    if len(registry) != count * 4:  # the session, its event, the upload, the uploaded file  # type: ignore[arg-type]
+    if len(registry) != count * ENTRIES_PER_TAB:
         raise AssertionError("the registry should hold every record of the first curve")
     return kib
 
