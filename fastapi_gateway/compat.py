@@ -268,7 +268,7 @@ def gradio_session_busy(gradio_app: Any, session_hash: str) -> bool:
     (it would go on writing to the session's queue, whoever holds the hash by then)."""
     queue = gradio_queue(gradio_app.get_blocks())
     running = queue.event_ids_to_events
-    return any(event_id in running for event_id in list(queue.pending_event_ids_session.get(session_hash, ())))
+    return any(event_id in running for event_id in queue.pending_event_ids_session.get(session_hash, ()))
 
 
 def forget_gradio_upload(upload_id: str) -> None:

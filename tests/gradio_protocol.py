@@ -75,10 +75,11 @@ class HeldHeartbeat:
     raw ASGI, as a browser holds it: ``messages`` is what the app sent; ``leave()`` is the
     client going away. Raw ASGI because an in-process HTTP client reads a response whole."""
 
-    def __init__(self, app: Any, mount: str, cookies: Any) -> None:
+    def __init__(self, app: Any, mount: str, cookies: Any, *, session_hash: str | None = None) -> None:
         import asyncio
 
-        path = f"{mount}/gradio_api/heartbeat/{new_session_hash()}"
+        self.session_hash = session_hash or new_session_hash()
+        path = f"{mount}/gradio_api/heartbeat/{self.session_hash}"
         cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
         self.scope = {
             "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",

@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import time
-from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -29,7 +28,7 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import HTMLResponse, JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fastapi_gateway.compat import forget_gradio_session, forget_gradio_upload, get_route_path, gradio_session_busy
+from fastapi_gateway.compat import get_route_path
 from fastapi_gateway.http.channels import ResponseTracker, read_body, replay_body
 from fastapi_gateway.identity.session import session_key_from_headers, user_for_scope
 from fastapi_gateway.pages.access import EVERYONE, PageAccess
@@ -38,6 +37,7 @@ from fastapi_gateway.pages.event_target import check_event_call
 from fastapi_gateway.pages.file_hooks import is_static_file, using_access
 from fastapi_gateway.pages.file_policy import SCOPE_KEY, FileAccess, file_references, served_path
 from fastapi_gateway.pages.ownership import Kind, Owner, OwnershipRegistry
+from fastapi_gateway.pages.released import ReleasedSessions
 from fastapi_gateway.pages.request_shape import check_upload
 from fastapi_gateway.pages.routes import Access, GradioRouteIndex, RouteRule, Source
 from fastapi_gateway.identity.origin_check import check_same_origin
@@ -52,8 +52,6 @@ _MAX_INSPECTED_BODY = 8 * 1024 * 1024
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _MAX_IDENTIFIER = 256  # Gradio's own: session hashes of 11 characters, event and upload ids of 32
 _MAX_FILE_PATH = 4096  # Linux's PATH_MAX
-_UNFINISHED_KEPT = 10_000
-_FORGET_PER_CALL = 16
 _BODY_SESSION: Source = ("body", "session_hash")
 _BODY_EVENT: Source = ("body", "event_id")
 # The stream of results of events already admitted (``queue/data``), opened this soon after an
@@ -93,49 +91,13 @@ class GradioGuardMiddleware:
         self.indexes = {path.rstrip("/"): GradioRouteIndex(gradio_app) for path, gradio_app in mounts.items()}
         self.pages = {path.rstrip("/"): gradio_app for path, gradio_app in mounts.items()}
         self.access = {path.rstrip("/"): rule for path, rule in (access or {}).items()}
-        self.registry = registry if registry is not None else OwnershipRegistry(on_release=self._released)
+        self.registry = registry if registry is not None else OwnershipRegistry()
+        self.released = ReleasedSessions(self.pages, self.registry)
+        if self.registry.on_release is None:
+            self.registry.on_release = self.released.released
         self.recheck_seconds = recheck_seconds
         self.streams = StreamWatch(interval=recheck_seconds)
         self._admitted: dict[str, tuple[float, Any]] = {}  # session key -> (when, user) of its last lookup
-        self._loop: asyncio.AbstractEventLoop | None = None
-        # Sessions let go of while an event of theirs still ran: Gradio forgets the rest later.
-        self._unfinished: OrderedDict[str, None] = OrderedDict()
-
-    def _released(self, kind: Kind, identifier: str) -> None:
-        """The registry let go of a session or an upload (its owner's budget was full): Gradio
-        forgets it too, so what a login costs Gradio is bounded by the same budget. On the event
-        loop, where Gradio's queue lives: a release can come from a worker thread (a file
-        Gradio writes for an event is recorded there)."""
-        loop = self._loop
-        if loop is not None and not _running_on(loop):
-            loop.call_soon_threadsafe(self._forget, kind, identifier)
-        else:
-            self._forget(kind, identifier)
-
-    def _forget(self, kind: Kind, identifier: str) -> None:
-        if kind == "upload":
-            forget_gradio_upload(identifier)
-        elif kind == "session":
-            self._forget_session(identifier)
-            self._forget_unfinished()
-
-    def _forget_session(self, session_hash: str) -> None:
-        finished = all([forget_gradio_session(gradio_app, session_hash) for gradio_app in self.pages.values()])
-        if finished:
-            self._unfinished.pop(session_hash, None)
-            return
-        self._unfinished[session_hash] = None
-        if len(self._unfinished) > _UNFINISHED_KEPT:
-            self._unfinished.popitem(last=False)
-
-    def _forget_unfinished(self) -> None:
-        """Finish forgetting a few sessions whose events have ended since (bounded work)."""
-        for session_hash in list(self._unfinished)[:_FORGET_PER_CALL]:
-            if not self._busy(session_hash):
-                self._forget_session(session_hash)
-
-    def _busy(self, session_hash: str) -> bool:
-        return any(gradio_session_busy(gradio_app, session_hash) for gradio_app in self.pages.values())
 
     def _mount_of(self, path: str) -> tuple[str, GradioRouteIndex] | None:
         for mount, index in self.indexes.items():
@@ -144,8 +106,8 @@ class GradioGuardMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
+        if self.released.loop is None:
+            self.released.loop = asyncio.get_running_loop()
         # Below the root path, as the router matches (``uvicorn --root-path``, or the gateway
         # mounted in another app): the mount Gradio is reached at is the one guarded.
         route_path = get_route_path(scope) if scope["type"] in ("http", "websocket") else ""
@@ -202,7 +164,7 @@ class GradioGuardMiddleware:
         if carries_input or "body" in (src[0] for src in (rule.session_hash, rule.event_id, rule.upload_id, rule.file_path) if src):
             body, receive = await _buffer_body(receive)
         identifiers = _Identifiers(scope, path_params, body)
-        self._check_ownership(rule, identifiers, owner, access)
+        bound_session = self._check_ownership(rule, identifiers, owner, access)
         if carries_input:
             try:
                 check_event_call(self.pages[mount].get_blocks(), page_path, identifiers.body)
@@ -218,7 +180,7 @@ class GradioGuardMiddleware:
         if rule.issues_events or rule.issues_files:
             opens_session = rule.event_names_session and identifiers.get(rule.session_hash) is None
             send = self._recording_send(send, rule, owner, opens_session=opens_session)
-        with using_access(access):
+        with self.released.in_flight(bound_session, owner), using_access(access):
             if rule.streaming:
                 await self._stream_while_logged_in(scope, receive, send, owner, session_key, page_access)
             else:
@@ -258,7 +220,8 @@ class GradioGuardMiddleware:
             self._admitted.pop(session_key or "", None)
         return user
 
-    def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner, access: FileAccess) -> None:
+    def _check_ownership(self, rule: RouteRule, ids: _Identifiers, owner: Owner, access: FileAccess) -> str | None:
+        """Check every identifier the request names; the Gradio session it works on, if any."""
         session_hash = ids.get(rule.session_hash)
         if session_hash is not None:
             if rule.claims_session:
@@ -268,8 +231,7 @@ class GradioGuardMiddleware:
         elif rule.session_hash is not None and not rule.event_names_session:
             # Without one, Gradio shares what it keeps (``gr.cache``) among every caller.
             raise _Refused(400, "session_hash is required.")
-        if rule.gradio_body:
-            self._check_body_identifiers(rule, ids, owner)
+        body_session = self._check_body_identifiers(rule, ids, owner) if rule.gradio_body else None
         upload_id = ids.get(rule.upload_id)
         if upload_id is not None:
             self._claim("upload", upload_id, owner)
@@ -281,8 +243,9 @@ class GradioGuardMiddleware:
             path = ids.get(rule.file_path, max_length=_MAX_FILE_PATH)
             if path is None or not (access.holds(path) or is_static_file(path)):
                 raise _Refused(404, "File not found.")
+        return session_hash or body_session
 
-    def _check_body_identifiers(self, rule: RouteRule, ids: _Identifiers, owner: Owner) -> None:
+    def _check_body_identifiers(self, rule: RouteRule, ids: _Identifiers, owner: Owner) -> str | None:
         """A ``session_hash`` or ``event_id`` in a JSON body that the route's rule does not bind
         is still read by Gradio on some routes (``stream/{event_id}`` runs the chunk in the
         body's session, on the body's event): it must be the caller's session, and the event
@@ -293,19 +256,15 @@ class GradioGuardMiddleware:
         body_event = ids.get(_BODY_EVENT)
         if body_event is not None and rule.event_id != _BODY_EVENT and body_event != ids.get(rule.event_id):
             raise _Refused(400, "event_id is not expected here.")
+        return body_session
 
     def _claim_session(self, session_hash: str, owner: Owner) -> None:
-        """Bind a session hash to its first user, on every page (the record is one for all).
-
-        A hash nobody holds may still be one the record let go of: while an event of it is
-        queued or running on any page it is nobody's to take (what that event writes next would
-        reach the new holder); after, whatever Gradio kept of it is forgotten first, and the
-        new holder starts from nothing."""
-        if not self.registry.owns("session", session_hash, owner) and not self.registry.held("session", session_hash):
-            if self._busy(session_hash):
-                logger.warning("refused a Gradio session hash whose earlier owner's event still runs")
-                raise _Refused(403, "This Gradio session belongs to another user.")
-            self._forget_session(session_hash)
+        """Bind a session hash to its first user, on every page (the record is one for all); one
+        the record let go of only once nothing works on it any more (``released``)."""
+        unheld = not self.registry.owns("session", session_hash, owner) and not self.registry.held("session", session_hash)
+        if unheld and not self.released.may_take(session_hash, owner):
+            logger.warning("refused a Gradio session hash its earlier owner's work still runs on")
+            raise _Refused(403, "This Gradio session belongs to another user.")
         self._claim("session", session_hash, owner)
 
     def _claim(self, kind: Kind, identifier: str, owner: Owner) -> None:
@@ -380,13 +339,6 @@ class GradioGuardMiddleware:
                 await tracker.finish()
             else:
                 await JSONResponse({"detail": "Not authenticated"}, status_code=401)(scope, receive, send)
-
-
-def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
-    try:
-        return asyncio.get_running_loop() is loop
-    except RuntimeError:  # a worker thread
-        return False
 
 
 class _Identifiers:

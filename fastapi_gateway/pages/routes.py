@@ -216,4 +216,5 @@ class GradioRouteIndex:
             matched, child_scope = route.matches(scope)
             if matched is Match.FULL:
                 return rule_for(method, route.path), dict(child_scope.get("path_params", {}))
-        return LOGIN, {}
+        # No route of Gradio's: a page's own route, or one Gradio answers 404 (under its API: refused).
+        return rule_for(method, relative_path), {}

@@ -14,18 +14,30 @@ from typing import Any
 import httpx
 import pytest
 
-from fastapi_gateway import create_app
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from fastapi_gateway import GradioPage, create_app
 from fastapi_gateway.pages.ownership import MAX_PAGE_SESSIONS_PER_OWNER
-from tests.gradio_protocol import fn_index_of, new_session_hash, parse_sse, run_event
+from tests.gradio_protocol import HeldHeartbeat, fn_index_of, new_session_hash, parse_sse, run_event
 
 from tests.gateway.conftest import BASE_URL, client_for, login, running
-from .gradio_pages import PROBE, STATE
+from .gradio_pages import PROBE, state_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MOUNT = "/ui/state"
 SAME_ORIGIN = {"Origin": BASE_URL}
 SECRET = "alice-secret-42"
+
+
+async def _rsvp(request: Request) -> JSONResponse:
+    return JSONResponse({"got": await request.json()})
+
+
+#: The page, with a route of its own whose JSON happens to use Gradio's field names.
+STATE = GradioPage(MOUNT, "State", state_page, routes=(Route(f"{MOUNT}/rsvp", _rsvp, methods=["POST"]),))
 
 
 class Users:
@@ -182,6 +194,31 @@ async def test_a_released_session_still_running_is_nobody_elses(users: Users) ->
     assert read.status_code == 403 and "alice-private-text" not in read.text
 
 
+async def test_a_released_session_its_old_tab_still_reads_is_nobody_elses(users: Users) -> None:
+    """Past her budget alice's tab is let go of, but its heartbeat is still open: while it is,
+    the hash is nobody else's (what Gradio does when that tab closes, its unload events, would
+    run in the new holder's session); once it is gone, it is free, from nothing."""
+    alices = await users.alice_keeps_the_secret()
+    tab = await HeldHeartbeat(users.app, MOUNT, users.alice.cookies, session_hash=alices).started()
+    try:
+        await _fill_the_budget(users.alice)
+        assert (await users.join(users.bob, "remember", ["bob"], alices)).status_code == 403
+    finally:
+        tab.leave()
+        await tab.task
+    completed = await run_event(users.bob, MOUNT, users.fn("remember"), ["bob"], session_hash=alices)
+    assert completed["success"]
+    state = await users.bob.post(f"{MOUNT}/gradio_api/run/get_direct", json={"data": [None], "session_hash": alices}, headers=SAME_ORIGIN)
+    assert SECRET not in state.text
+
+
+async def test_a_pages_own_route_keeps_its_json_fields(users: Users) -> None:
+    """Fields of a page's own route that share Gradio's names are the route's own."""
+    for body in ({"event_id": "party-17"}, {"session_hash": "morning"}, {"event_id": 17}):
+        answered = await users.bob.post(f"{MOUNT}/rsvp", json=body, headers=SAME_ORIGIN)
+        assert answered.status_code == 200 and answered.json() == {"got": body}
+
+
 async def test_a_released_session_starts_from_nothing_for_its_next_holder(users: Users) -> None:
     """What Gradio keeps of a session let go of goes with it: its state, its per-session cache
     (``gr.Cache(per_session=True)``), its queue's records; and once its events have ended the
@@ -207,12 +244,12 @@ async def test_a_released_sessions_hash_is_free_again_once_its_events_end(users:
     assert read.status_code == 403
     guard_app = _guard(users.app)
     for _ in range(100):
-        if not guard_app._busy(alices):
+        if not guard_app.released._busy(alices):
             break
         await asyncio.sleep(0.1)
     completed = await run_event(users.alice, MOUNT, users.fn("remember"), ["again"], session_hash=alices)
     assert completed["success"]
-    assert alices not in guard_app._unfinished
+    assert alices not in guard_app.released._unfinished
 
 
 async def test_a_direct_call_without_a_session_is_refused(users: Users) -> None:
@@ -244,8 +281,8 @@ async def test_a_release_from_a_worker_thread_is_forgotten_on_the_loop(users: Us
     guard_app = _guard(users.app)
     await users.alice_keeps_the_secret()  # the guard has seen a request: it knows its loop
     forgotten: list[bool] = []
-    monkeypatch.setattr(guard_app, "_forget_session", lambda session_hash: forgotten.append(_on_a_loop()))
-    await asyncio.to_thread(guard_app._released, "session", "a-released-hash")
+    monkeypatch.setattr(guard_app.released, "_forget_session", lambda session_hash: forgotten.append(_on_a_loop()))
+    await asyncio.to_thread(guard_app.registry.on_release, "session", "a-released-hash")
     for _ in range(50):
         if forgotten:
             break

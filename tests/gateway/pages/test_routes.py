@@ -86,4 +86,6 @@ async def test_matching_follows_gradios_own_router() -> None:
     assert params == {"api_name": "v2", "event_id": "x"}
     rule, params = index.match("POST", "/gradio_api/call/v2/x")
     assert rule.issues_events and params == {"api_name": "x"}
-    assert index.match("GET", "/gradio_api/unknown-new-route")[0].access is Access.LOGIN
+    # No route of Gradio's: refused under its API, a page's own route (login) elsewhere.
+    assert index.match("GET", "/gradio_api/unknown-new-route")[0].access is Access.BLOCKED
+    assert index.match("GET", "/report")[0] == rule_for("GET", "/report")
