@@ -233,7 +233,7 @@ def gradio_stop_event(gradio_app: Any) -> asyncio.Event:
     return event
 
 
-def forget_gradio_session(gradio_app: Any, session_hash: str) -> bool:
+def forget_gradio_session(gradio_app: Any, session_hash: str, *, queue_too: bool = True) -> bool:
     """Drop what a mounted Gradio app keeps for one browser session, as Gradio's own capacity
     eviction does: the guard's per-login budget decides which sessions a login keeps, so one
     user's flood of sessions cannot push out everyone else's (Gradio's holder keeps the last
@@ -243,8 +243,8 @@ def forget_gradio_session(gradio_app: Any, session_hash: str) -> bool:
     Its state (``StateHolder.session_data``) and its per-session caches (``gr.cache``) go at
     once; its queue's records (the set of its pending events, which Gradio empties but never
     removes, its unread messages, its media streams) go once no event of it is queued or
-    running (``gradio_session_busy``). Returns whether everything went; if not, call again
-    once it is no longer busy.
+    running (``gradio_session_busy``) and ``queue_too`` (not while a stream of it is open: it
+    reads them). Returns whether everything went; if not, call again later.
     """
     from gradio.caching import clear_session_caches
 
@@ -254,7 +254,7 @@ def forget_gradio_session(gradio_app: Any, session_hash: str) -> bool:
         holder.session_data.pop(session_hash, None)
         holder.time_last_used.pop(session_hash, None)
     clear_session_caches(session_hash)
-    if gradio_session_busy(gradio_app, session_hash):
+    if not queue_too or gradio_session_busy(gradio_app, session_hash):
         return False
     queue = gradio_queue(blocks)
     queue.pending_event_ids_session.pop(session_hash, None)

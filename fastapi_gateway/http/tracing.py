@@ -21,6 +21,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi_gateway.http.request_id import current_request_id
+from fastapi_gateway.compat import get_route_path
 from fastapi_gateway.migrated_route import match_route
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class TracingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method, path = scope["method"], scope["path"]
+        method, path = scope["method"], get_route_path(scope)  # below the root path, as the router
         matched = match_route(self.route_table.routes, path) if self.route_table is not None else None
         prefix = self._new_prefix(path)
         route = matched.route.name if matched is not None else None

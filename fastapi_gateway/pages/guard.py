@@ -96,7 +96,7 @@ class GradioGuardMiddleware:
         if self.registry.on_release is None:
             self.registry.on_release = self.released.released
         self.recheck_seconds = recheck_seconds
-        self.streams = StreamWatch(interval=recheck_seconds)
+        self.streams = StreamWatch(interval=recheck_seconds, max_sessions_per_user=self.registry.max_sessions_per_user)
         self._admitted: dict[str, tuple[float, Any]] = {}  # session key -> (when, user) of its last lookup
 
     def _mount_of(self, path: str) -> tuple[str, GradioRouteIndex] | None:
@@ -106,8 +106,7 @@ class GradioGuardMiddleware:
         return None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.released.loop is None:
-            self.released.loop = asyncio.get_running_loop()
+        self.released.loop = asyncio.get_running_loop()  # where Gradio's queue lives (this app may be served again on another)
         # Below the root path, as the router matches (``uvicorn --root-path``, or the gateway
         # mounted in another app): the mount Gradio is reached at is the one guarded.
         route_path = get_route_path(scope) if scope["type"] in ("http", "websocket") else ""

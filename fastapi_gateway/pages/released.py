@@ -72,7 +72,7 @@ class ReleasedSessions:
         kept of it, and the new holder starts from nothing."""
         if any(other != owner for other in self._in_flight.get(session_hash, ())) or self._busy(session_hash):
             return False
-        self._forget_session(session_hash)
+        self._forget_session(session_hash)  # with its owner's own stream still open, the queue's records stay
         return True
 
     def _forget(self, kind: Kind, identifier: str) -> None:
@@ -85,8 +85,9 @@ class ReleasedSessions:
             self._forget_unfinished()
 
     def _forget_session(self, session_hash: str) -> None:
-        finished = all([forget_gradio_session(gradio_app, session_hash) for gradio_app in self.pages.values()])
-        if finished and session_hash not in self._in_flight:
+        idle = session_hash not in self._in_flight
+        finished = all([forget_gradio_session(gradio_app, session_hash, queue_too=idle) for gradio_app in self.pages.values()])
+        if finished:
             self._unfinished.pop(session_hash, None)
             return
         self._unfinished[session_hash] = None

@@ -89,6 +89,7 @@ class StreamWatch:
         self._sessions.setdefault(session_key, set()).add(watched)
         sessions = self._users.setdefault(user_pk, OrderedDict())
         sessions[session_key] = None
+        sessions.move_to_end(session_key)  # the session used last is kept, as the ownership record keeps it
         while len(sessions) > self.max_sessions_per_user:
             oldest = next(iter(sessions))
             logger.info("ending the Gradio streams of a user's oldest Django session: past their budget of sessions")
@@ -146,9 +147,9 @@ class StreamWatch:
             users = [None] * len(session_keys)
         self.lookups += len(session_keys)
         for session_key, user in zip(session_keys, users):
-            decided: dict[tuple[str, PageAccess], bool] = {}  # each page's rule, once per session
+            decided: dict[tuple[str, int], bool] = {}  # each page's rule, once per session
             for watched in list(self._sessions.get(session_key, ())):
-                key = (watched.user_pk, watched.access)
+                key = (watched.user_pk, id(watched.access))  # a rule need not be hashable
                 if key not in decided:
                     decided[key] = await _still_allowed(user, watched)
                 if not decided[key]:

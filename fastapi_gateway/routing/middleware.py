@@ -25,7 +25,7 @@ from fastapi_gateway.migrated_route import SAFE_METHODS, MigratedRoute, RouteMat
 from fastapi_gateway.routing.identity import verified_identity
 from fastapi_gateway.routing.live_table import LiveRouteTable
 from fastapi_gateway.routing.metrics import FALLBACKS, LATENCY, REQUESTS
-from fastapi_gateway.routing.replay import Answer, call_in_process, rewrite_scope
+from fastapi_gateway.routing.replay import Answer, call_in_process, rewrite_scope, root_prefix
 from fastapi_gateway.routing.traffic import RECORDER, UNVERIFIED
 from fastapi_gateway.routing.shadow import ShadowJob, ShadowRunner
 
@@ -155,6 +155,8 @@ class RoutingMiddleware:
     async def _redirect(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> None:
         route = matched.route
         location = route.new_url(matched.params, scope.get("query_string", b""))
+        if location.startswith("/") and not location.startswith("//"):
+            location = root_prefix(scope) + location  # a path of this site, below its root path
         await RedirectResponse(location, status_code=route.redirect_status)(scope, receive, _with_served_by(send, "new"))
 
     async def _serve_new(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> str:

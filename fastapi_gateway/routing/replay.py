@@ -9,7 +9,9 @@ import anyio
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Scope
 
-__all__ = ["Answer", "call_in_process", "legacy_path", "rewrite_scope"]
+from fastapi_gateway.compat import get_route_path
+
+__all__ = ["Answer", "call_in_process", "legacy_path", "rewrite_scope", "root_prefix"]
 
 LEGACY_PATH_KEY = "gateway.legacy_path"
 
@@ -22,12 +24,21 @@ class Answer:
     body: bytes = b""
 
 
+def root_prefix(scope: Scope) -> str:
+    """The ASGI root path the request's path starts with (``uvicorn --root-path``, or the app
+    mounted in another one): a path of this app is below it, as the router matches it."""
+    path: str = scope["path"]
+    return path[: len(path) - len(get_route_path(scope))]
+
+
 def rewrite_scope(scope: Scope, path: str, query_string: bytes) -> Scope:
-    """The same request aimed at another path of this app (the user and cookies kept)."""
+    """The same request aimed at another path of this app (the user and cookies kept), below
+    the same root path."""
+    full_path = root_prefix(scope) + path
     return {
         **scope,
-        "path": path,
-        "raw_path": path.encode(),
+        "path": full_path,
+        "raw_path": full_path.encode(),
         "query_string": query_string,
         LEGACY_PATH_KEY: scope["path"],
     }

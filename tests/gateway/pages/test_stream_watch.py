@@ -41,6 +41,10 @@ async def test_one_user_keeps_at_most_their_budget_of_sessions_with_streams() ->
     assert len(watch) == 3 and len(revoked.ended) == 2
     watch.watch("alice-4", "1", PageAccess(), revoked("alice-4"))
     assert revoked.ended[2:] == ["alice-2"]
+    # The session used last is the one kept: a new stream of alice-3 makes alice-4 the oldest.
+    watch.watch("alice-3", "1", PageAccess(), revoked("alice-3 tab c"))
+    watch.watch("alice-5", "1", PageAccess(), revoked("alice-5"))
+    assert revoked.ended[3:] == ["alice-4"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -52,12 +56,16 @@ async def test_a_pages_rule_is_decided_once_per_session_per_round(demo_users: di
     session_key = client.cookies["sessionid"].value
     asked: list[str] = []
 
-    def permission(user: Any) -> bool:
-        asked.append(user.get_username())
-        return True
+    class Permission:  # a rule need not be hashable: one with __eq__ and no __hash__ is not
+        def __eq__(self, other: object) -> bool:
+            return other is self
+
+        def __call__(self, user: Any) -> bool:
+            asked.append(user.get_username())
+            return True
 
     watch = StreamWatch(interval=60)
-    access = PageAccess(permission=permission)
+    access = PageAccess(permission=Permission())
     revoked = Revoked()
     handles = [watch.watch(session_key, str(demo_users["alice"].pk), access, revoked(f"tab {n}")) for n in range(10)]
     await watch._check([session_key])

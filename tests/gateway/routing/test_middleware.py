@@ -98,6 +98,21 @@ async def test_the_old_url_keeps_its_whole_list_when_the_new_side_pages(
     assert paged.headers["link"].startswith("</api/tickets/?limit=10&cursor=")
 
 
+async def test_a_moved_route_stays_below_the_root_path(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    """Served below a root path (``uvicorn --root-path /site``), a redirect names the new URL
+    below it, and the new side is reached there (not outside the site)."""
+    transport = httpx.ASGITransport(app=gateway.app, root_path="/site", client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=str(alice_on.base_url), cookies=alice_on.cookies) as site:
+        await gateway.flip("tickets-page", "redirect")
+        moved = await site.get("/site/tickets/?status=open")
+        assert moved.status_code == 302 and moved.headers["location"] == "/site/ui/tickets/?status=open"
+        legacy_list = (await site.get("/site/api/tickets/")).json()
+        await gateway.flip("api-tickets", "new")
+        served = await site.get("/site/api/tickets/")
+        assert served.status_code == 200 and served.headers["x-served-by"] == "new"
+        assert served.json() == legacy_list
+
+
 async def test_redirect_keeps_the_query(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
     await gateway.flip("tickets-page", "redirect")
     response = await alice_on.get("/tickets/?status=open&page=2")
