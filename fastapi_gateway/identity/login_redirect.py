@@ -7,15 +7,17 @@ their ``401``. A page path without its trailing slash is redirected to the slash
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.urls import clear_script_prefix, set_script_prefix
 from starlette.datastructures import Headers
 from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fastapi_gateway.identity.session import user_for_scope
-from fastapi_gateway.compat import get_route_path
+from fastapi_gateway.compat import get_route_path, url_has_allowed_host_and_scheme
 
 __all__ = ["LoginRedirectMiddleware"]
 
@@ -29,11 +31,32 @@ def _path_with_query(path: str, scope: Scope) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _login_url(next_url: str) -> str:
-    """Django's own ``redirect_to_login`` URL (imported late: it needs the app registry)."""
-    from django.contrib.auth.views import redirect_to_login
+def script_prefix(scope: Scope) -> str:
+    """Where the site's URLs start, as Django's handlers decide it: ``FORCE_SCRIPT_NAME``, else
+    the server's root path, else the ``SCRIPT_NAME`` the legacy bridge serves the site under."""
+    if settings.FORCE_SCRIPT_NAME is not None:
+        return str(settings.FORCE_SCRIPT_NAME).rstrip("/")
+    return str(scope.get("root_path") or os.environ.get("SCRIPT_NAME", "")).rstrip("/")
 
-    return str(redirect_to_login(next_url, settings.LOGIN_URL)["Location"])
+
+def login_url(next_path: str, *, prefix: str = "") -> str:
+    """``LOGIN_URL``, resolved as Django resolves it for a request under ``prefix`` (a URL name
+    reverses below it), with ``?next=`` back to ``next_path``.
+
+    A ``next_path`` that is not a path on this site (``//host``, ``https://…``, ``/\\host``)
+    is left out rather than passed on, so the link can never send a user elsewhere after
+    signing in. Django's ``redirect_to_login`` builds the URL, quoting as the login view expects.
+    """
+    from django.contrib.auth.views import redirect_to_login  # needs the app registry
+    from django.shortcuts import resolve_url
+
+    set_script_prefix(prefix + "/")  # this thread's, until the URL is built: no await in between
+    try:
+        if not next_path.startswith("/") or not url_has_allowed_host_and_scheme(next_path, allowed_hosts=None):
+            return str(resolve_url(settings.LOGIN_URL))
+        return str(redirect_to_login(next_path, settings.LOGIN_URL)["Location"])
+    finally:
+        clear_script_prefix()
 
 
 class LoginRedirectMiddleware:
@@ -57,7 +80,7 @@ class LoginRedirectMiddleware:
             user = await user_for_scope(scope)
             if not user.is_authenticated:
                 next_url = _path_with_query(path, scope)
-                location = _login_url(next_url)
+                location = login_url(next_url, prefix=script_prefix(scope))
                 await RedirectResponse(location, status_code=302)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

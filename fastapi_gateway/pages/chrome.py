@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 from collections.abc import Iterable
 from html import escape
@@ -29,6 +28,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi_gateway.compat import get_route_path
+from fastapi_gateway.identity.login_redirect import script_prefix
 from fastapi_gateway.identity.session import load_session, session_key_from_headers, user_for_scope
 from fastapi_gateway.orm import run_orm
 
@@ -44,14 +44,6 @@ def _no_response(request: Any) -> HttpResponse:
     return HttpResponse()
 
 
-def _script_prefix(scope: Scope) -> str:
-    """Where the site's URLs start, as Django's handlers decide it: ``FORCE_SCRIPT_NAME``, else
-    the server's root path, else the ``SCRIPT_NAME`` the legacy bridge serves the site under."""
-    if settings.FORCE_SCRIPT_NAME is not None:
-        return str(settings.FORCE_SCRIPT_NAME)
-    return str(scope.get("root_path") or os.environ.get("SCRIPT_NAME", "")).rstrip("/")
-
-
 def render_header(scope: Scope, user: Any, template: str) -> tuple[str, list[str]]:
     """The template rendered as a view would render it for this request, and the
     ``Set-Cookie`` values Django's CSRF middleware would add (a first CSRF cookie).
@@ -64,7 +56,7 @@ def render_header(scope: Scope, user: Any, template: str) -> tuple[str, list[str
     if settings.CSRF_USE_SESSIONS:  # the CSRF secret lives in the session: read it, never write it
         request.session = load_session(session_key_from_headers(scope.get("headers", ())) or "")
     csrf = CsrfViewMiddleware(_no_response)
-    set_script_prefix(_script_prefix(scope) + "/")
+    set_script_prefix(script_prefix(scope) + "/")
     try:
         csrf.process_request(request)  # the browser's CSRF cookie, so a sign-out form's token matches it
         html = render_to_string(template, request=request)

@@ -41,6 +41,7 @@ from fastapi_gateway.pages.released import ReleasedSessions
 from fastapi_gateway.pages.request_shape import check_upload
 from fastapi_gateway.pages.routes import Access, GradioRouteIndex, RouteRule, Source
 from fastapi_gateway.identity.origin_check import check_same_origin
+from fastapi_gateway.identity.login_redirect import script_prefix
 from fastapi_gateway.pages.signed_out import signed_out_response
 from fastapi_gateway.pages.stream_watch import StreamWatch
 
@@ -126,7 +127,7 @@ class GradioGuardMiddleware:
         except _Refused as refusal:
             if refusal.status_code == 401:
                 # Says, to a stale tab, that its user signed out and where to sign in again.
-                await signed_out_response(mount)(scope, receive, send)
+                await signed_out_response(mount, prefix=script_prefix(scope))(scope, receive, send)
             elif refusal.document:
                 await HTMLResponse(_NOT_ALLOWED_PAGE, status_code=refusal.status_code)(scope, receive, send)
             else:

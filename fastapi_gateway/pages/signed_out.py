@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 
-from django.conf import settings
 from django.utils.html import json_script
 from starlette.responses import JSONResponse
 
-from fastapi_gateway.compat import url_has_allowed_host_and_scheme
+from fastapi_gateway.identity.login_redirect import login_url
 
 __all__ = ["SIGNED_OUT_DETAIL", "login_url", "page_root", "signed_out_head", "signed_out_response"]
 
@@ -77,29 +76,15 @@ def page_root(path: str) -> str:
     return f"/{stripped}/" if stripped else "/"
 
 
-def login_url(next_path: str) -> str:
-    """``LOGIN_URL``, resolved as Django resolves it, with ``?next=`` back to ``next_path``.
-
-    A ``next_path`` that is not a path on this site (``//host``, ``https://…``, ``/\\host``)
-    is left out rather than passed on, so the link can never send a user elsewhere after
-    signing in. Django's ``redirect_to_login`` builds the URL, quoting as the login view expects.
-    """
-    from django.contrib.auth.views import redirect_to_login  # needs the app registry
-    from django.shortcuts import resolve_url
-
-    if not next_path.startswith("/") or not url_has_allowed_host_and_scheme(next_path, allowed_hosts=None):
-        return str(resolve_url(settings.LOGIN_URL))
-    return str(redirect_to_login(next_path, settings.LOGIN_URL)["Location"])
-
-
-def signed_out_response(page_path: str) -> JSONResponse:
-    """The ``401`` for a request under the page mounted at ``page_path`` from a signed-out user.
+def signed_out_response(page_path: str, *, prefix: str = "") -> JSONResponse:
+    """The ``401`` for a request under the page mounted at ``page_path`` (below the site's
+    ``prefix``, its root path) from a signed-out user.
 
     Still JSON with ``detail`` for API clients; ``detail`` is also the text Gradio's page
     shows in its error toast, and ``login_url`` says where to sign in.
     """
     return JSONResponse(
-        {"detail": SIGNED_OUT_DETAIL, "login_url": login_url(page_root(page_path))},
+        {"detail": SIGNED_OUT_DETAIL, "login_url": login_url(prefix + page_root(page_path), prefix=prefix)},
         status_code=401,
     )
 

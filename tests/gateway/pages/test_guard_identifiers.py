@@ -175,6 +175,22 @@ async def test_the_guard_holds_below_a_root_path(users: Users) -> None:
         assert f"next=/site{MOUNT}/" in landing.headers["location"].replace("%2F", "/")
 
 
+async def test_the_way_to_sign_in_stays_below_the_root_path(users: Users, settings: Any) -> None:
+    """``LOGIN_URL`` named as a URL reverses below the root path, as Django reverses it under a
+    ``SCRIPT_NAME``; ``next`` names the page below it too."""
+    settings.LOGIN_URL = "login"
+    transport = httpx.ASGITransport(app=users.app, root_path="/site", client=("127.0.0.1", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as anonymous:
+        landing = await anonymous.get(f"/site{MOUNT}/", headers={"Accept": "text/html"})
+        assert landing.status_code == 302
+        assert landing.headers["location"] == f"/site/accounts/login/?next=/site{MOUNT}/"
+        stale = await anonymous.get(f"/site{MOUNT}/gradio_api/queue/data", params={"session_hash": new_session_hash()})
+        assert stale.status_code == 401 and stale.json()["login_url"] == f"/site/accounts/login/?next=/site{MOUNT}/"
+    # Served at the top, nothing changes.
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=users.app), base_url=BASE_URL) as anonymous:
+        assert (await anonymous.get(f"{MOUNT}/", headers={"Accept": "text/html"})).headers["location"] == f"/accounts/login/?next={MOUNT}/"
+
+
 async def test_a_released_session_still_running_is_nobody_elses(users: Users) -> None:
     """Past her budget alice's oldest tab is let go of; an event of it still running would go
     on writing to whoever took the hash next."""
