@@ -163,7 +163,8 @@ class TrafficRecorder:
         self.source = source  # host:pid unless given (a test's second "host")
         self._routes: dict[tuple[str, str], SideNumbers] = {}
         self._paths: dict[tuple[str | None, str], int] = {}  # path None: past the caps
-        self._last_prune = 0.0
+        self._last_prune: float | None = None  # monotonic time; None: at the next write (a machine up
+        # for less than the prune interval has a monotonic clock below it)
 
     # -- recording, on the serving path -------------------------------------------------
     def _side(self, route: str, side: str) -> SideNumbers:
@@ -245,7 +246,7 @@ class TrafficRecorder:
         if failed is not None:
             raise failed
         rows = route_rows.keys() | pattern_rows.keys()
-        if time.monotonic() - self._last_prune > 600:
+        if self._last_prune is None or time.monotonic() - self._last_prune > 600:
             self._last_prune = time.monotonic()
             from fastapi_gateway.routing.models import TrafficSample
 
