@@ -211,7 +211,8 @@ def create_app(
         from fastapi_gateway.pages.mount import mount_gradio_pages
 
         page_rules = {"/" + str(page.path).strip("/"): page_access(page) for page in pages}
-        gradio_apps = mount_gradio_pages(app, pages, max_upload_mb=max_upload_mb, title=config["PAGE_TITLE"])
+        gradio_apps = mount_gradio_pages(app, pages, max_upload_mb=max_upload_mb, title=config["PAGE_TITLE"],
+                                         files_keep_hours=config["PAGE_FILES_KEEP_HOURS"])
     for gradio_app in gradio_apps.values():
         if isinstance(gradio_app, FastAPI):
             gradio_app.add_exception_handler(RequestValidationError, request_validation_error_handler)

@@ -43,6 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "LOGOUT_URL": None,  # where a page's sign-out posts; default: the URL named "logout"
     "MAX_UPLOAD_MB": 50,  # request bodies of the new side, uploads included
     "STREAM_RECHECK_SECONDS": 2.0,  # how often an open Gradio stream re-checks its session
+    # How long a page keeps the files its users upload and its events make (Gradio's cache);
+    # None: kept until deleted by hand, as Gradio does unless a page sets its own delete_cache.
+    "PAGE_FILES_KEEP_HOURS": 24.0,
     # The legacy side.
     "LEGACY_THREADS": 4,
     "LEGACY_CONCURRENCY": 1,
@@ -112,6 +115,7 @@ for _key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "STREAM_RECHEC
                 "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
     ENVIRONMENT[_key] = float
 ENVIRONMENT.update(
+    PAGE_FILES_KEEP_HOURS=lambda raw: None if raw.strip().lower() in ("", "none") else float(raw),
     TRUSTED_PROXIES=_split,
     METRICS_TOKEN=lambda raw: raw or None,
     CPU_AFFINITY=_switch,
@@ -224,6 +228,9 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
                 "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
         if not _is_number(values[key]) or not values[key] > 0:
             bad(key, "must be a positive number")
+    keep = values["PAGE_FILES_KEEP_HOURS"]
+    if keep is not None and (not _is_number(keep) or not keep > 0):
+        bad("PAGE_FILES_KEEP_HOURS", "must be a positive number of hours or None", "None keeps the files until deleted by hand.")
     routers = values["API_ROUTERS"]
     if not isinstance(routers, Mapping):
         bad("API_ROUTERS", "must map URL prefixes to routers", "For example {'/api/v2': 'myapp.api:router'}.")

@@ -2,7 +2,10 @@
 
 Each page is a ``gr.Blocks`` built by a page module; the gateway mounts it with the one
 user lookup as Gradio's ``auth_dependency``, offline (no SSR), and with the gateway's upload
-limit, so no page can be mounted without the login by forgetting an argument. A page's own
+limit, so no page can be mounted without the login by forgetting an argument. What Gradio keeps
+of the files users upload and events make is deleted once older than the gateway's
+``PAGE_FILES_KEEP_HOURS`` (unless the page chose its own ``delete_cache``): Gradio otherwise
+keeps every one, on disk and in sets of paths that only grow. A page's own
 ``routes`` are served with it, under its path and behind the same guard. Its events
 obey the gateway's file policy (see ``gradio_file_hooks``); its queue sleeps until it has
 work and keeps no statistics nobody reads (see ``pages.queue``).
@@ -26,12 +29,24 @@ from fastapi_gateway.routers import UnavailableApp
 from fastapi_gateway.exceptions import GatewayConfigurationError
 from fastapi_gateway.pages.page import GradioPage
 
-__all__ = ["mount_gradio_pages"]
+__all__ = ["files_kept_for", "mount_gradio_pages"]
 
 logger = logging.getLogger("fastapi_gateway")
 
+#: The longest wait between two sweeps of a page's old files.
+_SWEEP_SECONDS = 3600
 
-def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int, title: str = "{title}") -> dict[str, Any]:
+
+def files_kept_for(hours: float) -> tuple[int, int]:
+    """Gradio's ``delete_cache`` (seconds between sweeps, age past which a file is deleted) for
+    files kept ``hours``: swept at least hourly, so none outlives its age by more than an hour."""
+    age = max(1, round(hours * 3600))
+    return min(_SWEEP_SECONDS, age), age
+
+
+def mount_gradio_pages(
+    app: FastAPI, pages: Sequence[GradioPage], *, max_upload_mb: int, title: str = "{title}", files_keep_hours: float | None = None,
+) -> dict[str, Any]:
     """Build and mount every page; returns each mount path (no trailing slash) → its Gradio app."""
     import gradio as gr
 
@@ -49,6 +64,8 @@ def mount_gradio_pages(app: FastAPI, pages: Sequence[GradioPage], *, max_upload_
         guard_blocks(blocks)
         if isinstance(page, GradioPage):
             blocks.title = title.format(title=page.title)
+        if files_keep_hours is not None and getattr(blocks, "delete_cache", None) is None:
+            blocks.delete_cache = files_kept_for(files_keep_hours)
         # A page's own routes go before its mount, which takes its whole path. Plain routes (not an
         # included router, which FastAPI matches by walking it) keep the legacy lane's check cheap.
         app.router.routes.extend(getattr(page, "routes", ()))

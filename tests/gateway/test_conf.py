@@ -32,6 +32,8 @@ def test_the_project_s_dict_then_the_environment(settings: Any) -> None:
     effective = gateway_settings({"GATEWAY_LEGACY_THREADS": "2", "GATEWAY_TRUSTED_PROXIES": "10.0.0.1, 10.0.0.0/8"})
     assert (effective["LEGACY_THREADS"], effective["MAX_UPLOAD_MB"]) == (2, 10)
     assert effective["TRUSTED_PROXIES"] == ["10.0.0.1", "10.0.0.0/8"]
+    assert gateway_settings({"GATEWAY_PAGE_FILES_KEEP_HOURS": "2.5"})["PAGE_FILES_KEEP_HOURS"] == 2.5
+    assert gateway_settings({"GATEWAY_PAGE_FILES_KEEP_HOURS": "none"})["PAGE_FILES_KEEP_HOURS"] is None
 
 
 def test_the_older_names_still_work(settings: Any) -> None:
@@ -68,6 +70,9 @@ _check_reads_the_database = pytest.mark.django_db
         ({"TRUSTED_PROXIES": ["not-an-ip"]}, {}, "fastapi_gateway.E004", "TRUSTED_PROXIES"),
         ({"LEGACY_OVERFLOW_MS": float("inf")}, {}, "fastapi_gateway.E004", "LEGACY_OVERFLOW_MS"),
         ({}, {"GATEWAY_STREAM_RECHECK_SECONDS": "inf"}, "fastapi_gateway.E004", "STREAM_RECHECK_SECONDS"),
+        ({"PAGE_FILES_KEEP_HOURS": 0}, {}, "fastapi_gateway.E004", "PAGE_FILES_KEEP_HOURS"),
+        ({"PAGE_FILES_KEEP_HOURS": "a day"}, {}, "fastapi_gateway.E004", "PAGE_FILES_KEEP_HOURS"),
+        ({}, {"GATEWAY_PAGE_FILES_KEEP_HOURS": "a day"}, "fastapi_gateway.E002", "GATEWAY_PAGE_FILES_KEEP_HOURS"),
         ({"DOCS_PREFIX": "//evil.example"}, {}, "fastapi_gateway.E004", "DOCS_PREFIX"),
         ({"DOCS_PREFIX": "/"}, {}, "fastapi_gateway.E004", "DOCS_PREFIX"),
         ({}, {"GATEWAY_LIMIT_REQUEST_LINE": "8k"}, "fastapi_gateway.E002", "GATEWAY_LIMIT_REQUEST_LINE"),

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from fastapi_gateway import GradioPage, create_app
+from fastapi_gateway.pages.mount import files_kept_for
 from tests.gradio_protocol import fn_index_of, run_event
 
-from tests.gateway.conftest import login
+from tests.gateway.conftest import BASE_URL, client_for, login, running
 from .gradio_pages import PROBE
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,3 +112,49 @@ async def test_the_footer_offers_no_developer_api_page_to_the_site_s_users(
     await login(ui, "alice", demo_password)
     config = (await ui.get("/ui/probe/config")).json()
     assert config["footer_links"] == ["settings"]
+
+
+def _blocks_of(app: Any, mount: str) -> Any:
+    (gradio_app,) = [route.app for route in app.routes if getattr(route, "path", None) == mount]
+    return gradio_app.get_blocks()
+
+
+async def test_files_older_than_the_setting_are_deleted_and_forgotten(demo_users: Any, demo_password: str) -> None:
+    # Gradio keeps every upload on disk and its path in a set that only grows, unless the page
+    # sets delete_cache: the gateway sets it for every page that does not.
+    app = create_app(api_routers={}, gradio_pages=[PAGE], page_files_keep_hours=1 / 3600)
+    blocks = _blocks_of(app, "/ui/probe")
+    assert blocks.delete_cache == (1, 1)
+    async with running(app), client_for(app) as alice:
+        await login(alice, "alice", demo_password)
+        upload = await alice.post(
+            "/ui/probe/gradio_api/upload", files={"files": ("notes.txt", b"kept a second", "text/plain")},
+            headers={"Origin": BASE_URL},
+        )
+        assert upload.status_code == 200, upload.text
+        (path,) = upload.json()
+        assert path in blocks.upload_file_set
+        assert Path(path).read_bytes() == b"kept a second"
+        for _ in range(100):  # Gradio sweeps every second, deleting files over a second old
+            if not Path(path).exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not Path(path).exists()
+        assert path not in blocks.upload_file_set
+        assert (await alice.get(f"/ui/probe/gradio_api/file={path}")).status_code in (403, 404)  # Gradio: not its file now
+
+
+async def test_a_page_keeps_its_own_file_lifetime_and_none_keeps_gradios(db: None) -> None:
+    import gradio as gr
+
+    def own_lifetime() -> gr.Blocks:
+        with gr.Blocks(delete_cache=(60, 600)) as blocks:
+            gr.Markdown("files kept ten minutes")
+        return blocks
+
+    own = create_app(api_routers={}, gradio_pages=[GradioPage("/ui/own", "Own", own_lifetime)], page_files_keep_hours=1.0)
+    assert _blocks_of(own, "/ui/own").delete_cache == (60, 600)
+    kept = create_app(api_routers={}, gradio_pages=[PAGE], page_files_keep_hours=None)
+    assert _blocks_of(kept, "/ui/probe").delete_cache is None
+    assert files_kept_for(24) == (3600, 86400)  # the default: swept hourly, a day's files kept
+    assert files_kept_for(0.25) == (900, 900)
