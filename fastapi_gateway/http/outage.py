@@ -62,7 +62,7 @@ class OutageMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._last_logged = 0.0
+        self._last_logged = float("-inf")  # the first outage is logged however young the machine
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
