@@ -1,4 +1,4 @@
-"""The migration console: a staff-only Gradio page showing every declared route's state,
+"""The migration console: a Gradio page for staff showing every declared route's state,
 numbers per side, shadow and parity results, with the actions of ``manage.py routes``.
 
 ``create_app`` mounts it at ``GATEWAY["MIGRATION_CONSOLE"]`` (``/ui/migration``) when routes
@@ -28,8 +28,11 @@ def _build(console_path: str) -> gr.Blocks:
 
 
 def console_page(path: str = "/ui/migration") -> GradioPage:
-    """The console as a page of the gateway: staff only, its parity reports under its path."""
+    """The console as a page of the gateway, its parity reports under its path: for staff who
+    may see the route table in the admin (``console.permissions``)."""
+    from fastapi_gateway.console.permissions import may_use_console
     from fastapi_gateway.console.reports import parity_report_route
 
     path = "/" + path.strip("/")
-    return GradioPage(path, TITLE, functools.partial(_build, path), staff_only=True, routes=(parity_report_route(path),))
+    return GradioPage(path, TITLE, functools.partial(_build, path), staff_only=True, permission=may_use_console,
+                      routes=(parity_report_route(path),))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi_gateway.console.exceptions import ConsoleDenied, ConsoleInputError
+from fastapi_gateway.console.permissions import ROUTES, may_change, may_use_console
 from fastapi_gateway.exceptions import GatewayError, RoutingError
 from fastapi_gateway.migrated_route import RouteState
 from fastapi_gateway.pages.markdown import escape_markdown
@@ -57,11 +58,15 @@ class PlannedAction:
     rollout: int | None = None
 
 
-def actor_for(user: Any) -> str:
-    """``console:<username>`` for active signed-in staff; ``ConsoleDenied`` for anyone else."""
+def actor_for(user: Any, *, to_act: bool = False) -> str:
+    """``console:<username>`` for active staff who may see the route table (and, ``to_act``,
+    change it: the admin's permissions); ``ConsoleDenied`` for anyone else. May query the
+    database (permissions): call it off the event loop."""
     username = user.get_username() if getattr(user, "is_authenticated", False) is True else None
-    if username is None or getattr(user, "is_active", True) is not True or getattr(user, "is_staff", False) is not True:
+    if username is None or not may_use_console(user):
         raise ConsoleDenied(username)
+    if to_act and not may_change(user, ROUTES):
+        raise ConsoleDenied(username, acting=True)
     return f"console:{username}"
 
 

@@ -8,11 +8,16 @@ __all__ = ["ConsoleDenied", "ConsoleInputError"]
 
 
 class ConsoleDenied(GatewayError):
-    """The event's user is not (or no longer) signed-in active staff."""
+    """The event's user is not (or no longer) active staff allowed to see the route table, or,
+    ``acting``, to change it."""
 
-    def __init__(self, username: str | None) -> None:
-        super().__init__("The migration console is for staff only. Sign in with a staff account.")
+    def __init__(self, username: str | None, *, acting: bool = False) -> None:
+        super().__init__(
+            "Changing routes needs the admin's permission to change route states; ask an administrator for it." if acting
+            else "The migration console is for staff who may see the route table. Sign in with such an account."
+        )
         self.username = username
+        self.acting = acting
 
 
 class ConsoleInputError(GatewayError):

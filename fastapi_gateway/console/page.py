@@ -1,8 +1,8 @@
 """The migration console's page: one ``gr.Blocks`` over ``console.data`` and ``console.actions``.
 
-Every callback asks the gateway for the event's Django user and wants active staff before it
-reads or changes anything (the guard refused others already; a user demoted since the page
-opened is refused on the next click). Values from the browser are only passed on to
+Every callback asks the gateway for the event's Django user and wants active staff with the
+admin's permissions before it reads or changes anything (``console.permissions``: the guard
+refused others already; a user demoted since the page opened is refused on the next click). Values from the browser are only passed on to
 ``actions``, which checks them against the declared routes. Tables and charts refresh on a
 timer; ORM work runs in a worker thread.
 """
@@ -22,12 +22,13 @@ from django.utils import timezone
 from fastapi_gateway.console import TITLE, data
 from fastapi_gateway.console.actions import Action, PlannedAction, actor_for, perform, plan_action
 from fastapi_gateway.console.exceptions import ConsoleDenied, ConsoleInputError
+from fastapi_gateway.console.permissions import MISMATCHES, PARITY_RUNS, may_view
 from fastapi_gateway.console.reports import report_url
 from fastapi_gateway.identity.dependencies import django_user
 from fastapi_gateway.migrated_route import RouteState
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.pages.account_bar import add_account_bar
-from fastapi_gateway.pages.markdown import escape_markdown
+from fastapi_gateway.pages.markdown import code_span, escape_markdown
 
 __all__ = ["OVERVIEW_HEADERS", "REFRESH_SECONDS", "WINDOWS", "build"]
 
@@ -56,13 +57,19 @@ _PRIVATE: dict[str, Any] = {"api_visibility": "private"}
 _QUIET: dict[str, Any] = {**_PRIVATE, "show_progress": "hidden", "concurrency_limit": 8, "trigger_mode": "always_last"}
 
 
-async def _staff(request: gr.Request | None) -> str:
-    """The event's actor, ``console:<username>``, or a ``gr.Error`` for anyone but active staff."""
+async def _staff(request: gr.Request | None, *, to_act: bool = False) -> str:
+    """The event's actor, ``console:<username>``, or a ``gr.Error`` for anyone but active staff
+    allowed to see the route table (``to_act``: to change it)."""
+    return (await _viewer(request, to_act=to_act))[0]
+
+
+async def _viewer(request: gr.Request | None, *, to_act: bool = False) -> tuple[str, Any]:
+    """The event's actor and Django user, checked as ``_staff`` checks them."""
     user = await django_user(request)
     try:
-        return actor_for(user)
+        return await run_orm(actor_for, user, to_act=to_act), user
     except ConsoleDenied as denied:
-        raise gr.Error(str(denied), title="Staff only", print_exception=False) from None
+        raise gr.Error(str(denied), title="Not allowed", print_exception=False) from None
 
 
 def _window(value: Any) -> int:
@@ -145,10 +152,11 @@ def _refresh_seconds(minutes: int) -> float:
     return REFRESH_SECONDS if minutes <= 15 else 10.0 if minutes <= 60 else 30.0
 
 
-def _overview(window: Any, console_path: str) -> tuple[list[list[Any]], list[list[Any]], str]:
+def _overview(window: Any, console_path: str, user: Any) -> tuple[list[list[Any]], list[list[Any]], str]:
     now = timezone.now()
     rows = data.route_overview(now - timedelta(minutes=_window(window)), report_url=lambda pk: report_url(console_path, pk))
-    runs = _parity_table(data.parity_rows(None, report_url=lambda pk: report_url(console_path, pk)))
+    runs = (_parity_table(data.parity_rows(None, report_url=lambda pk: report_url(console_path, pk)))
+            if may_view(user, PARITY_RUNS) else [])
     return _overview_table(rows), runs, f"Updated {data.shown_time(now)} · numbers of the {str(window).lower()}, every process"
 
 
@@ -162,7 +170,9 @@ def _coverage(window: Any) -> list[list[Any]]:
     ]
 
 
-def _route_view(route: Any, window: Any, console_path: str) -> dict[str, Any]:
+def _route_view(route: Any, window: Any, console_path: str, user: Any) -> dict[str, Any]:
+    """What the route's tabs show ``user``: shadow mismatches (other users' requests and
+    answers) and parity runs only to those the admin shows them to."""
     names = data.route_names()
     if not isinstance(route, str) or route not in names:
         return {"summary": "Choose a declared route.", "charts": {name: [] for name in _CHARTS}, "mismatches": [],
@@ -175,8 +185,8 @@ def _route_view(route: Any, window: Any, console_path: str) -> dict[str, Any]:
     return {
         "summary": _route_summary(row),
         "charts": data.chart_points(route, since, now=now, step_seconds=minutes),  # about 60 points a window
-        "mismatches": data.mismatch_rows(route),
-        "parity": _parity_table(data.parity_rows(route, report_url=urls)),
+        "mismatches": data.mismatch_rows(route) if may_view(user, MISMATCHES) else [],
+        "parity": _parity_table(data.parity_rows(route, report_url=urls)) if may_view(user, PARITY_RUNS) else [],
         "audit": data.audit_rows(route),
         "rollouts": data.rollout_rows(route),
     }
@@ -277,8 +287,8 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
         timer = gr.Timer(REFRESH_SECONDS)
 
         async def show_overview(window_value: Any, request: gr.Request) -> tuple[Any, ...]:
-            await _staff(request)
-            return await run_orm(_overview, window_value, console_path)
+            _, user = await _viewer(request)
+            return await run_orm(_overview, window_value, console_path, user)
 
         async def show_coverage(window_value: Any, request: gr.Request) -> Any:
             await _staff(request)
@@ -289,8 +299,8 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
             return gr.Timer(value=_refresh_seconds(_window(window_value)))
 
         async def show_route(route_value: Any, window_value: Any, request: gr.Request) -> tuple[Any, ...]:
-            await _staff(request)
-            view = await run_orm(_route_view, route_value, window_value, console_path)
+            _, user = await _viewer(request)
+            view = await run_orm(_route_view, route_value, window_value, console_path, user)
             minutes = _window(window_value)
             ids = [row["id"] for row in view["mismatches"]]
             choices = [(f"#{row['id']} {row['method']} {row['path']} ({row['count']}×)", row["id"])
@@ -308,13 +318,13 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
             )
 
         async def show_mismatch(route_value: Any, mismatch_id: Any, request: gr.Request) -> tuple[Any, ...]:
-            await _staff(request)
+            _, user = await _viewer(request)
             if not isinstance(route_value, str) or isinstance(mismatch_id, bool) or not isinstance(mismatch_id, int):
                 return "", [], gr.update(value="", language=None), gr.update(value="", language=None)
-            detail = await run_orm(_mismatch, route_value, mismatch_id)
+            detail = await run_orm(_mismatch, route_value, mismatch_id, user)
             if detail is None:
                 return "No such mismatch of this route.", [], gr.update(value="", language=None), gr.update(value="", language=None)
-            title = (f"**#{detail['id']}** {escape_markdown(detail['method'])} `{detail['path']}`: legacy "
+            title = (f"**#{detail['id']}** {escape_markdown(detail['method'])} {code_span(detail['path'])}: legacy "
                      f"{detail['legacy_status']}, new {detail['new_status'] if detail['new_status'] is not None else 'no answer'}, "
                      f"seen {detail['count']}×" + (f" · [diff in the admin]({detail['diff_url']})" if detail["diff_url"] else ""))
             rows = [[item["path"], item["kind"], _shown_value(item["path"], item["legacy"]), _shown_value(item["path"], item["new"])]
@@ -338,7 +348,7 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
         def reviewer(action: Action) -> Any:
             async def review_action(route_value: Any, state_value: Any, percent_value: Any, steps_value: Any,
                                     reason_value: Any, all_value: Any, request: gr.Request) -> tuple[Any, ...]:
-                actor = await _staff(request)
+                actor = await _staff(request, to_act=True)
                 try:
                     planned = await run_orm(plan_action, action, actor=actor, route=route_value, state=state_value,
                                             percent=percent_value, steps=steps_value, reason=reason_value,
@@ -354,7 +364,7 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
             return review_action
 
         async def confirm_action(planned: Any, request: gr.Request) -> tuple[Any, ...]:
-            actor = await _staff(request)
+            actor = await _staff(request, to_act=True)
             if not isinstance(planned, PlannedAction):
                 return None, "", gr.update(visible=False), gr.update(visible=False), "Nothing to confirm: review an action first."
             try:
@@ -399,8 +409,8 @@ def build(console_path: str = "/ui/migration") -> gr.Blocks:
     return demo
 
 
-def _mismatch(route: str, mismatch_id: int) -> dict[str, Any] | None:
-    if route not in data.route_names():
+def _mismatch(route: str, mismatch_id: int, user: Any) -> dict[str, Any] | None:
+    if route not in data.route_names() or not may_view(user, MISMATCHES):
         return None
     return data.mismatch_detail(route, mismatch_id)
 

@@ -2,8 +2,8 @@
 
 The report is kept in the database (``ParityRun.report``) by the run that wrote it; a browser
 opens it from the console's parity tables. It sits under the console's mount, so the gateway's
-guard already wants staff for it (``GradioPage(staff_only=True)``); the view asks again, and
-serves the document sandboxed: a report quotes both sides' answers, which must never run as
+guard already applies the console's rule to it; the view asks the admin's own question (may
+this user see parity runs: ``console.permissions``), and serves the document sandboxed: a report quotes both sides' answers, which must never run as
 this site's pages.
 """
 
@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from fastapi_gateway.console.permissions import PARITY_RUNS, may_view
 from fastapi_gateway.identity.session import user_for_scope
 from fastapi_gateway.orm import run_orm
 
@@ -39,8 +40,8 @@ def _report(run_id: int) -> str | None:
 
 async def parity_report(request: Request) -> Response:
     user = await user_for_scope(request.scope)
-    if not user.is_authenticated or getattr(user, "is_staff", False) is not True:
-        return JSONResponse({"detail": "Parity reports are for staff only."}, status_code=403)
+    if not await run_orm(may_view, user, PARITY_RUNS):
+        return JSONResponse({"detail": "Parity reports are for staff who may see parity runs."}, status_code=403)
     run_id: int = request.path_params["run_id"]
     report = await run_orm(_report, run_id) if 0 < run_id < 2**63 else None
     if report is None:

@@ -35,6 +35,24 @@ def test_only_active_staff_act(admin_user: Any, alice: Any) -> None:
         actor_for(admin_user)
 
 
+def test_staff_act_with_the_admins_permissions_only(django_user_model: Any) -> None:
+    from django.contrib.auth.models import Permission
+
+    def staff(username: str, *codenames: str) -> Any:
+        user = django_user_model.objects.create_user(username, is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(content_type__app_label="gateway_routing", codename__in=codenames))
+        return django_user_model.objects.get(pk=user.pk)  # no cached permissions
+
+    with pytest.raises(ConsoleDenied, match="may see the route table"):
+        actor_for(staff("carol"))  # the staff flag alone
+    viewer = staff("dave", "view_routestaterecord")
+    assert actor_for(viewer) == "console:dave"
+    with pytest.raises(ConsoleDenied, match="permission to change route states") as denied:
+        actor_for(viewer, to_act=True)
+    assert denied.value.acting is True
+    assert actor_for(staff("erin", "change_routestaterecord"), to_act=True) == "console:erin"
+
+
 def test_set_state_is_described_then_done_and_audited() -> None:
     plan = _plan(Action.SET_STATE, state="canary", percent=5.0)
     assert plan.description == "Move **api-tickets** from legacy to **canary 5%**."

@@ -10,6 +10,8 @@ from fastapi_gateway.orm import run_orm
 from fastapi_gateway.routing.models import ParityRun, RouteChange, RouteStateRecord, ShadowMismatch
 from tests.gradio_protocol import new_session_hash, run_event
 
+from tests.gateway.conftest import client_for, login
+
 from .conftest import CONSOLE, Console, same_origin
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -202,3 +204,85 @@ async def test_a_long_window_is_read_again_less_often(console: Console) -> None:
     assert paced["output"]["data"][0]["value"] == 30.0
     hostile = await run_event(console.admin, CONSOLE, console.fn("pace"), ["Last 1000 years"])
     assert not hostile["success"] or hostile["output"]["data"][0]["value"] == 2.0
+
+
+async def _staff_member(username: str, demo_password: str, *permissions: str) -> Any:
+    """An active staff account that is not a superuser, with only ``permissions`` (codenames)."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+
+    def make() -> Any:
+        user = get_user_model().objects.create_user(username, password=demo_password, is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(content_type__app_label="gateway_routing", codename__in=permissions))
+        return user
+
+    return await run_orm(make)
+
+
+async def test_staff_without_the_admins_permissions_get_no_further_than_the_admin(console: Console, demo_password: str) -> None:
+    """The staff flag alone opens the admin's index, not its route table: nor the console."""
+    await _staff_member("carol", demo_password)
+    async with client_for(console.app) as carol:
+        await login(carol, "carol", demo_password)
+        assert (await carol.get(f"{CONSOLE}/config")).status_code == 403
+        assert (await carol.post(f"{CONSOLE}/gradio_api/queue/join", json={"data": [], "fn_index": 0, "session_hash": "carolcarol1"},
+                                 headers=same_origin(carol))).status_code == 403
+        assert (await carol.get("/admin/gateway_routing/routestaterecord/")).status_code == 403  # the admin agrees
+
+
+async def test_who_may_see_the_route_table_may_not_change_it_nor_read_mismatches_without_the_permissions(
+    console: Console, demo_password: str,
+) -> None:
+    record = await run_orm(lambda: ShadowMismatch.objects.create(
+        route="api-tickets", signature="abc", method="GET", path="/api/tickets/", legacy_status=200, new_status=200,
+        differences=[], legacy_body="[]", new_body="[1]"))
+    finished = await run_orm(lambda: ParityRun.objects.create(routes=["api-tickets"], status="passed", done=1, total=1,
+                                                              report="<p>report</p>"))
+    await _staff_member("dave", demo_password, "view_routestaterecord")
+    async with client_for(console.app) as dave:
+        await login(dave, "dave", demo_password)
+        config = await dave.get(f"{CONSOLE}/config")
+        assert config.status_code == 200, config.text
+        session_hash = new_session_hash()
+        overview = await run_event(dave, CONSOLE, console.fn("overview_load"), ["Last 5 minutes"], session_hash=session_hash)
+        assert [row[0] for row in overview["output"]["data"][0]["data"]][:1] == ["api-tickets"]
+        assert overview["output"]["data"][1]["data"] == [], "no parity runs without their view permission"
+        shown = await run_event(dave, CONSOLE, console.fn("route_change"), ["api-tickets", "Last 5 minutes"], session_hash=session_hash)
+        assert shown["output"]["data"][4]["data"] == [] and shown["output"]["data"][6]["data"] == []
+        detail = await run_event(dave, CONSOLE, console.fn("mismatch"), ["api-tickets", record.pk], session_hash=session_hash)
+        assert not detail["success"] or detail["output"]["data"][0] == "No such mismatch of this route."
+        assert (await dave.get(f"{CONSOLE}/parity/{finished.pk}/")).status_code == 403
+        reviewed = await run_event(dave, CONSOLE, console.fn("review_set_state"), ["api-tickets", "new", None, "", "go", False],
+                                   session_hash=session_hash)
+        assert reviewed["success"] is False and "permission to change route states" in reviewed["output"]["error"]
+        confirmed = await run_event(dave, CONSOLE, console.fn("confirm"), [None], session_hash=session_hash)
+        assert confirmed["success"] is False
+    assert not await run_orm(RouteChange.objects.exists)
+
+    await _staff_member("erin", demo_password, "change_routestaterecord", "view_shadowmismatch", "view_parityrun")
+    async with client_for(console.app) as erin:
+        await login(erin, "erin", demo_password)
+        session_hash = new_session_hash()
+        await run_event(erin, CONSOLE, console.fn("route_change"), ["api-tickets", "Last 5 minutes"], session_hash=session_hash)
+        detail = await run_event(erin, CONSOLE, console.fn("mismatch"), ["api-tickets", record.pk], session_hash=session_hash)
+        assert f"**#{record.pk}**" in detail["output"]["data"][0]
+        assert (await erin.get(f"{CONSOLE}/parity/{finished.pk}/")).status_code == 200
+        await run_event(erin, CONSOLE, console.fn("review_set_state"), ["api-tickets", "new", None, "", "go", False],
+                        session_hash=session_hash)
+        confirmed = await run_event(erin, CONSOLE, console.fn("confirm"), [None], session_hash=session_hash)
+        assert "api-tickets is now new" in confirmed["output"]["data"][4]
+    assert (await run_orm(lambda: RouteChange.objects.get())).changed_by == "console:erin"
+
+
+async def test_a_stored_path_is_shown_as_typed_never_as_markdown(console: Console) -> None:
+    """Any signed-in user chooses the path a shadowed request stores; in the staff console it
+    stays one code span, whatever backticks, links or images it holds."""
+    path = "/api/tickets/?x=`[**Session expired: sign in again**](https://evil.example/login)`![t](https://evil.example/p.png)"
+    record = await run_orm(lambda: ShadowMismatch.objects.create(
+        route="api-tickets", signature="md", method="GET", path=path, legacy_status=200, new_status=200,
+        differences=[], legacy_body="[]", new_body="[1]"))
+    session_hash = new_session_hash()
+    await run_event(console.admin, CONSOLE, console.fn("route_change"), ["api-tickets", "Last 5 minutes"], session_hash=session_hash)
+    detail = await run_event(console.admin, CONSOLE, console.fn("mismatch"), ["api-tickets", record.pk], session_hash=session_hash)
+    title = detail["output"]["data"][0]
+    assert f" ``{path}`` :" in title or f"``{path}``:" in title, title
