@@ -15,7 +15,9 @@ fragment, ``Location``, ``Referer``, links and form actions in HTML, URLs in JSO
 also percent-encoded inside another parameter (``next=/x%3Ftoken%3D…``); URL userinfo; every
 cookie value (names and flags are kept); credentials in headers (``Bearer <masked>``); JSON
 fields, HTML inputs, textareas and ``meta`` tags with secret names; ``name=value`` pairs
-anywhere and, in free text shown in a report (an error message), ``name: value`` pairs too.
+anywhere (the value as a server reads it: up to the next ``&``), ``"name": value`` pairs of JSON
+inside any text (a query value, percent-encoded or not) and, in free text shown in a report (an
+error message), ``name: value`` pairs too.
 Redaction runs after comparing (a token that differs is still noticed) and before anything
 leaves the process; ``routing/log_redaction.py`` applies the same rule to log records.
 """
@@ -51,9 +53,14 @@ RULE_SETTINGS = frozenset(
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
 _NAME = r"\w.%\-\[\]+~"
-_VALUE = r"""(?P<value>"[^"]*"|'[^']*'|(?:(?i:bearer|basic|digest|token|negotiate)[ \t]+)?[^\s&;"'<>]*)"""
+# An unquoted value runs to the next "&" (a server splits a query there only: ";" and "'" are
+# part of the value Django reads), whitespace, the end of an HTML attribute or tag, or a "; "
+# (a separator in free text and cookie lines: a URL holds no whitespace).
+_VALUE = r"""(?P<value>"[^"]*"|'[^']*'|(?:(?i:bearer|basic|digest|token|negotiate)[ \t]+)?(?:[^\s&;"<>]|;(?!\s))*)"""
 _PAIR = re.compile(rf"(?<![{_NAME}])(?P<name>[{_NAME}]+)(?P<sep>[\"']?[ \t]*(?P<op>=)[ \t]*){_VALUE}")
 _LABELLED_PAIR = re.compile(rf"(?<![{_NAME}])(?P<name>[{_NAME}]+)(?P<sep>[\"']?[ \t]*(?P<op>[=:])[ \t]*){_VALUE}")
+# "name": value, as JSON writes it, wherever it sits (a query value, a form field, a log line).
+_JSON_PAIR = re.compile(r'"(?P<name>(?:[^"\\]|\\.){1,256})"(?P<sep>[ \t]*:[ \t]*)(?P<value>"(?:[^"\\]|\\.)*"|[^\s,}\]&]*)')
 _HEADER_LINE = re.compile(
     r"""(?i)(?<![\w-])(?P<name>proxy-authorization|authorization|set-cookie|cookie)(?P<sep>["']?[ \t]*:[ \t]*["']?)(?P<value>[^\r\n"']+)"""
 )
@@ -143,6 +150,8 @@ class Redactor:
             value = _USERINFO.sub(self._userinfo, value)
         if ":" in value and ("authorization" in (lowered := value.lower()) or "cookie" in lowered):
             value = _HEADER_LINE.sub(lambda match: f"{match['name']}{match['sep']}{self.substitute}", value)
+        if '"' in value and ":" in value:
+            value = _JSON_PAIR.sub(self._json_pair, value)
         if "=" not in value and not labels:
             return value
 
@@ -154,6 +163,11 @@ class Redactor:
             return f"{name}{sep}{self._nested(shown, depth)}"
 
         return (_LABELLED_PAIR if labels else _PAIR).sub(pair, value)
+
+    def _json_pair(self, match: re.Match[str]) -> str:
+        if not self.secret_name(match["name"]):
+            return match[0]
+        return f'"{match["name"]}"{match["sep"]}"{self.substitute}"'
 
     def _userinfo(self, match: re.Match[str]) -> str:
         if match["password"] is not None:

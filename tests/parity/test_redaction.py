@@ -147,3 +147,18 @@ def test_html_differences_are_judged_by_their_element() -> None:
     assert (link.legacy, link.new) == (f"/x?token={REDACTED}", f"/y?token={REDACTED}")
     element = redactor.difference(Difference("/form/input[3]", None, '<input name="password" value="p1">', "extra"))
     assert element.new == f'<input name="password" value="{REDACTED}">'
+
+
+def test_a_secret_value_is_masked_whole_as_the_server_reads_it() -> None:
+    """From an attack pass: the mask stopped at the first ``;`` or ``'`` of a value Django reads
+    whole, and JSON in a query value (plain or percent-encoded) was never read at all."""
+    redactor = Redactor()
+    url = ("/api/tickets/?limit=2&password=Tr0ub4dor;3xtra&access_token=ab'cd-SECRETTAIL"
+           "&filter=%7B%22api_key%22%3A%22sk_live_SECRETJSON%22%7D&raw={\"api_key\":\"sk_live_RAW\",\"page\":2}")
+    shown = redactor.url(url)
+    for secret in ("Tr0ub4dor", "3xtra", "SECRETTAIL", "SECRETJSON", "sk_live_RAW"):
+        assert secret not in shown, shown
+    assert shown.startswith(f"/api/tickets/?limit=2&password={REDACTED}&access_token={REDACTED}&filter=")
+    assert '"page":2' in shown, "a JSON field that is not secret keeps its value"
+    # Free text and cookie lines keep their "; " separators.
+    assert redactor.text("session_id=abc123; token: xyz") == f"session_id={REDACTED}; token: {REDACTED}"
