@@ -52,6 +52,8 @@ DEFAULTS: dict[str, Any] = {
     "LEGACY_OVERFLOW_MS": 20.0,
     "LEGACY_BODY_TIMEOUT_SECONDS": 60.0,
     "LEGACY_BODY_SPOOL_KB": 256,
+    "LEGACY_MAX_BODY_MB": None,  # a legacy request body over this is refused (413) unread; None: MAX_UPLOAD_MB
+    "LEGACY_SEND_TIMEOUT_SECONDS": 30.0,  # a client taking nothing of a streamed legacy response this long is cut off
     # The edge.
     "TRUSTED_PROXIES": [],  # addresses or networks whose X-Forwarded-* headers are believed
     "LIMIT_REQUEST_LINE": 4094,  # gunicorn's limits on a request head
@@ -111,11 +113,12 @@ def _flag(raw: str) -> bool:
 for _key in ("LEGACY_THREADS", "LEGACY_CONCURRENCY", "LEGACY_BODY_SPOOL_KB", "MAX_UPLOAD_MB",
              "LIMIT_REQUEST_LINE", "LIMIT_REQUEST_FIELDS", "LIMIT_REQUEST_FIELD_SIZE"):
     ENVIRONMENT[_key] = int
-for _key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS", "ROUTE_POLL_SECONDS",
-                "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
+for _key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "LEGACY_SEND_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS",
+             "ROUTE_POLL_SECONDS", "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
     ENVIRONMENT[_key] = float
 ENVIRONMENT.update(
     PAGE_FILES_KEEP_HOURS=lambda raw: None if raw.strip().lower() in ("", "none") else float(raw),
+    LEGACY_MAX_BODY_MB=lambda raw: None if raw.strip().lower() in ("", "none") else int(raw),
     TRUSTED_PROXIES=_split,
     METRICS_TOKEN=lambda raw: raw or None,
     CPU_AFFINITY=_switch,
@@ -224,10 +227,13 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
                 "LIMIT_REQUEST_LINE", "LIMIT_REQUEST_FIELDS", "LIMIT_REQUEST_FIELD_SIZE"):
         if not isinstance(values[key], int) or isinstance(values[key], bool) or values[key] < 1:
             bad(key, "must be a whole number of at least 1")
-    for key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS", "ROUTE_POLL_SECONDS",
-                "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
+    for key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "LEGACY_SEND_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS",
+                "ROUTE_POLL_SECONDS", "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
         if not _is_number(values[key]) or not values[key] > 0:
             bad(key, "must be a positive number")
+    legacy_max = values["LEGACY_MAX_BODY_MB"]
+    if legacy_max is not None and (not isinstance(legacy_max, int) or isinstance(legacy_max, bool) or legacy_max < 1):
+        bad("LEGACY_MAX_BODY_MB", "must be a whole number of at least 1 or None", "None takes MAX_UPLOAD_MB.")
     keep = values["PAGE_FILES_KEEP_HOURS"]
     if keep is not None and (not _is_number(keep) or not keep > 0):
         bad("PAGE_FILES_KEEP_HOURS", "must be a positive number of hours or None", "None keeps the files until deleted by hand.")

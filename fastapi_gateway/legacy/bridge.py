@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from fastapi_gateway.legacy.admission import Admission
 from fastapi_gateway.legacy.thread_context import run_in_thread_context
@@ -37,6 +37,7 @@ from fastapi_gateway.legacy.environ import (
     FILE_BLOCK_SIZE,
     BodyTimeout,
     ClientDisconnected,
+    BodyTooLarge,
     FileWrapper,
     IncompleteBody,
     PathOutsideScriptName,
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from wsgiref.types import WSGIApplication
 
-__all__ = ["WSGIBridge", "BUFFER_LIMIT", "OVERFLOW_AFTER", "BODY_TIMEOUT", "BODY_SPOOL_LIMIT"]
+__all__ = ["WSGIBridge", "BUFFER_LIMIT", "OVERFLOW_AFTER", "BODY_TIMEOUT", "BODY_SPOOL_LIMIT", "SEND_TIMEOUT"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +58,7 @@ BUFFER_LIMIT = 256 * 1024
 OVERFLOW_AFTER = 0.02
 BODY_TIMEOUT = 60.0  # seconds without a byte of the request body, as nginx's client_body_timeout
 BODY_SPOOL_LIMIT = 256 * 1024
+SEND_TIMEOUT = 30.0  # seconds a streamed response may wait on a client taking nothing, as gunicorn's --timeout
 _COALESCE_LIMIT = 64 * 1024
 _ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
 _OUTSIDE_TEXT = b"Not Found: the request path is outside this site's SCRIPT_NAME.\n"
@@ -67,6 +69,10 @@ _Headers = list[tuple[bytes, bytes]]
 
 class _Abandoned(Exception):
     """Raised in the worker thread to stop producing a response nobody will receive."""
+
+
+class _ClientStalled(Exception):
+    """Raised on the loop when the client took no byte of a streamed response for too long."""
 
 
 @dataclass(slots=True)
@@ -120,9 +126,13 @@ class _ResponseStream:
             self._error = error
             self._notify()
 
-    async def send_to(self, send: Send) -> None:
+    async def send_to(self, send: Send, *, stall_timeout: float) -> None:
         """Loop side: send each batch (small chunks joined) until the end, an error or abandon();
-        the end rides on the last batch when the thread finished before the loop took it."""
+        the end rides on the last batch when the thread finished before the loop took it.
+        Raises ``_ClientStalled`` when the client takes nothing for ``stall_timeout`` seconds
+        (the server's ``send`` waits while the client's window is full): the thread waiting on
+        the stream is a legacy thread every other page needs."""
+        send = functools.partial(_send_within, send, stall_timeout)
         while True:
             with self._lock:
                 chunks, self._chunks = self._chunks, []
@@ -158,6 +168,14 @@ class _ResponseStream:
         self._ready.set()
 
 
+async def _send_within(send: Send, timeout: float, message: Message) -> None:
+    try:
+        async with asyncio.timeout(timeout):
+            await send(message)
+    except TimeoutError:
+        raise _ClientStalled from None
+
+
 def _is_made(iterable: Iterable[bytes]) -> bool:
     """Whether the whole body is already made: iterating it waits on nothing but memory or a file.
 
@@ -178,6 +196,9 @@ async def _refuse(exc: IncompleteBody, scope: Scope, send: Send) -> None:
     if isinstance(exc, BodyTimeout):
         logger.info("%s %s refused: %s", scope.get("method"), scope.get("path"), exc)
         status, text = 408, b"Request Timeout: the request body stopped arriving.\n"
+    elif isinstance(exc, BodyTooLarge):
+        logger.info("%s %s refused: %s", scope.get("method"), scope.get("path"), exc)
+        status, text = 413, b"Content Too Large: the request body is over this site's limit of %d bytes.\n" % exc.limit
     else:
         status, text = 400, b"Bad Request: the request body is shorter than its Content-Length.\n"
     headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(text)), (b"connection", b"close")]
@@ -324,7 +345,10 @@ class WSGIBridge:
     ``None`` lets all ``threads`` run at once, as a2wsgi does. A request body is received
     whole before the app is called, in memory up to ``body_spool_limit`` bytes and in a
     temporary file past that; one that stops arriving for ``body_timeout`` seconds is
-    answered 408 and its connection closed.
+    answered 408 and its connection closed; one over ``max_body`` bytes (``None``: no limit) is
+    answered 413 before it is read. A streamed response whose client takes nothing for
+    ``send_timeout`` seconds is abandoned and its connection closed, so a client that stops
+    reading cannot keep a thread (gunicorn's sync worker is killed after its ``--timeout``).
 
     ``script_name`` is the path prefix the site is served under when the request path keeps it,
     as gunicorn takes ``SCRIPT_NAME`` from its environment: ``/app/x`` is ``SCRIPT_NAME`` ``/app``
@@ -343,10 +367,15 @@ class WSGIBridge:
         file_block_size: int = FILE_BLOCK_SIZE,
         body_timeout: float = BODY_TIMEOUT,
         body_spool_limit: int = BODY_SPOOL_LIMIT,
+        max_body: int | None = None,
+        send_timeout: float = SEND_TIMEOUT,
         script_name: str = "",
     ) -> None:
-        if body_timeout <= 0 or body_spool_limit <= 0:  # a zero spool limit would keep every body in memory
-            raise ValueError(f"need body_timeout > 0 and body_spool_limit > 0, not {body_timeout=}, {body_spool_limit=}")
+        if body_timeout <= 0 or body_spool_limit <= 0 or send_timeout <= 0:  # a zero spool limit would keep every body in memory
+            raise ValueError(f"need body_timeout, body_spool_limit and send_timeout > 0, not {body_timeout=}, {body_spool_limit=}, "
+                             f"{send_timeout=}")
+        if max_body is not None and max_body < 0:
+            raise ValueError(f"max_body must be None or at least 0, not {max_body}")
         if script_name and not script_name.startswith("/"):
             raise ValueError(f"script_name must be empty or start with '/', not {script_name!r}")
         self.app = app
@@ -359,6 +388,8 @@ class WSGIBridge:
         self.buffer_limit = buffer_limit
         self.body_timeout = body_timeout
         self.body_spool_limit = body_spool_limit
+        self.max_body = max_body
+        self.send_timeout = send_timeout
         self.file_wrapper = functools.partial(FileWrapper, min_block_size=file_block_size)
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="legacy-wsgi")
         self.spool_writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="legacy-spool")  # started by the first big body
@@ -375,7 +406,7 @@ class WSGIBridge:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         loop = asyncio.get_running_loop()
-        body = RequestBody(scope, spool_limit=self.body_spool_limit)
+        body = RequestBody(scope, spool_limit=self.body_spool_limit, max_size=self.max_body)
         if not body.complete:
             try:
                 await body.receive_all(receive, idle_timeout=self.body_timeout, writer=self.spool_writer)
@@ -407,7 +438,11 @@ class WSGIBridge:
                 await send({"type": "http.response.body", "body": outcome.body})
                 return
             pump = loop.create_task(_watch_for_disconnect(receive, call.abandon))
-            await outcome.stream.send_to(send)
+            try:
+                await outcome.stream.send_to(send, stall_timeout=self.send_timeout)
+            except _ClientStalled:  # returning unfinished makes the server close the connection
+                logger.warning("%s %s: the client took nothing of the response for %g s; abandoned", scope.get("method"),
+                               scope.get("path"), self.send_timeout)
         finally:
             if not submitted:
                 body.close()

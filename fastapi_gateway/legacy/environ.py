@@ -27,6 +27,7 @@ __all__ = [
     "IncompleteBody",
     "ClientDisconnected",
     "BodyTimeout",
+    "BodyTooLarge",
     "PathOutsideScriptName",
     "RequestBody",
     "FileWrapper",
@@ -61,6 +62,15 @@ class ClientDisconnected(IncompleteBody):
         super().__init__(received, declared, "cut by a disconnect")
 
 
+class BodyTooLarge(IncompleteBody):
+    """The request body is (or says it will be) larger than the site takes: refused unread,
+    before it costs the disk (nginx's ``client_max_body_size``)."""
+
+    def __init__(self, received: int, declared: int | None, limit: int) -> None:
+        super().__init__(received, declared, f"over the limit of {limit} bytes")
+        self.limit = limit
+
+
 class BodyTimeout(IncompleteBody):
     """No byte of the request body arrived for ``timeout`` seconds (nginx's ``client_body_timeout``)."""
 
@@ -89,11 +99,12 @@ class RequestBody:
     bodiless request (the usual GET) creates nothing and never waits.
     """
 
-    __slots__ = ("declared", "complete", "received", "_spool_limit", "_file", "_writing")
+    __slots__ = ("declared", "complete", "received", "max_size", "_spool_limit", "_file", "_writing")
 
-    def __init__(self, scope: Scope, *, spool_limit: int) -> None:
+    def __init__(self, scope: Scope, *, spool_limit: int, max_size: int | None = None) -> None:
         self.declared, self.complete = _declared_length(scope)
         self.received = 0
+        self.max_size = max_size  # None: no limit
         self._spool_limit = spool_limit
         self._file: IO[bytes] | None = None
         self._writing: Future[None] | None = None  # the batch the writer thread has in hand
@@ -103,10 +114,13 @@ class RequestBody:
 
         Raises ``ClientDisconnected`` when the client leaves first, ``BodyTimeout`` when no
         message came for ``idle_timeout`` seconds, ``IncompleteBody`` when the body ended
-        short of its ``Content-Length``.
+        short of its ``Content-Length``, ``BodyTooLarge`` when its ``Content-Length`` or the
+        bytes that came are over ``max_size`` (checked before anything is read or stored).
         """
         if self.complete:
             return
+        if self.max_size is not None and self.declared is not None and self.declared > self.max_size:
+            raise BodyTooLarge(0, self.declared, self.max_size)
         loop = asyncio.get_running_loop()
         spool: tempfile.SpooledTemporaryFile[bytes] = tempfile.SpooledTemporaryFile(max_size=self._spool_limit)
         self._file = spool
@@ -141,6 +155,8 @@ class RequestBody:
             raise ClientDisconnected(self.received, self.declared)
         chunk: bytes = message.get("body", b"")
         self.received += len(chunk)
+        if self.max_size is not None and self.received > self.max_size:
+            raise BodyTooLarge(self.received, self.declared, self.max_size)
         if not message.get("more_body", False):
             if self.declared is not None and self.received < self.declared:
                 raise IncompleteBody(self.received, self.declared)

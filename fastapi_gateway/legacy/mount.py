@@ -17,7 +17,7 @@ from typing import Any
 from django.core.wsgi import get_wsgi_application
 from starlette.types import ASGIApp
 
-from fastapi_gateway.legacy.bridge import BODY_SPOOL_LIMIT, BODY_TIMEOUT, OVERFLOW_AFTER, WSGIBridge
+from fastapi_gateway.legacy.bridge import BODY_SPOOL_LIMIT, BODY_TIMEOUT, OVERFLOW_AFTER, SEND_TIMEOUT, WSGIBridge
 
 __all__ = ["legacy_asgi_app"]
 
@@ -30,6 +30,8 @@ def legacy_asgi_app(
     overflow_after: float = OVERFLOW_AFTER,
     body_timeout: float = BODY_TIMEOUT,
     body_spool_limit: int = BODY_SPOOL_LIMIT,
+    max_body: int | None = None,
+    send_timeout: float = SEND_TIMEOUT,
     script_name: str | None = None,
 ) -> ASGIApp:
     """Wrap ``wsgi_app`` (default: the configured Django project's) for the gateway.
@@ -39,7 +41,9 @@ def legacy_asgi_app(
     ``concurrency`` of them start together, more only while some have run longer than
     ``overflow_after`` seconds (a slow query, a remote call); see ``fastapi_gateway.legacy.admission``.
     A request body is read whole before a thread is taken, spooled to a temporary file past
-    ``body_spool_limit`` bytes; one that stops arriving for ``body_timeout`` seconds gets 408.
+    ``body_spool_limit`` bytes; one that stops arriving for ``body_timeout`` seconds gets 408,
+    one over ``max_body`` bytes 413 unread. A streamed response whose client takes nothing for
+    ``send_timeout`` seconds is abandoned, its thread freed and its connection closed.
     ``script_name`` (default: the ``SCRIPT_NAME`` environment variable, which gunicorn reads
     too) is the prefix a site served under a sub-path keeps in its request paths.
     """
@@ -53,5 +57,7 @@ def legacy_asgi_app(
         overflow_after=overflow_after,
         body_timeout=body_timeout,
         body_spool_limit=body_spool_limit,
+        max_body=max_body,
+        send_timeout=send_timeout,
         script_name=script_name,
     )

@@ -34,6 +34,7 @@ def test_the_project_s_dict_then_the_environment(settings: Any) -> None:
     assert effective["TRUSTED_PROXIES"] == ["10.0.0.1", "10.0.0.0/8"]
     assert gateway_settings({"GATEWAY_PAGE_FILES_KEEP_HOURS": "2.5"})["PAGE_FILES_KEEP_HOURS"] == 2.5
     assert gateway_settings({"GATEWAY_PAGE_FILES_KEEP_HOURS": "none"})["PAGE_FILES_KEEP_HOURS"] is None
+    assert gateway_settings({"GATEWAY_LEGACY_MAX_BODY_MB": "500"})["LEGACY_MAX_BODY_MB"] == 500
 
 
 def test_the_older_names_still_work(settings: Any) -> None:
@@ -71,6 +72,9 @@ _check_reads_the_database = pytest.mark.django_db
         ({"LEGACY_OVERFLOW_MS": float("inf")}, {}, "fastapi_gateway.E004", "LEGACY_OVERFLOW_MS"),
         ({}, {"GATEWAY_STREAM_RECHECK_SECONDS": "inf"}, "fastapi_gateway.E004", "STREAM_RECHECK_SECONDS"),
         ({"PAGE_FILES_KEEP_HOURS": 0}, {}, "fastapi_gateway.E004", "PAGE_FILES_KEEP_HOURS"),
+        ({"LEGACY_MAX_BODY_MB": 0}, {}, "fastapi_gateway.E004", "LEGACY_MAX_BODY_MB"),
+        ({"LEGACY_SEND_TIMEOUT_SECONDS": -1}, {}, "fastapi_gateway.E004", "LEGACY_SEND_TIMEOUT_SECONDS"),
+        ({}, {"GATEWAY_LEGACY_MAX_BODY_MB": "1.5"}, "fastapi_gateway.E002", "GATEWAY_LEGACY_MAX_BODY_MB"),
         ({"PAGE_FILES_KEEP_HOURS": "a day"}, {}, "fastapi_gateway.E004", "PAGE_FILES_KEEP_HOURS"),
         ({}, {"GATEWAY_PAGE_FILES_KEEP_HOURS": "a day"}, "fastapi_gateway.E002", "GATEWAY_PAGE_FILES_KEEP_HOURS"),
         ({"DOCS_PREFIX": "//evil.example"}, {}, "fastapi_gateway.E004", "DOCS_PREFIX"),

@@ -736,3 +736,89 @@ async def test_lifespan_is_acknowledged() -> None:
 
     sent = await call(WSGIBridge(hello), {"type": "lifespan"}, receive)
     assert sent == [{"type": "lifespan.startup.complete"}, {"type": "lifespan.shutdown.complete"}]
+
+
+async def test_a_client_that_stops_reading_a_stream_loses_it_and_frees_its_thread(caplog: pytest.LogCaptureFixture) -> None:
+    """From an attack pass: four clients that never read a download held every legacy thread
+    for as long as their sockets stayed open (only a disconnect ended a stream)."""
+    produced: list[int] = []
+    closed = threading.Event()
+
+    def download(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+        def blocks() -> Iterator[bytes]:
+            try:
+                for number in range(1000):  # 64 MiB: far more than the stream's window
+                    produced.append(number)
+                    yield bytes([number % 251]) * 64 * KiB
+            finally:
+                closed.set()
+
+        return blocks()
+
+    bridge = WSGIBridge(download, threads=1, concurrency=None, send_timeout=0.3)
+    stalled = asyncio.Event()
+
+    async def client_that_stops_reading(message: Message) -> None:
+        if message["type"] == "http.response.body":
+            await stalled.wait()  # a server's send waits so while the client's window is full
+
+    with caplog.at_level(logging.WARNING, logger="fastapi_gateway.legacy.bridge"):
+        started = time.monotonic()
+        messages = await asyncio.wait_for(call(bridge, http_scope("/download"), on_send=client_that_stops_reading), 5)
+        assert time.monotonic() - started < 2
+    assert status_of(messages) == 200
+    assert not any(m["type"] == "http.response.body" and m.get("more_body") is False for m in messages), "left unfinished"
+    assert await asyncio.to_thread(closed.wait, 5), "the thread let go of the response"
+    assert len(produced) < 100
+    assert "took nothing of the response for 0.3 s" in caplog.text
+    # The one thread serves the next request.
+    bridge.app = hello
+    assert body_of(await asyncio.wait_for(call(bridge, http_scope("/")), 5)) == b"hello"
+
+
+async def test_a_slow_reader_keeps_its_stream() -> None:
+    """The limit is on a client taking nothing: one that takes each block late still gets it all."""
+
+    def download(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return (bytes([n]) * 64 * KiB for n in range(16))
+
+    async def slow_client(message: Message) -> None:
+        await asyncio.sleep(0.05)
+
+    messages = await call(WSGIBridge(download, send_timeout=0.3), http_scope("/download"), on_send=slow_client)
+    assert body_of(messages) == b"".join(bytes([n]) * 64 * KiB for n in range(16))
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_a_body_over_the_limit_is_refused_before_it_reaches_the_app_or_the_disk(chunked: bool) -> None:
+    """From an attack pass: an anonymous POST to any legacy URL was stored whole, however large,
+    before Django ran (under gunicorn only a view that reads the body stores it)."""
+    called: list[str] = []
+
+    def app(environ: Environ, start_response: StartResponse) -> list[bytes]:
+        called.append(environ["PATH_INFO"])
+        start_response("200 OK", [])
+        return [b"read"]
+
+    read = 0
+
+    async def receive() -> Message:
+        nonlocal read
+        read += 1
+        return {"type": "http.request", "body": b"x" * 64 * KiB, "more_body": True}  # a body that never ends
+
+    headers = [(b"transfer-encoding", b"chunked")] if chunked else [(b"content-length", str(10 * MiB).encode())]
+    messages = await asyncio.wait_for(call(WSGIBridge(app, max_body=MiB), http_scope("/no-such-page/", method="POST", headers=headers),
+                                           receive), 5)
+    assert status_of(messages) == 413
+    assert dict(messages[0]["headers"])[b"connection"] == b"close"
+    assert body_of(messages) == b"Content Too Large: the request body is over this site's limit of 1048576 bytes.\n"
+    assert called == []
+    assert read == (17 if chunked else 0), "counted as it came when undeclared; not read at all when declared"
+    # At the limit it is taken.
+    exact = await call(WSGIBridge(app, max_body=MiB), http_scope("/", method="POST", headers=[(b"content-length", str(MiB).encode())]),
+                       body_messages(b"x" * MiB))
+    assert status_of(exact) == 200
