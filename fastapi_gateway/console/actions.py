@@ -109,7 +109,7 @@ def _state(value: Any, percent: Any) -> tuple[RouteState, int]:
 
 
 def _current(route: str) -> tuple[str, int]:
-    setting = load_states([route]).get(route, LEGACY)
+    setting = load_states([route], only=True).get(route, LEGACY)
     return setting.state.value, setting.percent
 
 

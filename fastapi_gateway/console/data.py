@@ -68,7 +68,7 @@ def route_overview(since: datetime, *, report_url: ReportUrl, names: Iterable[st
     only = None if names is None else set(names)
     routes = [route for route in declared_routes() if only is None or route.name in only]
     shown = [route.name for route in routes]
-    states = load_states(shown)
+    states = load_states(shown, only=only is not None)
     numbers = route_numbers(since, names=shown)
     parity = _last_parity(shown, report_url)
     rows = []

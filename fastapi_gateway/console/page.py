@@ -199,7 +199,7 @@ def _route_defaults(route: Any) -> tuple[str, int, str]:
 
     if not isinstance(route, str) or route not in data.route_names():
         return RouteState.LEGACY.value, 0, ""
-    setting = load_states([route]).get(route, LEGACY)
+    setting = load_states([route], only=True).get(route, LEGACY)
     steps = declared_plan(route).steps
     spec = ",".join(f"canary:{step.percent}" if step.state is RouteState.CANARY else step.state.value for step in steps)
     return setting.state.value, setting.percent, spec

@@ -59,13 +59,15 @@ def current_version() -> int:
     return int(row or 0)
 
 
-def load_states(declared: Iterable[str]) -> dict[str, RouteSetting]:
-    """States of the declared routes; rows naming undeclared routes are ignored with a warning."""
+def load_states(declared: Iterable[str], *, only: bool = False) -> dict[str, RouteSetting]:
+    """States of the declared routes; rows naming undeclared routes are ignored with a warning.
+    ``only``: ``declared`` is some of the declared routes, whose rows alone are read."""
     from fastapi_gateway.routing.models import RouteStateRecord
 
     known = set(declared)
     states: dict[str, RouteSetting] = {}
-    for name, state, percent in RouteStateRecord.objects.values_list("name", "state", "percent"):
+    rows = RouteStateRecord.objects.filter(name__in=known) if only else RouteStateRecord.objects.all()
+    for name, state, percent in rows.values_list("name", "state", "percent"):
         if name not in known:
             logger.warning("route table: ignoring state %r of undeclared route %r", state, name)
             continue

@@ -89,6 +89,15 @@ def test_load_ignores_rows_of_undeclared_routes(caplog: Any) -> None:
     assert "undeclared route 'gone'" in caplog.text
 
 
+
+def test_the_state_of_some_routes_warns_of_no_other(caplog: Any) -> None:
+    """The console reads one route's state: the rows of the others are not "undeclared"."""
+    set_route_state("tickets-page", "redirect")
+    set_route_state("api-tickets", "shadow")
+    assert {name: setting.state.value for name, setting in load_states(["api-tickets"], only=True).items()} == {"api-tickets": "shadow"}
+    assert "undeclared" not in caplog.text
+
+
 def test_cli_lists_sets_and_rolls_back() -> None:
     out = io.StringIO()
     call_command("routes", stdout=out)
