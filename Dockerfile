@@ -46,11 +46,14 @@ RUN groupadd --gid 10001 gateway \
     && chown gateway:gateway /var/lib/gateway/media
 COPY --from=build /opt/venv /opt/venv
 COPY --from=build /app /app
+# Nothing is in front of this image's server: legacy request bodies are capped as deploy/'s nginx
+# caps them (GATEWAY_LEGACY_MAX_BODY_MB; raise it for a site that takes larger uploads).
 ENV PATH=/opt/venv/bin:$PATH \
     DJANGO_SETTINGS_MODULE=${DJANGO_SETTINGS_MODULE} \
     DJANGO_MEDIA_ROOT=/var/lib/gateway/media \
     GRADIO_TEMP_DIR=/tmp/gradio \
     GRADIO_ANALYTICS_ENABLED=False \
+    GATEWAY_LEGACY_MAX_BODY_MB=50 \
     MPLCONFIGDIR=/tmp/matplotlib \
     XDG_CACHE_HOME=/tmp/cache \
     HOME=/tmp \

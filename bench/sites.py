@@ -48,8 +48,6 @@ class Site:
             "DATABASE_URL": f"sqlite:///{self.database}",
             "DJANGO_MEDIA_ROOT": str(self.media),
             "GATEWAY_METRICS_TOKEN": METRICS_TOKEN,
-            # Section e uploads 1 GB through the legacy ticket form: as gunicorn and granian, no limit below it.
-            "GATEWAY_LEGACY_MAX_BODY_MB": "2048",
         }
 
     def manage(self, *args: str, env: dict[str, str] | None = None) -> str:

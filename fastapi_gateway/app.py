@@ -221,7 +221,7 @@ def create_app(
         legacy_wsgi_app, threads=legacy_threads, concurrency=legacy_concurrency,
         overflow_after=config["LEGACY_OVERFLOW_MS"] / 1000, body_timeout=config["LEGACY_BODY_TIMEOUT_SECONDS"],
         body_spool_limit=config["LEGACY_BODY_SPOOL_KB"] * 1024,
-        max_body=(config["LEGACY_MAX_BODY_MB"] if config["LEGACY_MAX_BODY_MB"] is not None else max_upload_mb) * 1024 * 1024,
+        max_body=config["LEGACY_MAX_BODY_MB"] * 1024 * 1024 if config["LEGACY_MAX_BODY_MB"] is not None else None,
         send_timeout=config["LEGACY_SEND_TIMEOUT_SECONDS"],
     )
     if keeps_numbers:  # each request Django answers, counted for the coverage of the move

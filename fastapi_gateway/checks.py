@@ -12,7 +12,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
 from fastapi_gateway.conf import problems
 
-__all__ = ["check_gateway_settings", "check_project_settings"]
+__all__ = ["check_deployment", "check_gateway_settings", "check_project_settings"]
 
 
 @register(Tags.compatibility)
@@ -39,6 +39,27 @@ def check_project_settings(app_configs: Sequence[AppConfig] | None = None, **kwa
                              hint="Set LOGIN_URL to your login view's URL or name.", obj="settings.LOGIN_URL",
                              id="fastapi_gateway.W010"))
     return found
+
+
+@register(Tags.security, deploy=True)
+def check_deployment(app_configs: Sequence[AppConfig] | None = None, **kwargs: Any) -> list[CheckMessage]:
+    """``manage.py check --deploy``: what a gateway serving the internet should not leave open."""
+    from fastapi_gateway.conf import gateway_settings
+    from fastapi_gateway.exceptions import GatewayConfigurationError
+
+    try:
+        options = gateway_settings()
+    except GatewayConfigurationError:
+        return []  # check_gateway_settings reports it
+    if options["LEGACY_MAX_BODY_MB"] is not None:
+        return []
+    return [Warning(
+        "legacy request bodies have no size limit: the gateway stores each whole (on disk past "
+        "LEGACY_BODY_SPOOL_KB) before Django runs, whatever the URL, so anyone can fill the disk",
+        hint="Set GATEWAY['LEGACY_MAX_BODY_MB'] (or GATEWAY_LEGACY_MAX_BODY_MB) to the largest body your site takes, "
+             "unless a proxy in front caps bodies (nginx's client_max_body_size).",
+        obj="settings.GATEWAY", id="fastapi_gateway.W012",
+    )]
 
 
 def _check_logout_url() -> list[CheckMessage]:

@@ -52,7 +52,9 @@ DEFAULTS: dict[str, Any] = {
     "LEGACY_OVERFLOW_MS": 20.0,
     "LEGACY_BODY_TIMEOUT_SECONDS": 60.0,
     "LEGACY_BODY_SPOOL_KB": 256,
-    "LEGACY_MAX_BODY_MB": None,  # a legacy request body over this is refused (413) unread; None: MAX_UPLOAD_MB
+    # A legacy request body over this many MB is refused (413) before it is read; None: no limit
+    # but Django's own (manage.py check --deploy warns: set it unless a proxy in front caps bodies).
+    "LEGACY_MAX_BODY_MB": None,
     "LEGACY_SEND_TIMEOUT_SECONDS": 30.0,  # a client taking nothing of a streamed legacy response this long is cut off
     # The edge.
     "TRUSTED_PROXIES": [],  # addresses or networks whose X-Forwarded-* headers are believed
@@ -233,7 +235,7 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
             bad(key, "must be a positive number")
     legacy_max = values["LEGACY_MAX_BODY_MB"]
     if legacy_max is not None and (not isinstance(legacy_max, int) or isinstance(legacy_max, bool) or legacy_max < 1):
-        bad("LEGACY_MAX_BODY_MB", "must be a whole number of at least 1 or None", "None takes MAX_UPLOAD_MB.")
+        bad("LEGACY_MAX_BODY_MB", "must be a whole number of at least 1 or None", "None sets no limit but Django's own.")
     keep = values["PAGE_FILES_KEEP_HOURS"]
     if keep is not None and (not _is_number(keep) or not keep > 0):
         bad("PAGE_FILES_KEEP_HOURS", "must be a positive number of hours or None", "None keeps the files until deleted by hand.")

@@ -160,3 +160,18 @@ def test_pages_without_a_logout_view_to_post_to_are_reported(settings: Any) -> N
         call_command("check", "--fail-level", "WARNING")
     settings.GATEWAY = {**settings.GATEWAY, "LOGOUT_URL": "/admin/logout/"}
     call_command("check", "--fail-level", "WARNING")
+
+
+@_check_reads_the_database
+def test_the_deploy_check_asks_for_a_legacy_body_limit(settings: Any) -> None:
+    """Legacy URLs keep Django's own limits by default, but the gateway stores a body whole
+    before Django runs: ``check --deploy`` says so until a limit is set."""
+    from fastapi_gateway.checks import check_deployment
+
+    settings.GATEWAY = {key: value for key, value in settings.GATEWAY.items() if key != "LEGACY_MAX_BODY_MB"}
+    assert [message.id for message in check_deployment()] == ["fastapi_gateway.W012"]
+    with pytest.raises(SystemCheckError, match="fastapi_gateway.W012"):
+        call_command("check", "--deploy", "--fail-level", "WARNING", "--tag", "security")
+    call_command("check", "--fail-level", "WARNING")  # not without --deploy
+    settings.GATEWAY = {**settings.GATEWAY, "LEGACY_MAX_BODY_MB": 50}
+    assert check_deployment() == []

@@ -1,4 +1,5 @@
-"""Uploads to the new routes are limited (413 Content Too Large); legacy keeps Django's limits."""
+"""Uploads to the new routes are limited (413 Content Too Large); legacy URLs keep Django's own
+limits unless ``LEGACY_MAX_BODY_MB`` sets one before Django runs."""
 
 from __future__ import annotations
 
@@ -48,8 +49,14 @@ async def test_chunked_oversize_body_is_413(limited: httpx.AsyncClient) -> None:
     assert response.status_code == 413
 
 
-async def test_legacy_urls_keep_djangos_own_limits(limited: httpx.AsyncClient) -> None:
-    # 2 MB to a legacy URL is not cut by the gateway's 1 MB limit: Django decides (here 302
-    # to login, because the request is anonymous).
-    response = await limited.post("/tickets/new/", content=b"x" * (2 * 1024 * 1024))
-    assert response.status_code in (302, 403)
+async def test_legacy_urls_have_their_own_limit_under_which_django_decides(gateway_factory: Any) -> None:
+    async with gateway_factory(api_routers={"/api/v2": _sink_router()}, max_upload_mb=1, legacy_max_body_mb=3) as client:
+        # 2 MB to a legacy URL is not cut by the new side's 1 MB limit: Django decides (here 302
+        # to login, because the request is anonymous).
+        response = await client.post("/tickets/new/", content=b"x" * (2 * 1024 * 1024))
+        assert response.status_code in (302, 403)
+        over = await client.post("/tickets/new/", content=b"x" * (3 * 1024 * 1024 + 1))
+        assert over.status_code == 413 and "over this site's limit" in over.text
+    # By default Django's own limits alone.
+    async with gateway_factory(api_routers={"/api/v2": _sink_router()}, max_upload_mb=1) as client:
+        assert (await client.post("/tickets/new/", content=b"x" * (4 * 1024 * 1024))).status_code in (302, 403)

@@ -66,8 +66,8 @@ urlpatterns = [path("slow-rows/", _slow_rows), path("", include("legacy_django.u
 
 @pytest.fixture
 async def desk() -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The gateway with two legacy threads, taking legacy bodies up to 256 MB, and a browser-like client of it."""
-    app = create_app(legacy_threads=2, legacy_max_body_mb=256)
+    """The gateway with two legacy threads, and a browser-like client of it."""
+    app = create_app(legacy_threads=2)
     async with serve(app) as client:
         yield app, client
 
@@ -353,22 +353,3 @@ async def test_a_legacy_page_costs_one_thread_hop(
     await login(client, "alice", demo_password)  # GET the form, POST it
     assert (await client.get("/tickets/")).status_code == 200
     assert len(hops) == 3, hops
-
-
-async def test_legacy_bodies_take_the_upload_limit_unless_told_otherwise(db: None) -> None:
-    """``LEGACY_MAX_BODY_MB`` defaults to ``MAX_UPLOAD_MB``: one number caps every body."""
-    started: list[str] = []
-
-    def note(**kwargs: Any) -> None:
-        started.append("django")
-
-    headers = [(b"content-type", b"application/x-www-form-urlencoded"), (b"content-length", str(2 * 1024 * 1024).encode())]
-    request_started.connect(note)
-    try:
-        refused = await call(create_app(max_upload_mb=1), http_scope("/accounts/login/", method="POST", headers=headers), until(asyncio.Event()))
-        taken = await call(create_app(max_upload_mb=1, legacy_max_body_mb=3), http_scope("/accounts/login/", method="POST", headers=headers),
-                           body_messages(b"x" * 2 * 1024 * 1024))
-    finally:
-        request_started.disconnect(note)
-    assert refused[0]["status"] == 413 and started == ["django"], "refused before Django; taken when the limit allows"
-    assert taken[0]["status"] in (200, 403)  # Django's own answer (its CSRF check), not the gateway's 413
