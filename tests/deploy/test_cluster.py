@@ -326,6 +326,18 @@ class TestOneHost:
             assert logged and logged[0]["uri"] == "/tickets/"
         assert not [e for e in cluster.access_log() if "a b" == e["request_id"] or '"status"' in str(e["request_id"])]
 
+    def test_a_clients_own_forwarding_headers_never_reach_the_gateway(self, one_host_cluster: RunningCluster) -> None:
+        """The gateway believes nginx's forwarding headers (it is a trusted proxy), so nginx passes
+        only those it sets itself: Gradio builds its root URL from ``X-Forwarded-Host``."""
+        with Browser(one_host_cluster.nginx_url, "forwarded") as browser:
+            assert browser.log_in("bob").status_code == 302
+            forged = {"X-Forwarded-Host": "evil.example", "X-Forwarded-Port": "4443", "X-Forwarded-Prefix": "/evil-prefix",
+                      "Forwarded": "host=evil.example;proto=https", "X-Real-IP": "203.0.113.9"}
+            config = browser.client.get("/ui/tickets/config", headers=forged)
+            assert config.status_code == 200, config.text[:300]
+            assert "evil" not in config.text and "4443" not in config.text
+            assert config.json()["root"].startswith(browser.base_url), config.json()["root"]
+
     def test_sigterm_stops_nginx_and_every_gateway(self, one_host_cluster: RunningCluster) -> None:
         cluster = one_host_cluster
         state = cluster.state()
