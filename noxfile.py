@@ -96,5 +96,11 @@ def tests(session: nox.Session, django: str) -> None:
         session.run("mypy", "--cache-dir", str(Path(session.virtualenv.location) / ".mypy_cache"))
     session.run(
         "python", "-m", "pytest", "-p", "no:cacheprovider", "-q", *(session.posargs or CORE),
-        env={"GRADIO_ANALYTICS_ENABLED": "False"},
+        env={"GRADIO_ANALYTICS_ENABLED": "False", "TEST_REDIS_URL": _redis_url(session.python, django)},
     )
+
+
+def _redis_url(python: object, django: str) -> str:
+    """A Redis database of the pair's own (14, 13, ...; make test's is 15): pairs run side by side
+    (``nox`` in two shells) never share keys."""
+    return f"redis://127.0.0.1:6379/{14 - PAIRS.index((str(python), django))}"

@@ -87,8 +87,9 @@ def _default_routers() -> dict[str, Any]:
 
 @pytest.fixture
 async def gateway(gateway_factory: Callable[..., Any]) -> AsyncIterator[httpx.AsyncClient]:
-    """The bundled gateway without Gradio pages (those have their own tests)."""
-    async with gateway_factory() as client:
+    """The bundled gateway without Gradio pages or the console (those have their own tests):
+    building them costs most of a second a test."""
+    async with gateway_factory(gradio_pages=[], migration_console=None) as client:
         yield client
 
 

@@ -129,20 +129,32 @@ async def test_worker_threads_keep_their_redis_connection_like_a_wsgi_thread(
     ``caches`` (an asgiref Local) is empty: a new RedisCache, pool and TCP connect per request.
     A gateway's threads keep theirs for their lifetime, as gunicorn's do."""
     import redis
+    from redis.connection import Connection
 
     from tests.gateway.conftest import login
     from .session_engines import REDIS_URL
 
-    def connects() -> int:
-        with redis.Redis.from_url(REDIS_URL) as server:
-            return int(server.info("stats")["total_connections_received"])
+    opened = 0
+    connect = Connection._connect
+
+    def counting(connection: Any) -> Any:  # every TCP connect of this process, closed since or not
+        nonlocal opened
+        opened += 1
+        return connect(connection)
 
     async with gateway_factory() as client:
         await login(client, "alice", demo_password)
-        before = connects()
-        for _ in range(25):
-            assert (await client.get("/api/v2/me")).json()["username"] == "alice"  # the adapter, via run_orm
-            assert (await client.get("/tickets/")).status_code == 200  # Django's SessionMiddleware, via the bridge
-        opened = connects() - before - 1  # -1: connects() itself
+        Connection._connect = counting  # type: ignore[method-assign]  # in process: a run beside it is not counted
+        try:
+            for _ in range(25):
+                assert (await client.get("/api/v2/me")).json()["username"] == "alice"  # the adapter, via run_orm
+                assert (await client.get("/tickets/")).status_code == 200  # Django's SessionMiddleware, via the bridge
+            counted = opened
+            with redis.Redis.from_url(REDIS_URL) as probe:  # the count sees a new connection
+                probe.ping()
+            assert opened == counted + 1
+            opened = counted
+        finally:
+            Connection._connect = connect  # type: ignore[method-assign]
     # One per worker thread that ran a lookup (the bridge has 4, anyio's pool reuses its idle ones).
     assert opened <= 8, f"{opened} Redis connections for 50 requests"
