@@ -53,14 +53,18 @@ RULE_SETTINGS = frozenset(
 _CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
 
 _NAME = r"\w.%\-\[\]+~"
-# An unquoted value runs to the next "&" (a server splits a query there only: ";" and "'" are
-# part of the value Django reads), whitespace, the end of an HTML attribute or tag, or a "; "
-# (a separator in free text and cookie lines: a URL holds no whitespace).
-_VALUE = r"""(?P<value>"[^"]*"|'[^']*'|(?:(?i:bearer|basic|digest|token|negotiate)[ \t]+)?(?:[^\s&;"<>]|;(?!\s))*)"""
+_VALUE = r"""(?P<value>"[^"]*"|'[^']*'|(?:(?i:bearer|basic|digest|token|negotiate)[ \t]+)?[^\s&;"'<>]*)"""
+# A secret's unquoted value is masked as a server reads it: on to the next "&" (";" and "'" are
+# part of it), whitespace, a double quote, a tag's end, or a "; " (a separator in free text and
+# cookie lines; a URL holds no whitespace).
+_SECRET_REST = re.compile(r"""(?:[^\s&;"<>]|;(?!\s))*""")
 _PAIR = re.compile(rf"(?<![{_NAME}])(?P<name>[{_NAME}]+)(?P<sep>[\"']?[ \t]*(?P<op>=)[ \t]*){_VALUE}")
 _LABELLED_PAIR = re.compile(rf"(?<![{_NAME}])(?P<name>[{_NAME}]+)(?P<sep>[\"']?[ \t]*(?P<op>[=:])[ \t]*){_VALUE}")
-# "name": value, as JSON writes it, wherever it sits (a query value, a form field, a log line).
-_JSON_PAIR = re.compile(r'"(?P<name>(?:[^"\\]|\\.){1,256})"(?P<sep>[ \t]*:[ \t]*)(?P<value>"(?:[^"\\]|\\.)*"|[^\s,}\]&]*)')
+# "name": as JSON writes a field's name, wherever it sits (a query value, a form field, a log
+# line); its value is read as JSON. Names are short and plain, so a scan at every quote is cheap.
+_JSON_NAME = re.compile(r'"(?P<name>[\w.\-\[\]%+~ ]{1,64})"\s*:\s*')
+_JSON_REST = re.compile(r"[^\s,}\]&]*")  # a value that is not whole JSON: up to where JSON would go on
+_JSON_DECODER = json.JSONDecoder()
 _HEADER_LINE = re.compile(
     r"""(?i)(?<![\w-])(?P<name>proxy-authorization|authorization|set-cookie|cookie)(?P<sep>["']?[ \t]*:[ \t]*["']?)(?P<value>[^\r\n"']+)"""
 )
@@ -151,23 +155,47 @@ class Redactor:
         if ":" in value and ("authorization" in (lowered := value.lower()) or "cookie" in lowered):
             value = _HEADER_LINE.sub(lambda match: f"{match['name']}{match['sep']}{self.substitute}", value)
         if '"' in value and ":" in value:
-            value = _JSON_PAIR.sub(self._json_pair, value)
+            value = self._json_pairs(value)
         if "=" not in value and not labels:
             return value
-
-        def pair(match: re.Match[str]) -> str:
+        out: list[str] = []
+        position = 0
+        for match in (_LABELLED_PAIR if labels else _PAIR).finditer(value):
+            if match.start() < position:
+                continue  # inside a secret value masked whole
             name, sep, shown = match["name"], match["sep"], match["value"]
-            if self.secret_name(name):
-                quote_mark = shown[0] if shown[:1] in ("'", '"') else ""
-                return f"{name}{sep}{quote_mark}{self.substitute}{quote_mark}"
-            return f"{name}{sep}{self._nested(shown, depth)}"
+            out.append(value[position:match.start()])
+            position = match.end()
+            if not self.secret_name(name):
+                out.append(f"{name}{sep}{self._nested(shown, depth)}")
+                continue
+            quote_mark = shown[0] if shown[:1] in ("'", '"') else ""
+            out.append(f"{name}{sep}{quote_mark}{self.substitute}{quote_mark}")
+            rest = _SECRET_REST.match(value, match.start("value")) if not quote_mark else None
+            if rest is not None:  # it always matches (maybe empty)
+                position = max(position, rest.end())
+        out.append(value[position:])
+        return "".join(out)
 
-        return (_LABELLED_PAIR if labels else _PAIR).sub(pair, value)
-
-    def _json_pair(self, match: re.Match[str]) -> str:
-        if not self.secret_name(match["name"]):
-            return match[0]
-        return f'"{match["name"]}"{match["sep"]}"{self.substitute}"'
+    def _json_pairs(self, value: str) -> str:
+        """Each ``"name": value`` with a secret name, its whole JSON value masked (a string, an
+        object, a list); a value that is not whole JSON up to where it would go on."""
+        out: list[str] = []
+        position = 0
+        for match in _JSON_NAME.finditer(value):
+            if match.start() < position or not self.secret_name(match["name"]):
+                continue
+            start = match.end()
+            try:
+                end = _JSON_DECODER.raw_decode(value, start)[1]
+            except ValueError:
+                rest = _JSON_REST.match(value, start)
+                end = rest.end() if rest is not None else start  # it always matches (maybe empty)
+            out.append(value[position:start])
+            out.append(f'"{self.substitute}"')
+            position = end
+        out.append(value[position:])
+        return "".join(out)
 
     def _userinfo(self, match: re.Match[str]) -> str:
         if match["password"] is not None:

@@ -8,6 +8,7 @@ the names stay readable.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from django.views.debug import SafeExceptionReporterFilter
@@ -162,3 +163,23 @@ def test_a_secret_value_is_masked_whole_as_the_server_reads_it() -> None:
     assert '"page":2' in shown, "a JSON field that is not secret keeps its value"
     # Free text and cookie lines keep their "; " separators.
     assert redactor.text("session_id=abc123; token: xyz") == f"session_id={REDACTED}; token: {REDACTED}"
+
+
+def test_a_long_run_of_pairs_hides_no_secret_at_its_end() -> None:
+    """From a review: with ";" read as part of a value, ``a=1;b=2;...;password=x`` became the
+    value of ``a``, and the nesting limit left the secret in clear. Connection strings in error
+    messages are such runs."""
+    redactor = Redactor()
+    assert redactor.url("/x?a=1;b=2;c=3;d=4;e=5;password=hunter2") == f"/x?a=1;b=2;c=3;d=4;e=5;password={REDACTED}"
+    text = "connect failed: Server=db;Port=5432;Database=app;User Id=svc;SslMode=require;Password=hunter2"
+    assert "hunter2" not in redactor.text(text) and "Database=app" in redactor.text(text)
+
+
+def test_a_secret_json_value_is_masked_whole_and_cheaply() -> None:
+    redactor = Redactor()
+    assert redactor.text('{"token": {"inner": "SECRETX", "k": 1}, "n": 2}') == f'{{"token": "{REDACTED}", "n": 2}}'
+    assert redactor.text('{"password":["s1", "s2"]}') == f'{{"password":"{REDACTED}"}}'
+    assert "abc" not in redactor.text('{"password":\n"abc"}')
+    started = time.perf_counter()
+    redactor.text('\\"' * 500_000 + ":")  # a quote at every other character: each a possible name
+    assert time.perf_counter() - started < 2
