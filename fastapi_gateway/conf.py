@@ -55,7 +55,7 @@ DEFAULTS: dict[str, Any] = {
     # A legacy request body over this many MB is refused (413) before it is read; None: no limit
     # but Django's own (manage.py check --deploy warns: set it unless a proxy in front caps bodies).
     "LEGACY_MAX_BODY_MB": None,
-    "LEGACY_SEND_TIMEOUT_SECONDS": 30.0,  # a client taking nothing of a streamed legacy response this long is cut off
+    "LEGACY_SEND_TIMEOUT_SECONDS": 30.0,  # a client taking under 128 KiB of a legacy response in this long is cut off
     # The edge.
     "TRUSTED_PROXIES": [],  # addresses or networks whose X-Forwarded-* headers are believed
     "LIMIT_REQUEST_LINE": 4094,  # gunicorn's limits on a request head

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from _typeshed import OptExcInfo
     from wsgiref.types import WSGIApplication
 
-__all__ = ["WSGIBridge", "BUFFER_LIMIT", "OVERFLOW_AFTER", "BODY_TIMEOUT", "BODY_SPOOL_LIMIT", "SEND_TIMEOUT"]
+__all__ = ["WSGIBridge", "BUFFER_LIMIT", "OVERFLOW_AFTER", "BODY_TIMEOUT", "BODY_SPOOL_LIMIT", "SEND_SLICE", "SEND_TIMEOUT"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ BODY_TIMEOUT = 60.0  # seconds without a byte of the request body, as nginx's cl
 BODY_SPOOL_LIMIT = 256 * 1024
 SEND_TIMEOUT = 30.0  # seconds a streamed response may wait on a client taking nothing, as gunicorn's --timeout
 _COALESCE_LIMIT = 64 * 1024
+SEND_SLICE = 128 * 1024  # the largest send: the progress a streaming client must make within the send timeout
 _ERROR_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21")]
 _OUTSIDE_TEXT = b"Not Found: the request path is outside this site's SCRIPT_NAME.\n"
 _OUTSIDE_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"%d" % len(_OUTSIDE_TEXT))]
@@ -129,9 +130,9 @@ class _ResponseStream:
     async def send_to(self, send: Send, *, stall_timeout: float) -> None:
         """Loop side: send each batch (small chunks joined) until the end, an error or abandon();
         the end rides on the last batch when the thread finished before the loop took it.
-        Raises ``_ClientStalled`` when the client takes nothing for ``stall_timeout`` seconds
-        (the server's ``send`` waits while the client's window is full): the thread waiting on
-        the stream is a legacy thread every other page needs."""
+        Raises ``_ClientStalled`` when the client takes less than a slice (128 KiB) in
+        ``stall_timeout`` seconds (the server's ``send`` waits while the client's window is
+        full): the thread waiting on the stream is a legacy thread every other page needs."""
         send = functools.partial(_send_within, send, stall_timeout)
         while True:
             with self._lock:
@@ -147,7 +148,13 @@ class _ResponseStream:
                 batch = [b"".join(chunks)] if size <= _COALESCE_LIMIT else chunks
                 last = len(batch) - 1
                 for index, chunk in enumerate(batch):
-                    await send({"type": "http.response.body", "body": chunk, "more_body": not (ending and index == last)})
+                    # In slices: each send waits for the one before to reach the client, so the
+                    # stall limit is on a slice's worth of progress, not a whole large block's.
+                    final = ending and index == last
+                    for start in range(0, len(chunk), SEND_SLICE):
+                        piece = chunk[start:start + SEND_SLICE] if len(chunk) > SEND_SLICE else chunk
+                        await send({"type": "http.response.body", "body": piece,
+                                    "more_body": not (final and start + SEND_SLICE >= len(chunk))})
                 with self._lock:
                     self._unsent -= size
                     self._room.notify()
@@ -433,12 +440,15 @@ class WSGIBridge:
             outcome = await call.outcome
             if outcome is None:
                 return
-            await send({"type": "http.response.start", "status": outcome.status, "headers": outcome.headers})
-            if outcome.stream is None:
-                await send({"type": "http.response.body", "body": outcome.body})
-                return
-            pump = loop.create_task(_watch_for_disconnect(receive, call.abandon))
             try:
+                # A server's send waits while the client's window is full, the head's too (behind
+                # an earlier pipelined answer): a client that reads nothing must not keep a thread.
+                await _send_within(send, self.send_timeout,
+                                   {"type": "http.response.start", "status": outcome.status, "headers": outcome.headers})
+                if outcome.stream is None:
+                    await _send_within(send, self.send_timeout, {"type": "http.response.body", "body": outcome.body})
+                    return
+                pump = loop.create_task(_watch_for_disconnect(receive, call.abandon))
                 await outcome.stream.send_to(send, stall_timeout=self.send_timeout)
             except _ClientStalled:  # returning unfinished makes the server close the connection
                 logger.warning("%s %s: the client took nothing of the response for %g s; abandoned", scope.get("method"),

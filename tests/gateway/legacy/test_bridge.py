@@ -29,7 +29,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive
 
-from fastapi_gateway.legacy.bridge import BODY_SPOOL_LIMIT, BUFFER_LIMIT, WSGIBridge
+from fastapi_gateway.legacy.bridge import BODY_SPOOL_LIMIT, BUFFER_LIMIT, SEND_SLICE, WSGIBridge
 from fastapi_gateway.legacy.environ import FILE_BLOCK_SIZE
 
 StartResponse = Callable[..., Any]
@@ -296,10 +296,26 @@ async def test_file_wrapper_reads_large_blocks_with_flat_memory(tmp_path: Path) 
         for index in range(32):
             handle.write(bytes([index]) * MiB)
     files: list[Any] = []
+    reads: list[int] = []
+
+    class Recorded:
+        def __init__(self) -> None:
+            self.file = path.open("rb")
+
+        def read(self, size: int = -1) -> bytes:
+            reads.append(size)
+            return self.file.read(size)
+
+        def close(self) -> None:
+            self.file.close()
+
+        @property
+        def closed(self) -> bool:
+            return self.file.closed
 
     def download(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [("Content-Length", str(32 * MiB))])
-        files.append(path.open("rb"))
+        files.append(Recorded())
         return environ["wsgi.file_wrapper"](files[0], 4096)  # Django's FileResponse asks for 4 KiB
 
     sizes: list[int] = []
@@ -315,7 +331,8 @@ async def test_file_wrapper_reads_large_blocks_with_flat_memory(tmp_path: Path) 
     finally:
         tracemalloc.stop()
     assert sum(sizes) == 32 * MiB
-    assert set(sizes) == {FILE_BLOCK_SIZE}
+    assert set(reads) == {FILE_BLOCK_SIZE}, "read in large blocks, not Django's 4 KiB"
+    assert set(sizes) == {SEND_SLICE}, "sent in slices, each the progress the stall limit asks of a client"
     assert peak < 8 * MiB, peak
     assert files[0].closed
 
@@ -779,17 +796,47 @@ async def test_a_client_that_stops_reading_a_stream_loses_it_and_frees_its_threa
 
 
 async def test_a_slow_reader_keeps_its_stream() -> None:
-    """The limit is on a client taking nothing: one that takes each block late still gets it all."""
+    """The limit is on progress: a client reading steadily, but slower than a large block per
+    limit, still gets it all (the server's send waits for the previous message to reach the
+    client, so blocks go out in slices). Here 1 MiB blocks to a client taking 128 KiB per 0.1 s,
+    under a 0.25 s limit: a whole block would take 0.8 s."""
 
     def download(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         start_response("200 OK", [])
-        return (bytes([n]) * 64 * KiB for n in range(16))
+        return (bytes([n]) * MiB for n in range(2))
 
-    async def slow_client(message: Message) -> None:
-        await asyncio.sleep(0.05)
+    async def steady_client(message: Message) -> None:
+        await asyncio.sleep(0.1 * len(message.get("body", b"")) / SEND_SLICE)
 
-    messages = await call(WSGIBridge(download, send_timeout=0.3), http_scope("/download"), on_send=slow_client)
-    assert body_of(messages) == b"".join(bytes([n]) * 64 * KiB for n in range(16))
+    messages = await call(WSGIBridge(download, send_timeout=0.25), http_scope("/download"), on_send=steady_client)
+    assert body_of(messages) == b"".join(bytes([n]) * MiB for n in range(2))
+    assert messages[-1]["more_body"] is False
+
+
+async def test_a_client_that_reads_nothing_cannot_keep_a_thread_behind_its_head() -> None:
+    """From a review: the head's send waits too, behind an earlier pipelined answer the client
+    never read; the thread filling the stream's window must not wait on it for ever."""
+    closed = threading.Event()
+
+    def download(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+
+        def blocks() -> Iterator[bytes]:
+            try:
+                for _ in range(100):
+                    yield b"x" * MiB
+            finally:
+                closed.set()
+
+        return blocks()
+
+    async def window_full(message: Message) -> None:
+        await asyncio.Event().wait()
+
+    bridge = WSGIBridge(download, threads=1, concurrency=None, send_timeout=0.3)
+    messages = await asyncio.wait_for(call(bridge, http_scope("/download"), on_send=window_full), 5)
+    assert messages == []
+    assert await asyncio.to_thread(closed.wait, 5), "the thread let go of the response"
 
 
 @pytest.mark.parametrize("chunked", [False, True])

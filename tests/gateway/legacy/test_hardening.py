@@ -31,6 +31,7 @@ from starlette.routing import Mount
 from starlette.types import Message
 
 from fastapi_gateway import create_app
+from fastapi_gateway.legacy.bridge import SEND_SLICE
 from fastapi_gateway.legacy.mount import legacy_asgi_app
 from legacy_django.tickets.models import Ticket
 from legacy_django.tickets.queries import create_ticket
@@ -315,7 +316,7 @@ async def test_file_response_goes_out_in_large_blocks(
     messages = await call(app, scope)
     blocks = [m["body"] for m in messages[1:] if m["body"]]
     assert messages[0]["status"] == 200
-    assert [len(block) for block in blocks] == [MiB] * 3  # Django asks for 4 KiB blocks
+    assert [len(block) for block in blocks] == [SEND_SLICE] * (3 * MiB // SEND_SLICE)  # Django asks for 4 KiB blocks
     assert b"".join(blocks) == b"".join(bytes([n]) * MiB for n in range(3))
 
 
