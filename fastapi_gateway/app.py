@@ -244,7 +244,8 @@ def create_app(
     app.add_middleware(LoginRedirectMiddleware, page_paths=list(gradio_apps))
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=max_upload_mb * 1024 * 1024, path_prefixes=new_prefixes)
     if routes:
-        app.add_middleware(RoutingMiddleware, table=routing.table, shadow=routing.shadow, legacy=legacy)
+        app.add_middleware(RoutingMiddleware, table=routing.table, shadow=routing.shadow, legacy=legacy,
+                           max_body=max_upload_mb * 1024 * 1024)
     # A CORS policy of our own (no foreign origin allowed) also switches off Gradio's, which
     # answers any localhost origin with credentials.
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_credentials=False)

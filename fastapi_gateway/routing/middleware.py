@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import anyio
-from starlette.responses import JSONResponse, RedirectResponse
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastapi_gateway.compat import get_route_path
@@ -101,8 +101,11 @@ def _count(route: MigratedRoute, side: str, status: int, started: float, scope: 
 class RoutingMiddleware:
     routes_requests = True  # how parity finds this layer to reach both sides below it
 
-    def __init__(self, app: ASGIApp, *, table: LiveRouteTable, shadow: ShadowRunner, legacy: ASGIApp | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, table: LiveRouteTable, shadow: ShadowRunner, legacy: ASGIApp | None = None, max_body: int | None = None,
+    ) -> None:
         self.app = app
+        self.max_body = max_body  # the body of a safe request tried on the new side, read whole first
         # The legacy side, called directly: the layers between here and the router are for the new side.
         self.legacy = legacy if legacy is not None else app
         self.table = table
@@ -174,7 +177,11 @@ class RoutingMiddleware:
                     raise
                 await JSONResponse({"detail": "Internal Server Error"}, status_code=500)(scope, receive, tracker)
             return "new"
-        body = await read_body(receive)
+        try:
+            body = await read_body(receive, limit=self.max_body)  # the new side's limit: it is the new side's request
+        except OverflowError:
+            await PlainTextResponse("Content Too Large", status_code=413, headers={"Connection": "close"})(scope, receive, send)
+            return "new"
         answer: Answer | None = None
         reason = "timeout"
         with anyio.move_on_after(route.new_timeout):
@@ -202,11 +209,15 @@ class RoutingMiddleware:
         captured: list[bytes] = []
         captured_size = 0
         request_body: list[bytes] = []
+        request_size = 0
 
         async def teeing_receive() -> Message:
+            nonlocal request_size
             message = await receive()
-            if message["type"] == "http.request":
-                request_body.append(message.get("body", b""))
+            if message["type"] == "http.request" and request_size <= _SHADOW_CAPTURE_LIMIT:
+                chunk = message.get("body", b"")
+                request_body.append(chunk)
+                request_size += len(chunk)  # past the limit nothing more is kept: no comparison
             return message
 
         async def capturing_send(message: Message) -> None:
@@ -222,7 +233,7 @@ class RoutingMiddleware:
             await send(message)
 
         await self.legacy(scope, teeing_receive, _with_served_by(capturing_send, "legacy"))
-        if captured_size > _SHADOW_CAPTURE_LIMIT or not legacy.status:
+        if captured_size > _SHADOW_CAPTURE_LIMIT or request_size > _SHADOW_CAPTURE_LIMIT or not legacy.status:
             return
         legacy.body = b"".join(captured)
         path = route.new.format(**matched.params)

@@ -402,3 +402,25 @@ async def test_shadow_waits_while_a_django_call_runs_even_with_the_cpu_idle(gate
         gate.leave(slow_view)
     await alice_on.get("/api/tickets/")
     await _wait_for_shadow(gateway, started + 1)
+
+
+async def test_a_body_sent_with_a_safe_request_is_held_to_the_limits(gateway_with: Any, demo_password: str) -> None:
+    """From a review: a GET's body to a route on the new side was read whole into memory, and a
+    shadowed route kept a copy of any body it passed to Django, however large."""
+    async with gateway_with(FAULTY["wrong"], max_upload_mb=1) as gateway:
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            await gateway.flip("wrong", "new")
+            refused = await client.request("GET", "/api/tickets/", content=b"x" * (2 * 1024 * 1024))
+            assert refused.status_code == 413 and refused.text == "Content Too Large"
+            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "new"
+            await gateway.flip("wrong", "shadow")
+            submitted: list[bytes] = []
+            shadow = _shadow(gateway)
+            submit = shadow.submit
+            shadow.submit = lambda job: (submitted.append(job.body), submit(job))  # type: ignore[method-assign]
+            served = await client.request("GET", "/api/tickets/", content=b"x" * (2 * 1024 * 1024))
+            assert served.status_code == 200 and served.headers["x-served-by"] == "legacy"
+            assert submitted == [], "no comparison is kept of a body over the capture limit"
+            await client.get("/api/tickets/")
+            assert submitted == [b""]
