@@ -440,14 +440,16 @@ class WSGIBridge:
             outcome = await call.outcome
             if outcome is None:
                 return
+            head = {"type": "http.response.start", "status": outcome.status, "headers": outcome.headers}
+            if outcome.stream is None:  # whole: its thread is free already, whatever the client reads
+                await send(head)
+                await send({"type": "http.response.body", "body": outcome.body})
+                return
             try:
                 # A server's send waits while the client's window is full, the head's too (behind
-                # an earlier pipelined answer): a client that reads nothing must not keep a thread.
-                await _send_within(send, self.send_timeout,
-                                   {"type": "http.response.start", "status": outcome.status, "headers": outcome.headers})
-                if outcome.stream is None:
-                    await _send_within(send, self.send_timeout, {"type": "http.response.body", "body": outcome.body})
-                    return
+                # an earlier pipelined answer): a client that reads nothing must not keep the
+                # thread filling this stream.
+                await _send_within(send, self.send_timeout, head)
                 pump = loop.create_task(_watch_for_disconnect(receive, call.abandon))
                 await outcome.stream.send_to(send, stall_timeout=self.send_timeout)
             except _ClientStalled:  # returning unfinished makes the server close the connection
