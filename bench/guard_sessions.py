@@ -195,12 +195,13 @@ def measure_guard_sessions(config: BenchConfig, sites: SiteFactory, pool: Server
                note=f"{flat_mib * 1024 / measured:.2f} KiB per tab; what a tab still leaves, measured in the bench: "
                     f"{rest.total:.2f} KiB (the login's records {rest.guard:.2f} and Gradio's upload progress "
                     f"{rest.progress:.2f}, both until its {MAX_ENTRIES_PER_SESSION:,} records are full; "
-                    f"Blocks.upload_file_set {rest.upload_set:.2f} and the queue's pending ids "
-                    f"{rest.pending_ids:.2f}, unbounded)"
+                    f"Blocks.upload_file_set {rest.upload_set:.2f} until its files are swept, older than "
+                    f"GATEWAY['PAGE_FILES_KEEP_HOURS'], and the queue's pending ids {rest.pending_ids:.2f})"
                     + ("" if queue_full else f"; Gradio's queue below its {GRADIO_QUEUE_SESSIONS:,} sessions' message "
                                              "queues (≈3 KiB each), which the flood still adds to")
                     + f"; {MAX_PAGE_SESSIONS_PER_OWNER} sessions a login, {MAX_SESSIONS_PER_USER} logins a user"),
         Figure("k", "k.disk.uploads", f"Gradio's upload folder on disk after {files:,} uploads", "MiB",
                Series.of([allocated / MIB]), "the bytes uploaded", Series.of([stored / MIB]), compare=False,
-               note="one directory per upload, kept until Gradio's delete_cache, which no page sets"),
+               note="one directory per upload, kept until Gradio's delete_cache sweeps it: the gateway sets it on every page "
+                    "from GATEWAY['PAGE_FILES_KEEP_HOURS'] (24 h)"),
     ], raw
