@@ -73,7 +73,7 @@ class _Abandoned(Exception):
 
 
 class _ClientStalled(Exception):
-    """Raised on the loop when the client took no byte of a streamed response for too long."""
+    """Raised on the loop when the client took less than a slice of a streamed response in the send timeout."""
 
 
 @dataclass(slots=True)
@@ -353,9 +353,10 @@ class WSGIBridge:
     whole before the app is called, in memory up to ``body_spool_limit`` bytes and in a
     temporary file past that; one that stops arriving for ``body_timeout`` seconds is
     answered 408 and its connection closed; one over ``max_body`` bytes (``None``: no limit) is
-    answered 413 before it is read. A streamed response whose client takes nothing for
-    ``send_timeout`` seconds is abandoned and its connection closed, so a client that stops
-    reading cannot keep a thread (gunicorn's sync worker is killed after its ``--timeout``).
+    answered 413 before it is read. A streamed response whose client takes less than
+    ``SEND_SLICE`` bytes in ``send_timeout`` seconds is abandoned and its connection closed, so a
+    client that stops reading cannot keep a thread (gunicorn's sync worker is killed after its
+    ``--timeout``).
 
     ``script_name`` is the path prefix the site is served under when the request path keeps it,
     as gunicorn takes ``SCRIPT_NAME`` from its environment: ``/app/x`` is ``SCRIPT_NAME`` ``/app``

@@ -42,8 +42,8 @@ def legacy_asgi_app(
     ``overflow_after`` seconds (a slow query, a remote call); see ``fastapi_gateway.legacy.admission``.
     A request body is read whole before a thread is taken, spooled to a temporary file past
     ``body_spool_limit`` bytes; one that stops arriving for ``body_timeout`` seconds gets 408,
-    one over ``max_body`` bytes 413 unread. A streamed response whose client takes nothing for
-    ``send_timeout`` seconds is abandoned, its thread freed and its connection closed.
+    one over ``max_body`` bytes 413 unread. A streamed response whose client takes less than
+    128 KiB in ``send_timeout`` seconds is abandoned, its thread freed and its connection closed.
     ``script_name`` (default: the ``SCRIPT_NAME`` environment variable, which gunicorn reads
     too) is the prefix a site served under a sub-path keeps in its request paths.
     """

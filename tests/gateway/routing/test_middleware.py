@@ -413,6 +413,27 @@ async def test_a_body_sent_with_a_safe_request_is_held_to_the_limits(gateway_wit
             await gateway.flip("wrong", "new")
             refused = await client.request("GET", "/api/tickets/", content=b"x" * (2 * 1024 * 1024))
             assert refused.status_code == 413 and refused.text == "Content Too Large"
+            # A long body is refused at the limit, not read to its end first.
+            read = 0
+
+            async def long_body() -> dict[str, Any]:
+                nonlocal read
+                read += 1
+                await asyncio.sleep(0)
+                return {"type": "http.request", "body": b"x" * 65536, "more_body": read < 100}  # 6.25 MiB
+
+            sent: list[dict[str, Any]] = []
+            cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+            scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
+                     "path": "/api/tickets/", "raw_path": b"/api/tickets/", "query_string": b"", "root_path": "",
+                     "headers": [(b"host", b"testserver"), (b"cookie", cookie.encode()), (b"transfer-encoding", b"chunked")],
+                     "client": ("127.0.0.1", 50000), "server": ("testserver", 80), "state": {}}
+
+            async def collect(message: dict[str, Any]) -> None:
+                sent.append(message)
+
+            await asyncio.wait_for(gateway.app(scope, long_body, collect), 10)
+            assert sent[0]["status"] == 413 and read == 17  # 1 MiB and one block past it
             assert (await client.get("/api/tickets/")).headers["x-served-by"] == "new"
             await gateway.flip("wrong", "shadow")
             submitted: list[bytes] = []
