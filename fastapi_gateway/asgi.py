@@ -14,13 +14,15 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from fastapi_gateway.app import create_app  # noqa: E402
 from fastapi_gateway.conf import setting  # noqa: E402
+from fastapi_gateway.server.gc_policy import install_gc_policy  # noqa: E402
 
 # A served process pins itself to a CPU of its own unless the settings say otherwise.
 app = create_app(cpu_affinity=True) if setting("CPU_AFFINITY") is None else create_app()
 
-# Everything built so far (Django's apps, the Gradio pages: about 250k objects) lives as long as
-# the process. Moving it out of the collector's reach keeps each full collection from walking
-# it, which was a tail-latency spike on every legacy request that triggered one (p99 about
-# 200 -> 130 ms in bench/), and keeps pages shared after a fork.
-gc.collect()
-gc.freeze()
+# Everything built so far (Django's apps, the Gradio pages) lives as long as the process, and so
+# do the objects of each open stream for as long as it is open: full collections walk only what
+# is new (fastapi_gateway.server.gc_policy). With the policy off, what exists now is still moved
+# out of the collector's reach once, which also keeps its pages shared after a fork.
+if install_gc_policy(setting("GC_FULL_WALK_SECONDS")) is None:
+    gc.collect()
+    gc.freeze()

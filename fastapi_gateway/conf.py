@@ -65,6 +65,10 @@ DEFAULTS: dict[str, Any] = {
     # Pin each serving process to a CPU of its own. None ("auto"): the served entrypoint
     # (fastapi_gateway.asgi, python -m fastapi_gateway) pins, an app built in-process does not.
     "CPU_AFFINITY": None,
+    # Full garbage collections of the served entrypoint walk only what is new since the last one,
+    # and every object once this often (fastapi_gateway.server.gc_policy); None: Python's own
+    # collector, with only what the process built at start kept out of its reach.
+    "GC_FULL_WALK_SECONDS": 600.0,
     # An OpenTelemetry span per request (the "otel" extra); the application configures the SDK.
     "TRACING": False,
     # Migration.
@@ -120,6 +124,7 @@ for _key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "LEGACY_SEND_T
     ENVIRONMENT[_key] = float
 ENVIRONMENT.update(
     PAGE_FILES_KEEP_HOURS=lambda raw: None if raw.strip().lower() in ("", "none") else float(raw),
+    GC_FULL_WALK_SECONDS=lambda raw: None if raw.strip().lower() in ("", "none") else float(raw),
     LEGACY_MAX_BODY_MB=lambda raw: None if raw.strip().lower() in ("", "none") else int(raw),
     TRUSTED_PROXIES=_split,
     METRICS_TOKEN=lambda raw: raw or None,
@@ -239,6 +244,9 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
     keep = values["PAGE_FILES_KEEP_HOURS"]
     if keep is not None and (not _is_number(keep) or not keep > 0):
         bad("PAGE_FILES_KEEP_HOURS", "must be a positive number of hours or None", "None keeps the files until deleted by hand.")
+    walk = values["GC_FULL_WALK_SECONDS"]
+    if walk is not None and (not _is_number(walk) or not walk > 0):
+        bad("GC_FULL_WALK_SECONDS", "must be a positive number of seconds or None", "None leaves Python's collector as it is.")
     routers = values["API_ROUTERS"]
     if not isinstance(routers, Mapping):
         bad("API_ROUTERS", "must map URL prefixes to routers", "For example {'/api/v2': 'myapp.api:router'}.")

@@ -34,6 +34,8 @@ def test_the_project_s_dict_then_the_environment(settings: Any) -> None:
     assert effective["TRUSTED_PROXIES"] == ["10.0.0.1", "10.0.0.0/8"]
     assert gateway_settings({"GATEWAY_PAGE_FILES_KEEP_HOURS": "2.5"})["PAGE_FILES_KEEP_HOURS"] == 2.5
     assert gateway_settings({"GATEWAY_PAGE_FILES_KEEP_HOURS": "none"})["PAGE_FILES_KEEP_HOURS"] is None
+    assert gateway_settings({"GATEWAY_GC_FULL_WALK_SECONDS": "120"})["GC_FULL_WALK_SECONDS"] == 120.0
+    assert gateway_settings({"GATEWAY_GC_FULL_WALK_SECONDS": "none"})["GC_FULL_WALK_SECONDS"] is None
     assert gateway_settings({"GATEWAY_LEGACY_MAX_BODY_MB": "500"})["LEGACY_MAX_BODY_MB"] == 500
 
 
@@ -76,6 +78,8 @@ _check_reads_the_database = pytest.mark.django_db
         ({"LEGACY_SEND_TIMEOUT_SECONDS": -1}, {}, "fastapi_gateway.E004", "LEGACY_SEND_TIMEOUT_SECONDS"),
         ({}, {"GATEWAY_LEGACY_MAX_BODY_MB": "1.5"}, "fastapi_gateway.E002", "GATEWAY_LEGACY_MAX_BODY_MB"),
         ({"PAGE_FILES_KEEP_HOURS": "a day"}, {}, "fastapi_gateway.E004", "PAGE_FILES_KEEP_HOURS"),
+        ({"GC_FULL_WALK_SECONDS": 0}, {}, "fastapi_gateway.E004", "GC_FULL_WALK_SECONDS"),
+        ({"GC_FULL_WALK_SECONDS": float("inf")}, {}, "fastapi_gateway.E004", "GC_FULL_WALK_SECONDS"),
         ({}, {"GATEWAY_PAGE_FILES_KEEP_HOURS": "a day"}, "fastapi_gateway.E002", "GATEWAY_PAGE_FILES_KEEP_HOURS"),
         ({"DOCS_PREFIX": "//evil.example"}, {}, "fastapi_gateway.E004", "DOCS_PREFIX"),
         ({"DOCS_PREFIX": "/"}, {}, "fastapi_gateway.E004", "DOCS_PREFIX"),
