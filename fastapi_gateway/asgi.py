@@ -20,9 +20,9 @@ from fastapi_gateway.server.gc_policy import install_gc_policy  # noqa: E402
 app = create_app(cpu_affinity=True) if setting("CPU_AFFINITY") is None else create_app()
 
 # Everything built so far (Django's apps, the Gradio pages) lives as long as the process, and so
-# do the objects of each open stream for as long as it is open: full collections walk only what
-# is new (fastapi_gateway.server.gc_policy). With the policy off, what exists now is still moved
-# out of the collector's reach once, which also keeps its pages shared after a fork.
+# do the objects of each open stream for as long as it is open: full collections skip them
+# (fastapi_gateway.server.gc_policy). With the policy off, what exists now is still moved out of
+# the collector's reach, once.
 if install_gc_policy(setting("GC_FULL_WALK_SECONDS")) is None:
     gc.collect()
     gc.freeze()

@@ -1,23 +1,26 @@
-"""Full garbage collections that walk only what is new, and all of it now and then.
+"""Full garbage collections that skip the objects a process keeps, and walk them now and then.
 
 CPython's collector walks every object it tracks on a full collection, and runs one whenever
-the objects promoted since the last reach a quarter of those that survived it: under load, every
-few seconds. A gateway process holds many objects that live long: each open Gradio stream is a
+the objects promoted since the last reach a quarter of those that survived it: under load,
+every few seconds. A gateway process keeps many objects for long: each open Gradio stream is a
 suspended await chain through every middleware, hundreds of objects, so with thousands of
 streams open each full collection held the GIL long enough to show in every legacy page's p99
 (bench/RESULTS.md, section j).
 
-So after each full collection, whatever survived it is moved out of the collector's reach
-(``gc.freeze()``): later full collections walk only what was promoted since. An object frozen
-that dies later is freed by reference counting as usual; one that dies in a reference cycle
-waits for the next *walk of everything*: every ``full_walk_seconds`` the frozen objects are
-handed back (``gc.unfreeze()``) and one full collection frees such cycles, after which the
-survivors are frozen again. Memory held by dead cycles is so bounded by what one period
-leaves; the price of a walk of everything is paid once a period instead of every few seconds.
+So when a full collection leaves at least ``freeze_at`` objects behind, they are moved out of
+the collector's reach (``gc.freeze()``): the next full collections walk only what was promoted
+since. A smaller heap is left to the collector as it is, so requests in flight are frozen only
+at those rare collections. A frozen object that dies later is freed by reference counting as
+usual; one that dies in a reference cycle waits for the next *walk of everything*: every
+``full_walk_seconds`` the frozen objects are handed back (``gc.unfreeze()``), and the next full
+collection, run where and when CPython runs it, walks them all once, frees such cycles and
+freezes what is left. That walk is longer than the collections it replaces (it covers what the
+process built at start too), once a period instead of every few seconds.
 
 It changes the process's collector, so only the served entrypoint installs it
 (``fastapi_gateway.asgi``), as it pins CPUs; an app built in-process (tests, an embedding
-server) keeps Python's collector as it found it.
+server) keeps Python's collector as it found it. A process forked from one that has it (a
+preloading server's workers, ``multiprocessing`` in a view) starts its own period.
 """
 
 from __future__ import annotations
@@ -25,74 +28,93 @@ from __future__ import annotations
 import gc
 import logging
 import math
+import os
+import sys
 import threading
-import time
-from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-__all__ = ["GCPolicy", "install_gc_policy"]
+__all__ = ["FREEZE_AT_OBJECTS", "GCPolicy", "install_gc_policy", "supported"]
 
 logger = logging.getLogger(__name__)
 
+FREEZE_AT_OBJECTS = 100_000  # survivors worth freezing: a full walk of fewer costs a few tens of ms
 _OLDEST = 2  # the generation a full collection collects (gc.collect()'s default)
 
-FROZEN = Gauge("gateway_gc_frozen_objects", "Objects out of the garbage collector's reach (gc.get_freeze_count()).")
-FROZEN.set_function(gc.get_freeze_count)
-FULL_WALKS = Counter("gateway_gc_full_walks", "Full collections that walked every object, frozen ones included.")
+FULL_WALKS = Counter("gateway_gc_full_walks", "Full garbage collections that walked every object, frozen ones included.")
+FROZEN = Gauge("gateway_gc_frozen_objects",
+               "Objects moved out of the garbage collector's reach since its last walk of everything (some freed since).")
+
+
+def supported(version: tuple[int, ...] = sys.version_info[:2], gil_enabled: bool | None = None) -> bool:
+    """Measured on CPython 3.11 to 3.13 with the GIL; 3.14 collects incrementally and a
+    free-threaded build freezes by stopping the world, so neither gets it until measured."""
+    if gil_enabled is None:
+        gil_enabled = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
+    return sys.implementation.name == "cpython" and (3, 11) <= tuple(version) < (3, 14) and gil_enabled
 
 
 class GCPolicy:
-    """Freeze what survives each full collection; walk everything every ``full_walk_seconds``.
+    """Freeze what a large full collection leaves; hand it back every ``full_walk_seconds``.
 
-    ``walks`` counts the walks of everything made so far, ``frozen_at_last_walk`` what the last
-    one left frozen (for ``/metrics``). ``stop()`` removes the callback and ends the thread,
-    leaving the frozen objects to the collector again.
+    ``frozen`` counts the objects frozen since the last walk of everything (some may have been
+    freed since: counting the frozen ones would walk them), ``walks`` the walks so far.
+    ``stop()`` removes the callback and ends the thread, handing every frozen object back.
     """
 
-    def __init__(self, full_walk_seconds: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        if not (math.isfinite(full_walk_seconds) and full_walk_seconds > 0):
-            raise ValueError(f"full_walk_seconds must be positive, not {full_walk_seconds!r}")
+    def __init__(self, full_walk_seconds: float, *, freeze_at: int = FREEZE_AT_OBJECTS) -> None:
+        if not (isinstance(full_walk_seconds, (int, float)) and math.isfinite(full_walk_seconds) and full_walk_seconds > 0):
+            raise ValueError(f"full_walk_seconds must be a positive number, not {full_walk_seconds!r}")
+        if freeze_at < 1:
+            raise ValueError(f"freeze_at must be at least 1, not {freeze_at!r}")
         self.full_walk_seconds = float(full_walk_seconds)
+        self.freeze_at = freeze_at
+        self.frozen = 0
         self.walks = 0
-        self.frozen_at_last_walk = 0
-        self._clock = clock
+        self._thawed = False
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _after_collection(self, phase: str, info: dict[str, Any]) -> None:
-        # Run by the collector in whichever thread collected, with the GIL held and the
-        # collection over: moving its survivors to the permanent generation is two list merges.
-        if phase == "stop" and info["generation"] == _OLDEST and not self._stopped.is_set():
+        # Run by the collector, in whichever thread collected, with the GIL held and the
+        # collection over (its finalisers run): freezing is a merge of its lists.
+        if phase != "stop" or info["generation"] != _OLDEST or self._stopped.is_set():
+            return
+        if self._thawed:
+            self._thawed = False
+            self.frozen = 0
+            self.walks += 1
+            FULL_WALKS.inc()
+        survivors = len(gc.get_objects(generation=_OLDEST))
+        if survivors >= self.freeze_at:
             gc.freeze()
+            self.frozen += survivors
 
-    def walk_everything(self) -> int:
-        """Hand the frozen objects back and collect them all once; returns what was freed."""
+    def thaw(self) -> None:
+        """Hand the frozen objects back: the next full collection walks everything once."""
+        self._thawed = True
         gc.unfreeze()
-        started = self._clock()
-        freed = gc.collect()  # our callback freezes the survivors
-        self.walks += 1
-        FULL_WALKS.inc()
-        self.frozen_at_last_walk = gc.get_freeze_count()
-        logger.debug("full walk of %d objects in %.0f ms, %d freed", self.frozen_at_last_walk,
-                     (self._clock() - started) * 1000, freed)
-        return freed
 
-    def _walk_periodically(self) -> None:
+    def _thaw_periodically(self) -> None:
         while not self._stopped.wait(self.full_walk_seconds):
-            try:
-                self.walk_everything()
-            except Exception:  # a finaliser that raises must not end the walks
-                logger.exception("the periodic full garbage collection failed")
+            self.thaw()
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(target=self._thaw_periodically, name="gateway-gc-thaw", daemon=True)
+        self._thread.start()
+
+    def _after_fork_in_child(self) -> None:
+        if not self._stopped.is_set():  # threads do not survive a fork: without its own, nothing would thaw
+            self._start_thread()
 
     def start(self) -> GCPolicy:
         if self._thread is not None:
             raise RuntimeError("this GC policy is already started")
         gc.callbacks.append(self._after_collection)
+        os.register_at_fork(after_in_child=self._after_fork_in_child)
         gc.collect()  # what exists now (the project, its pages) is frozen by the callback
-        self._thread = threading.Thread(target=self._walk_periodically, name="gateway-gc-walk", daemon=True)
-        self._thread.start()
+        self._start_thread()
         return self
 
     def stop(self) -> None:
@@ -101,19 +123,21 @@ class GCPolicy:
             gc.callbacks.remove(self._after_collection)
         except ValueError:
             pass
-        if self._thread is not None:
+        if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         gc.unfreeze()
+        self.frozen = 0
 
 
 _installed: GCPolicy | None = None
+FROZEN.set_function(lambda: _installed.frozen if _installed is not None else 0)
 
 
 def install_gc_policy(full_walk_seconds: float | None) -> GCPolicy | None:
-    """The process's policy, started once (``None``: Python's own collector, untouched).
-    Later calls return the policy already installed."""
+    """The process's policy, started once; ``None`` (and on interpreters it is not measured on,
+    see ``supported``): Python's own collector, untouched. Later calls return the same policy."""
     global _installed
-    if full_walk_seconds is None:
+    if full_walk_seconds is None or not supported():
         return _installed
     if _installed is None:
         _installed = GCPolicy(full_walk_seconds).start()

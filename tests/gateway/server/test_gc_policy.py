@@ -1,5 +1,5 @@
-"""The served process's garbage collection: full collections walk what is new, and everything now
-and then. Each test runs in a process of its own: the policy changes the interpreter's collector."""
+"""The served process's garbage collection: full collections skip what the process keeps, and walk
+it all now and then. Each test runs in a process of its own: the policy changes the collector."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fastapi_gateway.server.gc_policy import GCPolicy
+from fastapi_gateway.server.gc_policy import GCPolicy, supported
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -23,30 +23,51 @@ def _run(code: str, *, env: dict[str, str] | None = None) -> list[str]:
     return done.stdout.split()
 
 
-def test_after_a_full_collection_the_next_ones_walk_only_what_is_new() -> None:
-    kept, new, frozen, tracked = map(int, _run("""
+def test_what_a_large_collection_leaves_is_skipped_by_the_next_ones() -> None:
+    kept, _, tracked, frozen = map(int, _run("""
         import gc
         from fastapi_gateway.server.gc_policy import GCPolicy
-        policy = GCPolicy(3600).start()
+        policy = GCPolicy(3600, freeze_at=150_000).start()
         kept = [[n] for n in range(200_000)]  # long-lived, as a process's open streams are
         gc.collect()
         new = [[n] for n in range(1_000)]
         gc.collect(1)  # into the oldest generation: what the next full collection would walk
-        print(len(kept), len(new), gc.get_freeze_count(), len(gc.get_objects(generation=2)))
+        print(len(kept), len(new), len(gc.get_objects(generation=2)), policy.frozen)
     """))
     assert frozen >= kept
-    assert tracked < 3 * new, "a full collection would walk the long-lived objects again"
+    assert tracked < kept / 10, "a full collection would walk the long-lived objects again"
+
+
+def test_a_small_heap_is_left_to_the_collector() -> None:
+    """Requests in flight at a full collection would be frozen with it: only a heap worth it is."""
+    lines = _run("""
+        import gc, weakref
+        from fastapi_gateway.server.gc_policy import GCPolicy
+
+        class Request:
+            pass
+
+        policy = GCPolicy(3600, freeze_at=150_000).start()
+        request = Request()
+        request.user = lambda: request  # a cycle, as Django's request.user is
+        in_flight = weakref.ref(request)
+        gc.collect()  # the request is in flight: it survives
+        del request
+        gc.collect()
+        print(gc.get_freeze_count(), in_flight() is None)
+    """)
+    assert lines == ["0", "True"]
 
 
 def test_a_cycle_that_dies_frozen_waits_for_the_walk_of_everything_and_no_longer() -> None:
     lines = _run("""
-        import gc, time, weakref
+        import gc, weakref
         from fastapi_gateway.server.gc_policy import GCPolicy
 
         class Node:
             pass
 
-        policy = GCPolicy(3600).start()
+        policy = GCPolicy(3600, freeze_at=1).start()
         a, b, plain = Node(), Node(), Node()
         a.other, b.other = b, a  # a reference cycle, as an ended stream's frames and exception make
         in_cycle, alone = weakref.ref(a), weakref.ref(plain)
@@ -54,24 +75,23 @@ def test_a_cycle_that_dies_frozen_waits_for_the_walk_of_everything_and_no_longer
         del a, b, plain
         print("alone-freed-at-once", alone() is None)  # reference counting frees it, frozen or not
         gc.collect()
-        print("cycle-freed-by-a-full-collection", in_cycle() is None)
-        policy.walk_everything()
-        print("cycle-freed-by-the-walk", in_cycle() is None)
-        print("walks", policy.walks)
+        print("cycle-freed-by-a-full-collection", in_cycle() is None, policy.walks)
+        policy.thaw()
+        gc.collect()
+        print("cycle-freed-by-the-walk", in_cycle() is None, policy.walks, gc.get_freeze_count() > 0)
     """)
-    assert lines == ["alone-freed-at-once", "True", "cycle-freed-by-a-full-collection", "False",
-                     "cycle-freed-by-the-walk", "True", "walks", "1"]
+    assert lines == ["alone-freed-at-once", "True", "cycle-freed-by-a-full-collection", "False", "0",
+                     "cycle-freed-by-the-walk", "True", "1", "True"]
 
 
-def test_the_walk_of_everything_comes_every_period_on_its_own() -> None:
-    lines = _run("""
-        import gc, time, weakref
-        from fastapi_gateway.server.gc_policy import GCPolicy
+_PERIODIC = """
+    import gc, os, sys, time, weakref
+    from fastapi_gateway.server.gc_policy import GCPolicy
 
-        class Node:
-            pass
+    class Node:
+        pass
 
-        policy = GCPolicy(0.2).start()
+    def freed_within_a_period():
         a, b = Node(), Node()
         a.other, b.other = b, a
         in_cycle = weakref.ref(a)
@@ -80,12 +100,32 @@ def test_the_walk_of_everything_comes_every_period_on_its_own() -> None:
         deadline = time.monotonic() + 30
         while in_cycle() is not None and time.monotonic() < deadline:
             time.sleep(0.05)
-        print(in_cycle() is None, policy.walks >= 1)
-        policy.stop()
-        print(gc.get_freeze_count(), len(gc.callbacks))
+            gc.collect()  # the next full collection after a thaw is the walk
+        return in_cycle() is None
+"""
+
+
+def test_the_walk_of_everything_comes_every_period_on_its_own() -> None:
+    lines = _run(_PERIODIC + """
+    policy = GCPolicy(0.2, freeze_at=1).start()
+    print(freed_within_a_period(), policy.walks >= 1)
+    policy.stop()
+    print(gc.get_freeze_count(), len(gc.callbacks))
     """)
-    assert lines[:2] == ["True", "True"]
-    assert lines[2:] == ["0", "0"], "stop() hands every object back and removes its callback"
+    assert lines == ["True", "True", "0", "0"], "stop() hands every object back and removes its callback"
+
+
+def test_a_forked_child_keeps_its_own_period() -> None:
+    """Threads do not survive a fork: a preloading server's workers would freeze and never thaw."""
+    lines = _run(_PERIODIC + """
+    policy = GCPolicy(0.2, freeze_at=1).start()
+    child = os.fork()
+    if child == 0:
+        os._exit(0 if freed_within_a_period() else 1)
+    _, status = os.waitpid(child, 0)
+    print(os.waitstatus_to_exitcode(status))
+    """)
+    assert lines == ["0"]
 
 
 def test_the_served_entrypoint_installs_it_and_the_setting_turns_it_off(tmp_path: Path) -> None:
@@ -98,7 +138,14 @@ def test_the_served_entrypoint_installs_it_and_the_setting_turns_it_off(tmp_path
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "GRADIO_ANALYTICS_ENABLED": "False",
            "DJANGO_SETTINGS_MODULE": "legacy_django.settings"}
     assert _run(probe, env=env) == ["True", "True"]
+    # Off: only what the process built at start is frozen, once, as before the policy.
     assert _run(probe, env={**env, "GATEWAY_GC_FULL_WALK_SECONDS": "none"}) == ["False", "True"]
+
+
+def test_only_interpreters_it_was_measured_on_get_it() -> None:
+    assert supported((3, 11), True) and supported((3, 13), True)
+    assert not supported((3, 14), True)
+    assert not supported((3, 13), False)  # free-threaded: freezing stops the world
 
 
 @pytest.mark.parametrize("seconds", [0, -1, float("nan"), float("inf")])
