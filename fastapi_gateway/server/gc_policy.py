@@ -31,6 +31,7 @@ import math
 import os
 import sys
 import threading
+import time
 from typing import Any
 
 from prometheus_client import Counter, Gauge
@@ -43,6 +44,7 @@ FREEZE_AT_OBJECTS = 100_000  # survivors worth freezing: a full walk of fewer co
 _OLDEST = 2  # the generation a full collection collects (gc.collect()'s default)
 
 FULL_WALKS = Counter("gateway_gc_full_walks", "Full garbage collections that walked every object, frozen ones included.")
+LAST_WALK = Gauge("gateway_gc_last_full_walk_seconds", "How long the last walk of everything held the GIL.")
 FROZEN = Gauge("gateway_gc_frozen_objects",
                "Objects moved out of the garbage collector's reach since its last walk of everything (some freed since).")
 
@@ -59,7 +61,8 @@ class GCPolicy:
     """Freeze what a large full collection leaves; hand it back every ``full_walk_seconds``.
 
     ``frozen`` counts the objects frozen since the last walk of everything (some may have been
-    freed since: counting the frozen ones would walk them), ``walks`` the walks so far.
+    freed since: counting the frozen ones would walk them), ``walks`` the walks so far and
+    ``last_walk_seconds`` how long the last one took.
     ``stop()`` removes the callback and ends the thread, handing every frozen object back.
     """
 
@@ -72,20 +75,28 @@ class GCPolicy:
         self.freeze_at = freeze_at
         self.frozen = 0
         self.walks = 0
+        self.last_walk_seconds = 0.0
         self._thawed = False
+        self._walk_started: float | None = None
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _after_collection(self, phase: str, info: dict[str, Any]) -> None:
-        # Run by the collector, in whichever thread collected, with the GIL held and the
-        # collection over (its finalisers run): freezing is a merge of its lists.
-        if phase != "stop" or info["generation"] != _OLDEST or self._stopped.is_set():
+        # Run by the collector before and after each collection, in whichever thread collected,
+        # with the GIL held; at "stop" the collection is over (its finalisers run), and
+        # freezing is a merge of its lists.
+        if info["generation"] != _OLDEST or self._stopped.is_set():
             return
-        if self._thawed:
+        if phase == "start":
+            self._walk_started = time.perf_counter() if self._thawed else None
+            return
+        if self._thawed and self._walk_started is not None:
             self._thawed = False
             self.frozen = 0
             self.walks += 1
+            self.last_walk_seconds = time.perf_counter() - self._walk_started
             FULL_WALKS.inc()
+            LAST_WALK.set(self.last_walk_seconds)
         survivors = len(gc.get_objects(generation=_OLDEST))
         if survivors >= self.freeze_at:
             gc.freeze()

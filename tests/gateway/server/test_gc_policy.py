@@ -78,10 +78,11 @@ def test_a_cycle_that_dies_frozen_waits_for_the_walk_of_everything_and_no_longer
         print("cycle-freed-by-a-full-collection", in_cycle() is None, policy.walks)
         policy.thaw()
         gc.collect()
-        print("cycle-freed-by-the-walk", in_cycle() is None, policy.walks, gc.get_freeze_count() > 0)
+        print("cycle-freed-by-the-walk", in_cycle() is None, policy.walks, gc.get_freeze_count() > 0,
+              policy.last_walk_seconds > 0)
     """)
     assert lines == ["alone-freed-at-once", "True", "cycle-freed-by-a-full-collection", "False", "0",
-                     "cycle-freed-by-the-walk", "True", "1", "True"]
+                     "cycle-freed-by-the-walk", "True", "1", "True", "True"]
 
 
 _PERIODIC = """
