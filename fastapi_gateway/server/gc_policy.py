@@ -26,10 +26,10 @@ preloading server's workers, ``multiprocessing`` in a view) starts its own perio
 from __future__ import annotations
 
 import gc
-import logging
 import math
 import os
 import sys
+import sysconfig
 import threading
 import time
 from typing import Any
@@ -37,8 +37,6 @@ from typing import Any
 from prometheus_client import Counter, Gauge
 
 __all__ = ["FREEZE_AT_OBJECTS", "GCPolicy", "install_gc_policy", "supported"]
-
-logger = logging.getLogger(__name__)
 
 FREEZE_AT_OBJECTS = 100_000  # survivors worth freezing: a full walk of fewer costs a few tens of ms
 _OLDEST = 2  # the generation a full collection collects (gc.collect()'s default)
@@ -49,12 +47,12 @@ FROZEN = Gauge("gateway_gc_frozen_objects",
                "Objects moved out of the garbage collector's reach since its last walk of everything (some freed since).")
 
 
-def supported(version: tuple[int, ...] = sys.version_info[:2], gil_enabled: bool | None = None) -> bool:
+def supported(version: tuple[int, ...] = sys.version_info[:2], free_threaded: bool | None = None) -> bool:
     """Measured on CPython 3.11 to 3.13 with the GIL; 3.14 collects incrementally and a
     free-threaded build freezes by stopping the world, so neither gets it until measured."""
-    if gil_enabled is None:
-        gil_enabled = bool(getattr(sys, "_is_gil_enabled", lambda: True)())
-    return sys.implementation.name == "cpython" and (3, 11) <= tuple(version) < (3, 14) and gil_enabled
+    if free_threaded is None:
+        free_threaded = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+    return sys.implementation.name == "cpython" and (3, 11) <= tuple(version) < (3, 14) and not free_threaded
 
 
 class GCPolicy:
