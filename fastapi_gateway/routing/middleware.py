@@ -205,6 +205,9 @@ class RoutingMiddleware:
 
     async def _serve_with_shadow(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> None:
         route = matched.route
+        if not self.shadow.admits(route):  # a saturated process shadows nothing, and copies nothing
+            await self.legacy(scope, receive, _with_served_by(send, "legacy"))
+            return
         legacy = Answer()
         captured: list[bytes] = []
         captured_size = 0

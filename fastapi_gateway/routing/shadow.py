@@ -257,6 +257,15 @@ class ShadowRunner:
         self.dropped_busy = 0
         self.failures = _FailureLog(outage_quiet)
 
+    def admits(self, route: MigratedRoute) -> bool:
+        """Whether a comparison of ``route`` would be queued now; if not, it is counted dropped
+        (``queue_full``) at once, and the request is served with nothing copied for it."""
+        send = self._send
+        if send is not None and send.statistics().current_buffer_used < self.max_queue:
+            return True
+        _dropped(route.name, "queue_full")
+        return False
+
     def submit(self, job: ShadowJob) -> None:
         """Queue a comparison without waiting; when the queue is full (or not running), drop it."""
         try:

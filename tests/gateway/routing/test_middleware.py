@@ -404,6 +404,29 @@ async def test_shadow_waits_while_a_django_call_runs_even_with_the_cpu_idle(gate
     await _wait_for_shadow(gateway, started + 1)
 
 
+async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
+    gateway: Gateway, alice_on: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A saturated process shadows nothing: with the queue full, the request is Django's alone,
+    its answer and body are not copied for a comparison that could not be queued, and the drop
+    is counted as before."""
+    await gateway.flip("api-tickets", "shadow")
+    runner = _shadow(gateway)
+    submitted: list[Any] = []
+    monkeypatch.setattr(runner, "submit", submitted.append)
+    monkeypatch.setattr(runner, "max_queue", 0)  # as full as it gets
+    dropped = metric("gateway_shadow_dropped_total", route="api-tickets", reason="queue_full")
+    response = await alice_on.get("/api/tickets/")
+    assert response.status_code == 200 and response.headers["x-served-by"] == "legacy"
+    assert {t["owner"] for t in response.json()} == {"alice"}
+    assert submitted == [], "a comparison with no room in the queue was still prepared"
+    assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="queue_full") == dropped + 1
+    monkeypatch.undo()
+    started = runner.completed
+    await alice_on.get("/api/tickets/")  # room again: compared
+    await _wait_for_shadow(gateway, started + 1)
+
+
 async def test_a_body_sent_with_a_safe_request_is_held_to_the_limits(gateway_with: Any, demo_password: str) -> None:
     """From a review: a GET's body to a route on the new side was read whole into memory, and a
     shadowed route kept a copy of any body it passed to Django, however large."""
