@@ -20,11 +20,12 @@ four stalled uploads froze the site.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -133,39 +134,41 @@ class _ResponseStream:
         Raises ``_ClientStalled`` when the client takes less than a slice (128 KiB) in
         ``stall_timeout`` seconds (the server's ``send`` waits while the client's window is
         full): the thread waiting on the stream is a legacy thread every other page needs."""
-        send = functools.partial(_send_within, send, stall_timeout)
-        while True:
-            with self._lock:
-                chunks, self._chunks = self._chunks, []
-                finished, error = self._finished, self._error
-                self._wake_pending = False
-                self._ready.clear()
-            if self.abandoned:
-                return
-            ending = finished and error is None
-            if chunks:
-                size = sum(map(len, chunks))
-                batch = [b"".join(chunks)] if size <= _COALESCE_LIMIT else chunks
-                last = len(batch) - 1
-                for index, chunk in enumerate(batch):
-                    # In slices: each send waits for the one before to reach the client, so the
-                    # stall limit is on a slice's worth of progress, not a whole large block's.
-                    final = ending and index == last
-                    for start in range(0, len(chunk), SEND_SLICE):
-                        piece = chunk[start:start + SEND_SLICE] if len(chunk) > SEND_SLICE else chunk
-                        await send({"type": "http.response.body", "body": piece,
-                                    "more_body": not (final and start + SEND_SLICE >= len(chunk))})
+        with _StallWatch(stall_timeout) as watch:
+            while True:
                 with self._lock:
-                    self._unsent -= size
-                    self._room.notify()
-            if error is not None:
-                raise error
-            if finished:
+                    chunks, self._chunks = self._chunks, []
+                    finished, error = self._finished, self._error
+                    self._wake_pending = False
+                    self._ready.clear()
+                if self.abandoned:
+                    return
+                ending = finished and error is None
+                if chunks:
+                    batch = [b"".join(chunks)] if sum(map(len, chunks)) <= _COALESCE_LIMIT else chunks
+                    last = len(batch) - 1
+                    for index, chunk in enumerate(batch):
+                        # In slices: each send waits for the one before to reach the client, so the
+                        # stall limit is on a slice's worth of progress, not a whole large block's.
+                        final = ending and index == last
+                        for start in range(0, len(chunk), SEND_SLICE):
+                            piece = chunk[start:start + SEND_SLICE] if len(chunk) > SEND_SLICE else chunk
+                            await send({"type": "http.response.body", "body": piece,
+                                        "more_body": not (final and start + SEND_SLICE >= len(chunk))})
+                            watch.progress()
+                            with self._lock:  # the thread may read its next block while this one goes out
+                                self._unsent -= len(piece)
+                                if self._unsent <= self._window:
+                                    self._room.notify()
+                if error is not None:
+                    raise error
+                if finished:
+                    if not chunks:
+                        await send({"type": "http.response.body", "body": b"", "more_body": False})
+                    return
                 if not chunks:
-                    await send({"type": "http.response.body", "body": b"", "more_body": False})
-                return
-            if not chunks:
-                await self._ready.wait()
+                    with watch.paused():  # the app is making the next block: nobody's stall
+                        await self._ready.wait()
 
     def abandon(self) -> None:
         """Loop side: wake both ends for good."""
@@ -173,6 +176,51 @@ class _ResponseStream:
             self.abandoned = True
             self._room.notify_all()
         self._ready.set()
+
+
+class _StallWatch:
+    """Raises ``_ClientStalled`` in the task that made it when ``timeout`` seconds pass with no
+    ``progress()`` while not ``paused()``: one timer a period for a whole stream, where a
+    timeout around each send cost a timer and a cancelled handle for every 128 KiB sent."""
+
+    def __init__(self, timeout: float) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = asyncio.current_task()
+        self._timeout = timeout
+        self._last = self._loop.time()
+        self._paused = False
+        self._fired = False
+        self._handle: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> _StallWatch:
+        self._handle = self._loop.call_at(self._last + self._timeout, self._check)
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        if kind is asyncio.CancelledError and self._fired and self._task is not None and self._task.uncancel() == 0:
+            raise _ClientStalled from None  # our cancellation, and nobody else's besides
+
+    def progress(self) -> None:
+        self._last = self._loop.time()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        self._paused = True
+        try:
+            yield
+        finally:
+            self._paused = False
+            self._last = self._loop.time()
+
+    def _check(self) -> None:
+        due = self._last + self._timeout
+        if self._paused or self._loop.time() < due:
+            self._handle = self._loop.call_at(max(due, self._loop.time() + self._timeout) if self._paused else due, self._check)
+        elif self._task is not None:
+            self._fired = True
+            self._task.cancel()
 
 
 async def _send_within(send: Send, timeout: float, message: Message) -> None:

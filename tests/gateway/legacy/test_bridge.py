@@ -813,6 +813,42 @@ async def test_a_slow_reader_keeps_its_stream() -> None:
     assert messages[-1]["more_body"] is False
 
 
+async def test_an_app_slower_than_the_limit_between_blocks_keeps_its_stream(caplog: pytest.LogCaptureFixture) -> None:
+    """The limit is the client's: time the app takes to make its next block (a report, a
+    long poll) is nobody's stall, however long."""
+
+    def report(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        yield b"first "
+        time.sleep(0.6)  # three limits
+        yield b"second"
+
+    with caplog.at_level(logging.WARNING, logger="fastapi_gateway.legacy.bridge"):
+        messages = await call(WSGIBridge(report, send_timeout=0.2), http_scope("/report"))
+    assert body_of(messages) == b"first second" and messages[-1]["more_body"] is False
+    assert "took nothing" not in caplog.text
+
+
+async def test_a_stream_cancelled_from_outside_is_not_taken_for_a_stall(caplog: pytest.LogCaptureFixture) -> None:
+    """A server ending a stream (its shutdown, the client's task) cancels it: that cancellation
+    goes on as it came, never swallowed nor turned into the stall's quiet end."""
+
+    def download(environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        start_response("200 OK", [])
+        return (bytes([n % 251]) * 64 * KiB for n in range(1000))
+
+    async def slow_client(message: Message) -> None:
+        await asyncio.sleep(0.05)
+
+    with caplog.at_level(logging.WARNING, logger="fastapi_gateway.legacy.bridge"):
+        task = asyncio.create_task(call(WSGIBridge(download, send_timeout=0.2), http_scope("/download"), on_send=slow_client))
+        await asyncio.sleep(0.3)  # past the limit: the watch has re-armed at least once
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert "took nothing" not in caplog.text
+
+
 async def test_a_client_that_reads_nothing_cannot_keep_a_thread_behind_its_head() -> None:
     """From a review: the head's send waits too, behind an earlier pipelined answer the client
     never read; the thread filling the stream's window must not wait on it for ever."""
