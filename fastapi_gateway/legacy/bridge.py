@@ -89,7 +89,9 @@ class _Head:
 
 class _ResponseStream:
     """Chunks from the worker thread to the loop: one wake-up per batch rather than a blocking
-    round trip per chunk, and the thread held back while more than ``window`` bytes are unsent."""
+    round trip per chunk, and the thread held back while more than ``window`` bytes are unsent.
+    The window shrinks slice by slice as they go out, so the thread makes its next block while
+    the last one's final slices are sent: a stream holds at most the window and three blocks."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, window: int, chunks: list[bytes]) -> None:
         self._loop = loop
@@ -181,25 +183,38 @@ class _ResponseStream:
 class _StallWatch:
     """Raises ``_ClientStalled`` in the task that made it when ``timeout`` seconds pass with no
     ``progress()`` while not ``paused()``: one timer a period for a whole stream, where a
-    timeout around each send cost a timer and a cancelled handle for every 128 KiB sent."""
+    timeout around each send cost a timer and a cancelled handle for every 128 KiB sent.
+
+    As ``asyncio.timeout`` does (3.12's, which knows the cancellations it found on entering),
+    only its own cancellation becomes ``_ClientStalled``; one from outside goes on as it came.
+    It fires again each period that still brings no progress, should anything swallow one."""
 
     def __init__(self, timeout: float) -> None:
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a stall watch needs a task to cancel")
+        self._task = task
         self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
         self._timeout = timeout
         self._last = self._loop.time()
         self._paused = False
-        self._fired = False
+        self._fired = 0
+        self._cancelling = 0
         self._handle: asyncio.TimerHandle | None = None
 
     def __enter__(self) -> _StallWatch:
+        self._cancelling = self._task.cancelling()
         self._handle = self._loop.call_at(self._last + self._timeout, self._check)
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, traceback: Any) -> None:
         if self._handle is not None:
             self._handle.cancel()
-        if kind is asyncio.CancelledError and self._fired and self._task is not None and self._task.uncancel() == 0:
+        if not self._fired:
+            return
+        for _ in range(self._fired):
+            left = self._task.uncancel()
+        if kind is asyncio.CancelledError and left <= self._cancelling:
             raise _ClientStalled from None  # our cancellation, and nobody else's besides
 
     def progress(self) -> None:
@@ -215,12 +230,15 @@ class _StallWatch:
             self._last = self._loop.time()
 
     def _check(self) -> None:
+        now = self._loop.time()
         due = self._last + self._timeout
-        if self._paused or self._loop.time() < due:
-            self._handle = self._loop.call_at(max(due, self._loop.time() + self._timeout) if self._paused else due, self._check)
-        elif self._task is not None:
-            self._fired = True
+        if not self._paused and now >= due:
+            self._fired += 1
             self._task.cancel()
+            due = now + self._timeout
+        elif self._paused:
+            due = max(due, now + self._timeout)
+        self._handle = self._loop.call_at(due, self._check)
 
 
 async def _send_within(send: Send, timeout: float, message: Message) -> None:
@@ -394,7 +412,8 @@ class WSGIBridge:
     """Serve ``app`` over ASGI from a pool of ``threads`` worker threads.
 
     ``buffer_limit`` is how much of a known-length body is collected in the thread before it
-    is streamed instead, and how far a stream may run ahead of the client; ``file_block_size``
+    is streamed instead, and how far a stream may run ahead of the client (plus up to three of
+    the app's blocks); ``file_block_size``
     is the smallest block ``wsgi.file_wrapper`` reads. ``concurrency`` calls run at once, more
     only while some have run longer than ``overflow_after`` seconds (see ``admission``);
     ``None`` lets all ``threads`` run at once, as a2wsgi does. A request body is received

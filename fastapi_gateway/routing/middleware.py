@@ -205,9 +205,7 @@ class RoutingMiddleware:
 
     async def _serve_with_shadow(self, matched: RouteMatch, scope: Scope, receive: Receive, send: Send) -> None:
         route = matched.route
-        if not self.shadow.admits(route):  # a saturated process shadows nothing, and copies nothing
-            await self.legacy(scope, receive, _with_served_by(send, "legacy"))
-            return
+        keep = self.shadow.has_room()  # a saturated process shadows nothing, and copies nothing for it
         legacy = Answer()
         captured: list[bytes] = []
         captured_size = 0
@@ -219,7 +217,8 @@ class RoutingMiddleware:
             message = await receive()
             if message["type"] == "http.request" and request_size <= _SHADOW_CAPTURE_LIMIT:
                 chunk = message.get("body", b"")
-                request_body.append(chunk)
+                if keep:
+                    request_body.append(chunk)
                 request_size += len(chunk)  # past the limit nothing more is kept: no comparison
             return message
 
@@ -227,16 +226,21 @@ class RoutingMiddleware:
             nonlocal captured_size
             if message["type"] == "http.response.start":
                 legacy.status = message["status"]
-                legacy.raw_headers = list(message.get("headers", []))
-                legacy.headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in legacy.raw_headers}
+                if keep:
+                    legacy.raw_headers = list(message.get("headers", []))
+                    legacy.headers = {n.decode("latin-1").lower(): v.decode("latin-1") for n, v in legacy.raw_headers}
             elif message["type"] == "http.response.body" and captured_size <= _SHADOW_CAPTURE_LIMIT:
                 chunk = message.get("body", b"")
-                captured.append(chunk)
+                if keep:
+                    captured.append(chunk)
                 captured_size += len(chunk)
             await send(message)
 
         await self.legacy(scope, teeing_receive, _with_served_by(capturing_send, "legacy"))
         if captured_size > _SHADOW_CAPTURE_LIMIT or request_size > _SHADOW_CAPTURE_LIMIT or not legacy.status:
+            return
+        if not keep:  # counted where a comparison would have been queued, as one with no room is
+            self.shadow.drop(route)
             return
         legacy.body = b"".join(captured)
         path = route.new.format(**matched.params)

@@ -257,14 +257,18 @@ class ShadowRunner:
         self.dropped_busy = 0
         self.failures = _FailureLog(outage_quiet)
 
-    def admits(self, route: MigratedRoute) -> bool:
-        """Whether a comparison of ``route`` would be queued now; if not, it is counted dropped
-        (``queue_full``) at once, and the request is served with nothing copied for it."""
+    def has_room(self) -> bool:
+        """Whether a comparison submitted now would be queued, not dropped as ``queue_full``:
+        a request that finds no room is served with nothing copied for it (``drop``)."""
         send = self._send
-        if send is not None and send.statistics().current_buffer_used < self.max_queue:
-            return True
+        if send is None:
+            return False
+        queue = send.statistics()
+        return queue.current_buffer_used < queue.max_buffer_size or queue.tasks_waiting_receive > 0
+
+    def drop(self, route: MigratedRoute) -> None:
+        """Count a comparison of ``route`` that found no room, as ``submit`` counts it."""
         _dropped(route.name, "queue_full")
-        return False
 
     def submit(self, job: ShadowJob) -> None:
         """Queue a comparison without waiting; when the queue is full (or not running), drop it."""

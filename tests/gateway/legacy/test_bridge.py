@@ -849,6 +849,39 @@ async def test_a_stream_cancelled_from_outside_is_not_taken_for_a_stall(caplog: 
     assert "took nothing" not in caplog.text
 
 
+async def test_the_stall_watch_is_a_stall_even_in_a_task_already_cancelling() -> None:
+    """As 3.12's asyncio.timeout: a task with a cancellation pending from before (a server's
+    shutdown being handled) still has its own stall told apart."""
+    from fastapi_gateway.legacy.bridge import _ClientStalled, _StallWatch
+
+    async def stalls() -> None:
+        asyncio.current_task().cancel()  # type: ignore[union-attr]
+        try:
+            await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            pass  # handled, but still counted as cancelling
+        with _StallWatch(0.05):
+            await asyncio.sleep(5)  # a send that never returns
+
+    with pytest.raises(_ClientStalled):
+        await asyncio.wait_for(stalls(), 2)
+
+
+async def test_the_stall_watch_fires_again_when_a_cancellation_is_swallowed() -> None:
+    from fastapi_gateway.legacy.bridge import _ClientStalled, _StallWatch
+
+    async def swallows_once() -> None:
+        with _StallWatch(0.05):
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                pass  # something in the send chain ate it
+            await asyncio.sleep(5)
+
+    with pytest.raises(_ClientStalled):
+        await asyncio.wait_for(swallows_once(), 2)
+
+
 async def test_a_client_that_reads_nothing_cannot_keep_a_thread_behind_its_head() -> None:
     """From a review: the head's send waits too, behind an earlier pipelined answer the client
     never read; the thread filling the stream's window must not wait on it for ever."""

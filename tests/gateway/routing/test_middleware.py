@@ -409,12 +409,12 @@ async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
 ) -> None:
     """A saturated process shadows nothing: with the queue full, the request is Django's alone,
     its answer and body are not copied for a comparison that could not be queued, and the drop
-    is counted as before."""
+    is counted as before, once the answer is out."""
     await gateway.flip("api-tickets", "shadow")
     runner = _shadow(gateway)
     submitted: list[Any] = []
     monkeypatch.setattr(runner, "submit", submitted.append)
-    monkeypatch.setattr(runner, "max_queue", 0)  # as full as it gets
+    monkeypatch.setattr(runner, "has_room", lambda: False)
     dropped = metric("gateway_shadow_dropped_total", route="api-tickets", reason="queue_full")
     response = await alice_on.get("/api/tickets/")
     assert response.status_code == 200 and response.headers["x-served-by"] == "legacy"
@@ -425,6 +425,32 @@ async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
     started = runner.completed
     await alice_on.get("/api/tickets/")  # room again: compared
     await _wait_for_shadow(gateway, started + 1)
+
+
+async def test_the_shadow_queue_has_room_until_its_buffer_is_full() -> None:
+    from fastapi_gateway.routing.shadow import ShadowRunner
+
+    runner = ShadowRunner(max_queue=2)
+    assert not runner.has_room(), "not running: a comparison would be dropped"
+    blocked = asyncio.Event()
+
+    async def never_quiet(deadline: float) -> bool:
+        await blocked.wait()
+        return False
+
+    runner._quiet_moment = never_quiet  # type: ignore[method-assign]
+    task = asyncio.create_task(runner.run_forever())
+    try:
+        await asyncio.sleep(0.01)
+        assert runner.has_room()
+        job: Any = type("Job", (), {"route": FAULTY["wrong"]})()
+        for expected in (True, True, False):  # the worker takes one and waits; two fill the buffer
+            runner.submit(job)
+            await asyncio.sleep(0.01)
+            assert runner.has_room() is expected
+    finally:
+        task.cancel()
+        blocked.set()
 
 
 async def test_a_body_sent_with_a_safe_request_is_held_to_the_limits(gateway_with: Any, demo_password: str) -> None:
