@@ -98,6 +98,11 @@ def _routers(raw: str) -> dict[str, str]:
     return routers
 
 
+def _optional_float(raw: str) -> float | None:
+    """A number, or ``none`` (or nothing) for the setting's None."""
+    return None if raw.strip().lower() in ("", "none") else float(raw)
+
+
 def _switch(raw: str) -> bool | None:
     value = raw.strip().lower()
     if value == "auto":
@@ -123,8 +128,8 @@ for _key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "LEGACY_SEND_T
              "ROUTE_POLL_SECONDS", "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS"):
     ENVIRONMENT[_key] = float
 ENVIRONMENT.update(
-    PAGE_FILES_KEEP_HOURS=lambda raw: None if raw.strip().lower() in ("", "none") else float(raw),
-    GC_FULL_WALK_SECONDS=lambda raw: None if raw.strip().lower() in ("", "none") else float(raw),
+    PAGE_FILES_KEEP_HOURS=_optional_float,
+    GC_FULL_WALK_SECONDS=_optional_float,
     LEGACY_MAX_BODY_MB=lambda raw: None if raw.strip().lower() in ("", "none") else int(raw),
     TRUSTED_PROXIES=_split,
     METRICS_TOKEN=lambda raw: raw or None,

@@ -199,11 +199,10 @@ class _StallWatch:
         self._last = self._loop.time()
         self._paused = False
         self._fired = 0
-        self._cancelling = 0
+        self._cancelling = task.cancelling()  # cancellations from before are not ours
         self._handle: asyncio.TimerHandle | None = None
 
     def __enter__(self) -> _StallWatch:
-        self._cancelling = self._task.cancelling()
         self._handle = self._loop.call_at(self._last + self._timeout, self._check)
         return self
 
@@ -232,12 +231,12 @@ class _StallWatch:
     def _check(self) -> None:
         now = self._loop.time()
         due = self._last + self._timeout
-        if not self._paused and now >= due:
+        if self._paused:
+            due = now + self._timeout  # progress is counted again from the resume
+        elif now >= due:
             self._fired += 1
             self._task.cancel()
             due = now + self._timeout
-        elif self._paused:
-            due = max(due, now + self._timeout)
         self._handle = self._loop.call_at(due, self._check)
 
 
