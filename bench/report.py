@@ -19,7 +19,7 @@ SECTIONS = {
     "e": "(e) 1 GB download and upload vs gunicorn and Django's ASGI handler",
     "f": "(f) gateway memory with every page loaded, cold start",
     "g": "(g) route table: legacy-state overhead and shadow cost on /api/tickets/",
-    "h": "(h) how cost grows with the data: a page of the new side vs the legacy whole list, 100 to 10,000 tickets",
+    "h": "(h) how cost grows with the data: a page of the new side vs the legacy whole list, 200 to 10,000 tickets",
     "i": "(i) how cost grows with the route table: 3 to 1,000 declared routes",
     "j": "(j) 2,000 open Gradio streams in one process: memory per stream, legacy pages beside them",
     "k": "(k) 10,000 Gradio sessions and uploads tracked by the guard: memory, and its bound",
