@@ -8,6 +8,7 @@ cannot create a state nobody serves.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 from dataclasses import dataclass
@@ -40,8 +41,9 @@ def load_routes(declared: Any) -> tuple[MigratedRoute, ...]:
     if not declared:
         return ()
     routes = tuple(import_string(declared.replace(":", ".")) if isinstance(declared, str) else declared)
-    names = [route.name for route in routes]
-    duplicates = sorted({name for name in names if names.count(name) > 1})
+    # Counted once each: ``names.count`` per name was quadratic, 17 ms at 1,000 routes on every
+    # rollout tick and console page, in a thread holding the GIL.
+    duplicates = sorted(name for name, seen in Counter(route.name for route in routes).items() if seen > 1)
     if duplicates:
         raise RoutingError(f"route names declared twice: {', '.join(duplicates)}")
     return routes

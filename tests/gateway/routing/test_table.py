@@ -190,3 +190,16 @@ async def test_a_database_outage_is_one_line_for_the_poller_and_one_when_it_ends
     assert [record.getMessage().split(" (")[0].split(";")[0] for record in lines] == [
         "route table refresh failed", "route table refreshed again"]
     assert all(record.exc_info is None for record in lines)
+
+
+def test_a_name_declared_twice_is_refused_once_by_name_among_many() -> None:
+    from fastapi_gateway.routing import MigratedRoute
+    from fastapi_gateway.routing.table import load_routes
+
+    many = [MigratedRoute(name=f"area{n}", legacy=f"/area{n}/", new="/api/v2/tickets") for n in range(1_000)]
+    assert load_routes(many) == tuple(many)
+    twice = [*many, MigratedRoute(name="area7", legacy="/elsewhere/", new="/api/v2/tickets"),
+             MigratedRoute(name="area3", legacy="/other/", new="/api/v2/tickets"),
+             MigratedRoute(name="area7", legacy="/third/", new="/api/v2/tickets")]
+    with pytest.raises(RoutingError, match=r"^route names declared twice: area3, area7$"):
+        load_routes(twice)
