@@ -73,6 +73,47 @@ def test_clients_that_stop_reading_are_cut_off_and_the_site_keeps_answering(gate
     assert "took nothing of the response for 2 s; abandoned" in gateway.log.read_text()
 
 
+def _open_to(server_pid: int, port: int, client_ports: set[int]) -> set[int]:
+    """Which of ``client_ports`` the server still holds a connection to (as its socket's remote port)."""
+    import psutil
+
+    process = psutil.Process(server_pid)
+    held = set()
+    for each in [process, *process.children(recursive=True)]:
+        for connection in each.net_connections(kind="tcp"):
+            if connection.laddr and connection.laddr.port == port and connection.raddr and connection.raddr.port in client_ports:
+                held.add(connection.raddr.port)
+    return held
+
+
+def test_a_client_cut_off_loses_its_connection_not_only_its_thread(gateway: GatewayServer) -> None:
+    """A stalled client, once cut off, must not keep its socket: the server used to close it
+    gracefully, after the answer's buffered bytes, which a client that reads nothing never
+    takes, so each such client held a socket and its buffers for as long as it liked (the
+    kernel keeps probing a zero window while the peer acknowledges). Cut off now means reset."""
+    address = urlsplit(gateway.url)
+    assert address.port
+    sockets = [_connect(gateway.url) for _ in range(2)]
+    try:
+        for sock in sockets:
+            sock.sendall(f"GET /big/?mb=64 HTTP/1.1\r\nHost: {address.netloc}\r\n\r\n".encode())
+        ports = {sock.getsockname()[1] for sock in sockets}
+        time.sleep(0.5)
+        assert _open_to(gateway.pid, address.port, ports) == ports  # both downloads under way
+        deadline = time.monotonic() + SEND_TIMEOUT + 10
+        while (held := _open_to(gateway.pid, address.port, ports)) and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert not held, f"the server still holds {len(held)} connection(s) of clients it cut off {SEND_TIMEOUT} s ago"
+        for sock in sockets:  # what the client sees: the stream ends, short, or a reset
+            try:
+                assert _drain(sock) < 64 * MiB
+            except ConnectionResetError:
+                pass
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 @pytest.mark.parametrize("framing", ["Content-Length: 104857600", "Transfer-Encoding: chunked"])
 def test_an_anonymous_body_over_the_limit_gets_413_and_is_not_stored(gateway: GatewayServer, framing: str) -> None:
     host = urlsplit(gateway.url).netloc

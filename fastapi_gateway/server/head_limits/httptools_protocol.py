@@ -8,8 +8,14 @@ then, so the limits are checked in three places: the request target as its piece
 bytes read while the parser says nothing (``data_received``): past a request line and a field's
 worth, what it is buffering can only be a field over the limit, refused before the rest comes.
 
+It also resets a connection whose answer the app left unfinished (``_ResetUnfinished``): a
+legacy stream cut off because its client took nothing for the send timeout, say. uvicorn closes
+such a connection gracefully, after the bytes it still buffers, which a client that reads
+nothing never takes: the socket, its buffers and its file descriptor stayed for as long as the
+client kept acknowledging the kernel's zero-window probes.
+
 The one module leaning on uvicorn's private protocol (the class, ``send_400_response``,
-``on_response_complete``, ``STATUS_LINE``); ``tests/gateway/server/head_limits/test_httptools_protocol.py``
+``on_response_complete``, ``STATUS_LINE``, a cycle's ``transport`` and ``response_complete``); ``tests/gateway/server/head_limits/test_httptools_protocol.py``
 is where an upgrade of uvicorn that moves them shows. ``make run`` names it to ``uvicorn --http``
 and ``python -m fastapi_gateway.server.launcher`` serves with it.
 """
@@ -39,6 +45,33 @@ def _limits_for(config: Config) -> RequestHeadLimits:
         limits = RequestHeadLimits(options["LIMIT_REQUEST_LINE"], options["LIMIT_REQUEST_FIELDS"], options["LIMIT_REQUEST_FIELD_SIZE"])
         setattr(config, "request_head_limits", limits)
     return limits
+
+
+class _ResetUnfinished:
+    """The connection's transport as each request's cycle sees it: ``close()`` while the
+    current answer is unfinished and bytes are still waiting to go resets the connection
+    instead of waiting for a client that may never read them. The answer is cut short either
+    way; the client sees it end early, as with a graceful close. Writes go straight to the
+    transport (bound once per connection, so a request pays nothing)."""
+
+    __slots__ = ("_protocol", "_transport", "write", "is_closing", "get_write_buffer_size")
+
+    def __init__(self, protocol: HttpToolsProtocol, transport: asyncio.Transport) -> None:
+        self._protocol = protocol
+        self._transport = transport
+        self.write = transport.write
+        self.is_closing = transport.is_closing
+        self.get_write_buffer_size = transport.get_write_buffer_size
+
+    def close(self) -> None:
+        cycle = self._protocol.cycle
+        if cycle is not None and not cycle.response_complete and self._transport.get_write_buffer_size():
+            self._transport.abort()
+        else:
+            self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
@@ -90,6 +123,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False
         previous = self.cycle
         super().on_headers_complete()
+        if self.cycle is not previous:  # its task is scheduled, not started: it sees this transport
+            self.cycle.transport = self._cycle_transport  # type: ignore[assignment]
         if getattr(self.server_state, "draining", False) and self.cycle is not previous:
             self.shutdown()  # the worker is stopping: this request's answer ends its connection
 
@@ -102,6 +137,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     # uvicorn's side
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._cycle_transport = _ResetUnfinished(self, transport)
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
