@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi_gateway.exceptions import GatewayError
 
-__all__ = ["HeaderFieldTooLarge", "RequestHeadTooLarge", "RequestHeaderFieldsTooLarge", "RequestLineTooLong", "TooManyHeaderFields"]
+__all__ = ["HeaderFieldTooLarge", "RequestHeadTimeout", "RequestHeadTooLarge", "RequestHeaderFieldsTooLarge", "RequestLineTooLong", "TooManyHeaderFields"]
 
 
 class RequestHeadTooLarge(GatewayError):
@@ -42,3 +42,15 @@ class TooManyHeaderFields(RequestHeaderFieldsTooLarge):
 class HeaderFieldTooLarge(RequestHeaderFieldsTooLarge):
     def __init__(self, limit: int) -> None:
         super().__init__(f"Request header field too large: the limit is {limit} bytes.", limit)
+
+
+class RequestHeadTimeout(RequestHeadTooLarge):
+    """408: a head still incomplete ``limit`` seconds after it began (nginx's
+    ``client_header_timeout``): refused like a head too large, in time rather than bytes, so a
+    client trickling a head (slowloris) cannot hold a connection for ever."""
+
+    status_code = 408
+
+    def __init__(self, limit: float) -> None:
+        super().__init__(f"Request head not received in time: the limit is {limit:g} seconds.", 0)
+        self.limit_seconds = limit

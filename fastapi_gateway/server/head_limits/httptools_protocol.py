@@ -14,6 +14,14 @@ such a connection gracefully, after the bytes it still buffers, which a client t
 nothing never takes: the socket, its buffers and its file descriptor stayed for as long as the
 client kept acknowledging the kernel's zero-window probes.
 
+And it times the connection as nginx does: a request head must arrive within
+``REQUEST_HEAD_TIMEOUT_SECONDS`` of its first byte (or of the connection, for the first
+request), else 408; an answer whose unsent bytes make no progress for ``SEND_TIMEOUT_SECONDS``
+(the buffer over its high-water mark and not shrinking) resets the connection. uvicorn has
+neither: a client sending a head a byte at a time, or reading nothing of a large answer from
+the new side, held its connection for ever, and enough of them use up the process's file
+descriptors, legacy pages included.
+
 The one module leaning on uvicorn's private protocol (the class, ``send_400_response``,
 ``on_response_complete``, ``STATUS_LINE``, a cycle's ``transport`` and ``response_complete``); ``tests/gateway/server/head_limits/test_httptools_protocol.py``
 is where an upgrade of uvicorn that moves them shows. ``make run`` names it to ``uvicorn --http``
@@ -30,7 +38,9 @@ from uvicorn.config import Config
 from fastapi_gateway.compat import STATUS_LINE, HttpToolsProtocol, ServerState
 from fastapi_gateway.conf import gateway_settings
 from fastapi_gateway.http.request_id import new_request_id
-from fastapi_gateway.server.head_limits.exceptions import HeaderFieldTooLarge, RequestHeadTooLarge, RequestLineTooLong, TooManyHeaderFields
+from fastapi_gateway.server.head_limits.exceptions import (
+    HeaderFieldTooLarge, RequestHeadTimeout, RequestHeadTooLarge, RequestLineTooLong, TooManyHeaderFields,
+)
 from fastapi_gateway.server.head_limits.limits import FIELD_OVERHEAD, LINE_OVERHEAD, RequestHeadLimits, refusal_body
 
 __all__ = ["LimitedHttpToolsProtocol"]
@@ -45,6 +55,16 @@ def _limits_for(config: Config) -> RequestHeadLimits:
         limits = RequestHeadLimits(options["LIMIT_REQUEST_LINE"], options["LIMIT_REQUEST_FIELDS"], options["LIMIT_REQUEST_FIELD_SIZE"])
         setattr(config, "request_head_limits", limits)
     return limits
+
+
+def _timeouts_for(config: Config) -> tuple[float, float]:
+    """``(REQUEST_HEAD_TIMEOUT_SECONDS, SEND_TIMEOUT_SECONDS)``, read once per server as the limits are."""
+    timeouts = getattr(config, "connection_timeouts", None)
+    if not isinstance(timeouts, tuple):
+        options = gateway_settings()
+        timeouts = (float(options["REQUEST_HEAD_TIMEOUT_SECONDS"]), float(options["SEND_TIMEOUT_SECONDS"]))
+        setattr(config, "connection_timeouts", timeouts)
+    return timeouts
 
 
 class _ResetUnfinished:
@@ -98,12 +118,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_message = False
         self._heard = False  # the parser called back during the current read
         self._unheard = 0  # bytes read since it last did
+        self._head_timeout, self._send_timeout = _timeouts_for(config)
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._unsent = 0  # the write buffer's size when the send timer was last armed
 
     # httptools' callbacks
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = self._in_message = self._heard = True
+        if self._head_timer is None:  # the first request's runs from the connection
+            self._head_timer = self.loop.call_later(self._head_timeout, self._head_too_slow)
 
     def on_url(self, url: bytes) -> None:
         super().on_url(url)
@@ -121,6 +147,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._stop_head_timer()
         previous = self.cycle
         super().on_headers_complete()
         if self.cycle is not previous:  # its task is scheduled, not started: it sees this transport
@@ -141,6 +168,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._cycle_transport = _ResetUnfinished(self, transport)
+        self._head_timer = self.loop.call_later(self._head_timeout, self._head_too_slow)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        self._stop_send_timer()
+        super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._send_timer is None:
+            self._unsent = self.transport.get_write_buffer_size()
+            self._send_timer = self.loop.call_later(self._send_timeout, self._send_too_slow)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        self._stop_send_timer()
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
@@ -164,6 +207,39 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().on_response_complete()
         if self._refusal is not None and self.cycle.response_complete and not self.transport.is_closing():
             self._send_refusal()
+
+    # the timeouts
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _stop_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        if self._in_head:
+            self._refuse(RequestHeadTimeout(self._head_timeout))
+        elif not self._in_message and self.cycle is None and not self.transport.is_closing():
+            self.transport.close()  # connected and sent nothing: gone quietly, as after keep-alive
+
+    def _send_too_slow(self) -> None:
+        """Paused writers wait for the buffer to drain; no new bytes join it meanwhile, so a
+        smaller buffer is the client's progress, and only none in a whole period is a stall."""
+        unsent = self.transport.get_write_buffer_size()
+        if unsent and unsent < self._unsent:
+            self._unsent = unsent
+            self._send_timer = self.loop.call_later(self._send_timeout, self._send_too_slow)
+            return
+        self._send_timer = None
+        if unsent and not self.transport.is_closing():
+            client = "%s:%d - " % self.client if self.client else ""
+            self.logger.warning("%sTook nothing of its answer for %g s: connection reset", client, self._send_timeout)
+            self.transport.abort()
 
     # the refusal
 

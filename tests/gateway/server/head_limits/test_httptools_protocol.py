@@ -36,9 +36,29 @@ VALUE_AT_LIMIT = "v" * 8180
 DISCONNECTS: list[str] = []
 
 
+BIG = 24 * MiB
+BIG_SENDS: list[dict[str, float]] = []  # per /big answer: how long its sends waited in all, whether it ended
+
+
+async def _big(send: Send) -> None:
+    """24 MiB in 256 KiB sends, recording how long they waited for the client in all."""
+    record = {"waited": 0.0, "ended": 0.0}
+    BIG_SENDS.append(record)
+    block = b"b" * (256 * 1024)
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % BIG)]})
+    for n in range(BIG // len(block)):
+        started = time.monotonic()
+        await send({"type": "http.response.body", "body": block, "more_body": n < BIG // len(block) - 1})
+        record["waited"] += time.monotonic() - started
+    record["ended"] = 1.0
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """Answers with how much of the head it was handed; ``/slow`` takes its time, ``/read``
-    reads the whole body first (and answers nothing if the client is cut off)."""
+    reads the whole body first (and answers nothing if the client is cut off), ``/big`` is a
+    large answer."""
+    if scope["path"] == "/big":
+        return await _big(send)
     if scope["path"] == "/slow":
         await asyncio.sleep(0.3)
     if scope["path"] == "/read":
@@ -55,13 +75,16 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 @contextmanager
-def serving(limits: RequestHeadLimits | None = None) -> Iterator[int]:
-    """uvicorn with the protocol, uvloop and the test's app in a thread; yields its port."""
+def serving(limits: RequestHeadLimits | None = None, *, timeouts: tuple[float, float] | None = None) -> Iterator[int]:
+    """uvicorn with the protocol, uvloop and the test's app in a thread; yields its port.
+    ``timeouts``: (head, send) seconds, as the settings' would be read."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, http=PROTOCOL, loop="uvloop", lifespan="off", log_level="error")
     if limits is not None:
         config.request_head_limits = limits  # type: ignore[attr-defined]  # what a launcher may set
+    if timeouts is not None:
+        config.connection_timeouts = timeouts  # type: ignore[attr-defined]
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -280,3 +303,107 @@ def test_make_run_serves_with_this_protocol() -> None:
     assert run is not None
     (named,) = re.findall(r"--http (\S+)", run.group())
     assert import_from_string(named) is LimitedHttpToolsProtocol
+
+
+# The connection's timeouts (nginx's client_header_timeout and send_timeout).
+
+HEAD_TIMEOUT = 0.5
+
+
+@pytest.fixture(scope="module")
+def timed_port() -> Iterator[int]:
+    with serving(timeouts=(HEAD_TIMEOUT, HEAD_TIMEOUT)) as port:
+        yield port
+
+
+def test_a_head_trickled_past_its_time_gets_408_and_loses_its_connection(timed_port: int) -> None:
+    """slowloris: a head sent a field at a time, each well inside any idle limit, never ending."""
+    with socket.create_connection(("127.0.0.1", timed_port), timeout=5) as sock:
+        started = time.monotonic()
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: test\r\n")
+        answer = b""
+        sock.settimeout(0.1)
+        try:
+            for n in range(50):  # 5 s of trickle, far past the limit
+                sock.sendall(b"X-Trickle-%d: 1\r\n" % n)
+                try:
+                    chunk = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                if not chunk:
+                    break
+                answer += chunk
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        took = time.monotonic() - started
+    assert statuses(answer) == [408], answer
+    assert b"Request head not received in time: the limit is 0.5 seconds." in answer
+    assert took < HEAD_TIMEOUT + 1.5, f"the connection lasted {took:.1f} s"
+
+
+def test_a_connection_that_sends_nothing_is_closed_quietly(timed_port: int) -> None:
+    with socket.create_connection(("127.0.0.1", timed_port), timeout=HEAD_TIMEOUT + 3) as sock:
+        started = time.monotonic()
+        assert sock.recv(65536) == b""  # closed, with no answer to a request never made
+        assert time.monotonic() - started < HEAD_TIMEOUT + 1.5
+
+
+def test_each_request_of_a_kept_alive_connection_has_its_own_head_time(timed_port: int) -> None:
+    """The limit is on each head, not the connection: four requests over 1.2 s, each head in time."""
+    with socket.create_connection(("127.0.0.1", timed_port), timeout=5) as sock:
+        for n in range(4):
+            if n:
+                time.sleep(HEAD_TIMEOUT * 0.6)
+            sock.sendall(get("/", close=False))
+            assert statuses(sock.recv(65536)) == [200]
+
+
+def test_a_client_that_reads_nothing_of_a_large_answer_loses_its_connection(timed_port: int) -> None:
+    """From the new side too (a Gradio file, a FastAPI stream): uvicorn waits for such a client
+    for ever, its send blocked, the connection and its buffers held."""
+    BIG_SENDS.clear()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", timed_port))
+        sock.sendall(get("/big", close=False))
+        deadline = time.monotonic() + HEAD_TIMEOUT + 5
+        while not (BIG_SENDS and BIG_SENDS[0]["ended"]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert BIG_SENDS and BIG_SENDS[0]["ended"], "the app's answer is still waiting for a client that reads nothing"
+        received = 0
+        try:
+            while chunk := sock.recv(MiB):
+                received += len(chunk)
+        except ConnectionResetError:
+            pass
+    assert received < BIG
+
+
+def test_a_slow_but_steady_reader_gets_its_whole_answer(timed_port: int) -> None:
+    """Progress is what counts, not speed: a reader that keeps taking some of the answer in
+    every period keeps its connection, even while the answer waits for it for longer."""
+    BIG_SENDS.clear()
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", timed_port))
+        sock.sendall(get("/big", close=False))
+        head = sock.recv(4096)
+        assert statuses(head) == [200]
+        received = len(head.split(b"\r\n\r\n", 1)[1])
+        while received < BIG:
+            received += len(sock.recv(128 * 1024))
+            time.sleep(0.01)
+    assert received == BIG
+    assert BIG_SENDS[0]["ended"]
+    # The answer waited for the reader longer in all than the limit: it was timed, and kept.
+    assert BIG_SENDS[0]["waited"] > HEAD_TIMEOUT * 2, BIG_SENDS
+
+
+def test_the_environment_sets_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi_gateway.server.head_limits.httptools_protocol import _timeouts_for
+
+    monkeypatch.setenv("GATEWAY_REQUEST_HEAD_TIMEOUT_SECONDS", "12.5")
+    monkeypatch.setenv("GATEWAY_SEND_TIMEOUT_SECONDS", "7")
+    assert _timeouts_for(uvicorn.Config(app)) == (12.5, 7.0)
