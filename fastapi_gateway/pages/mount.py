@@ -20,7 +20,7 @@ from typing import Any
 from fastapi import FastAPI
 from starlette.routing import Mount
 
-from fastapi_gateway.compat import gradio_queue
+from fastapi_gateway.compat import gradio_apps_made_at_mount, gradio_queue
 from fastapi_gateway.identity.dependencies import gradio_username
 from fastapi_gateway.pages.file_hooks import guard_blocks, install as install_file_hooks
 from fastapi_gateway.pages.signed_out import signed_out_head
@@ -56,7 +56,8 @@ def mount_gradio_pages(
     for page in pages:
         path = "/" + page.path.strip("/")
         try:
-            blocks = page.blocks() if isinstance(page, GradioPage) else page.build()
+            with gradio_apps_made_at_mount():
+                blocks = page.blocks() if isinstance(page, GradioPage) else page.build()
         except Exception:  # noqa: BLE001 - one broken page must not take the site down
             logger.exception("the Gradio page %s could not be built; it answers 503", path)
             app.mount(path, UnavailableApp(f"the page {path}"))
@@ -88,6 +89,8 @@ def mount_gradio_pages(
         if not isinstance(mount, Mount) or mount.path != path:
             raise GatewayConfigurationError(f"Gradio did not mount {path!r} where expected")
         mounted[path] = mount.app
+        blocks.app = mount.app  # Gradio's queue and close() use these: the app served, not one never served
+        gradio_queue(blocks).set_server_app(mount.app)
         wake_on_work(gradio_queue(blocks))
         skip_monitoring_summary(gradio_queue(blocks))
     return mounted

@@ -158,3 +158,32 @@ async def test_a_page_keeps_its_own_file_lifetime_and_none_keeps_gradios(db: Non
     assert _blocks_of(kept, "/ui/probe").delete_cache is None
     assert files_kept_for(24) == (3600, 86400)  # the default: swept hourly, a day's files kept
     assert files_kept_for(0.25) == (900, 900)
+
+
+async def test_each_page_makes_one_gradio_app_the_one_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Gradio makes an app in ``gr.Blocks()`` and another at the end of its ``with``, each thrown
+    away at the mount (8 of 11 at the example's start). Built, a page makes only the one served,
+    and its Blocks and queue use that one, not an app nobody serves."""
+    from gradio.routes import App
+    from starlette.routing import Mount
+
+    from fastapi_gateway.compat import gradio_queue
+
+    made: list[Any] = []
+    original = App.create_app
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        made.append(original(*args, **kwargs))
+        return made[-1]
+
+    from legacy_django.settings import GATEWAY as EXAMPLE
+
+    monkeypatch.setattr(App, "create_app", staticmethod(counted))
+    app = create_app(gradio_pages=EXAMPLE["PAGES"])
+    served = [route.app for route in app.routes if isinstance(route, Mount) and isinstance(route.app, App)]
+    assert len(served) >= 2
+    assert made == served
+    for gradio_app in served:
+        blocks = gradio_app.get_blocks()
+        assert blocks.app is gradio_app
+        assert gradio_queue(blocks).server_app is gradio_app
