@@ -61,10 +61,12 @@ DEFAULTS: dict[str, Any] = {
     "LIMIT_REQUEST_LINE": 4094,  # gunicorn's limits on a request head
     "LIMIT_REQUEST_FIELDS": 100,
     "LIMIT_REQUEST_FIELD_SIZE": 8190,
-    # nginx's client_header_timeout and send_timeout, in the gateway's own protocol (make run,
-    # python -m fastapi_gateway): a head not whole this long after it began gets 408; an answer
-    # the client takes nothing of for this long has its connection reset.
+    # nginx's client_header_timeout, client_body_timeout and send_timeout, in the gateway's own
+    # protocol (make run, python -m fastapi_gateway): a head not whole this long after it began
+    # gets 408; a body that sends nothing this long, or an answer the client takes nothing of,
+    # has its connection reset.
     "REQUEST_HEAD_TIMEOUT_SECONDS": 60.0,
+    "REQUEST_BODY_TIMEOUT_SECONDS": 60.0,
     "SEND_TIMEOUT_SECONDS": 60.0,
     "METRICS_TOKEN": None,  # a bearer token for /metrics scrapers (staff users can always read it)
     # Pin each serving process to a CPU of its own. None ("auto"): the served entrypoint
@@ -131,7 +133,7 @@ for _key in ("LEGACY_THREADS", "LEGACY_CONCURRENCY", "LEGACY_BODY_SPOOL_KB", "MA
     ENVIRONMENT[_key] = int
 for _key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "LEGACY_SEND_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS",
              "ROUTE_POLL_SECONDS", "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS", "REQUEST_HEAD_TIMEOUT_SECONDS",
-             "SEND_TIMEOUT_SECONDS"):
+             "REQUEST_BODY_TIMEOUT_SECONDS", "SEND_TIMEOUT_SECONDS"):
     ENVIRONMENT[_key] = float
 ENVIRONMENT.update(
     PAGE_FILES_KEEP_HOURS=_optional_float,
@@ -247,7 +249,7 @@ def validate(values: Mapping[str, Any]) -> list[Problem]:
             bad(key, "must be a whole number of at least 1")
     for key in ("LEGACY_OVERFLOW_MS", "LEGACY_BODY_TIMEOUT_SECONDS", "LEGACY_SEND_TIMEOUT_SECONDS", "STREAM_RECHECK_SECONDS",
                 "ROUTE_POLL_SECONDS", "TRAFFIC_FLUSH_SECONDS", "TRAFFIC_KEEP_HOURS", "REQUEST_HEAD_TIMEOUT_SECONDS",
-                "SEND_TIMEOUT_SECONDS"):
+                "REQUEST_BODY_TIMEOUT_SECONDS", "SEND_TIMEOUT_SECONDS"):
         if not _is_number(values[key]) or not values[key] > 0:
             bad(key, "must be a positive number")
     legacy_max = values["LEGACY_MAX_BODY_MB"]

@@ -78,6 +78,7 @@ _check_reads_the_database = pytest.mark.django_db
         ({"LEGACY_SEND_TIMEOUT_SECONDS": -1}, {}, "fastapi_gateway.E004", "LEGACY_SEND_TIMEOUT_SECONDS"),
         ({"SEND_TIMEOUT_SECONDS": 0}, {}, "fastapi_gateway.E004", "SEND_TIMEOUT_SECONDS"),
         ({"REQUEST_HEAD_TIMEOUT_SECONDS": "soon"}, {}, "fastapi_gateway.E004", "REQUEST_HEAD_TIMEOUT_SECONDS"),
+        ({}, {"GATEWAY_REQUEST_BODY_TIMEOUT_SECONDS": "0"}, "fastapi_gateway.E004", "REQUEST_BODY_TIMEOUT_SECONDS"),
         ({}, {"GATEWAY_LEGACY_MAX_BODY_MB": "1.5"}, "fastapi_gateway.E002", "GATEWAY_LEGACY_MAX_BODY_MB"),
         ({"PAGE_FILES_KEEP_HOURS": "a day"}, {}, "fastapi_gateway.E004", "PAGE_FILES_KEEP_HOURS"),
         ({"GC_FULL_WALK_SECONDS": 0}, {}, "fastapi_gateway.E004", "GC_FULL_WALK_SECONDS"),

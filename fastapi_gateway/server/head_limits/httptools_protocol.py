@@ -15,12 +15,15 @@ nothing never takes: the socket, its buffers and its file descriptor stayed for 
 client kept acknowledging the kernel's zero-window probes.
 
 And it times the connection as nginx does: a request head must arrive within
-``REQUEST_HEAD_TIMEOUT_SECONDS`` of its first byte (or of the connection, for the first
-request), else 408; an answer whose unsent bytes make no progress for ``SEND_TIMEOUT_SECONDS``
-(the buffer over its high-water mark and not shrinking) resets the connection. uvicorn has
-neither: a client sending a head a byte at a time, or reading nothing of a large answer from
-the new side, held its connection for ever, and enough of them use up the process's file
-descriptors, legacy pages included.
+``REQUEST_HEAD_TIMEOUT_SECONDS`` of its first byte (of the connection, for the first request;
+of the answer ahead of it, for a pipelined one), else 408, and bytes after an answer that begin
+no request are closed on as an idle connection is; a body that sends nothing for
+``REQUEST_BODY_TIMEOUT_SECONDS`` while the app waits for it resets the connection (the app sees
+the client gone: a body cut off never reaches it as complete); an answer whose unsent bytes
+make no progress for ``SEND_TIMEOUT_SECONDS`` resets it too, whether the app is still writing,
+is done, or uvicorn is closing gracefully after it. uvicorn has none of these: a client sending
+a head or a body a byte at a time, or reading nothing of a large answer, held its connection
+for ever, and enough of them use up the process's file descriptors, legacy pages included.
 
 The one module leaning on uvicorn's private protocol (the class, ``send_400_response``,
 ``on_response_complete``, ``STATUS_LINE``, a cycle's ``transport`` and ``response_complete``); ``tests/gateway/server/head_limits/test_httptools_protocol.py``
@@ -57,35 +60,38 @@ def _limits_for(config: Config) -> RequestHeadLimits:
     return limits
 
 
-def _timeouts_for(config: Config) -> tuple[float, float]:
-    """``(REQUEST_HEAD_TIMEOUT_SECONDS, SEND_TIMEOUT_SECONDS)``, read once per server as the limits are."""
+def _timeouts_for(config: Config) -> tuple[float, float, float]:
+    """``(REQUEST_HEAD_TIMEOUT_SECONDS, SEND_TIMEOUT_SECONDS, REQUEST_BODY_TIMEOUT_SECONDS)``, read
+    once per server as the limits are (a test or launcher may set the first two, or all three)."""
     timeouts = getattr(config, "connection_timeouts", None)
     if not isinstance(timeouts, tuple):
         options = gateway_settings()
-        timeouts = (float(options["REQUEST_HEAD_TIMEOUT_SECONDS"]), float(options["SEND_TIMEOUT_SECONDS"]))
+        timeouts = (float(options["REQUEST_HEAD_TIMEOUT_SECONDS"]), float(options["SEND_TIMEOUT_SECONDS"]),
+                    float(options["REQUEST_BODY_TIMEOUT_SECONDS"]))
         setattr(config, "connection_timeouts", timeouts)
+    if len(timeouts) == 2:
+        timeouts = (*timeouts, timeouts[0])
     return timeouts
 
 
 class _ResetUnfinished:
-    """The connection's transport as each request's cycle sees it: ``close()`` while the
-    current answer is unfinished and bytes are still waiting to go resets the connection
+    """The connection's transport as one request's cycle sees it: ``close()`` while that
+    cycle's answer is unfinished and bytes are still waiting to go resets the connection
     instead of waiting for a client that may never read them. The answer is cut short either
-    way; the client sees it end early, as with a graceful close. Writes go straight to the
-    transport (bound once per connection, so a request pays nothing)."""
+    way; the client sees it end early, as with a graceful close. A finished answer, even with
+    a pipelined request queued behind it, closes gracefully. Writes go straight to the
+    transport (bound methods: no call of this class's per write)."""
 
-    __slots__ = ("_protocol", "_transport", "write", "is_closing", "get_write_buffer_size")
+    __slots__ = ("_cycle", "_transport", "write", "is_closing")
 
-    def __init__(self, protocol: HttpToolsProtocol, transport: asyncio.Transport) -> None:
-        self._protocol = protocol
+    def __init__(self, cycle: Any, transport: asyncio.Transport) -> None:
+        self._cycle = cycle
         self._transport = transport
         self.write = transport.write
         self.is_closing = transport.is_closing
-        self.get_write_buffer_size = transport.get_write_buffer_size
 
     def close(self) -> None:
-        cycle = self._protocol.cycle
-        if cycle is not None and not cycle.response_complete and self._transport.get_write_buffer_size():
+        if not self._cycle.response_complete and self._transport.get_write_buffer_size():
             self._transport.abort()
         else:
             self._transport.close()
@@ -118,17 +124,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_message = False
         self._heard = False  # the parser called back during the current read
         self._unheard = 0  # bytes read since it last did
-        self._head_timeout, self._send_timeout = _timeouts_for(config)
+        self._head_timeout, self._send_timeout, self._body_timeout = _timeouts_for(config)
         self._head_timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
         self._send_timer: asyncio.TimerHandle | None = None
         self._unsent = 0  # the write buffer's size when the send timer was last armed
 
     # httptools' callbacks
 
     def on_message_begin(self) -> None:
+        behind = self.cycle is not None and not self.cycle.response_complete
         super().on_message_begin()
         self._in_head = self._in_message = self._heard = True
-        if self._head_timer is None:  # the first request's runs from the connection
+        # The first request's head is timed from the connection (the timer runs already), one
+        # behind an answer still going from that answer's end (on_response_complete), as nginx
+        # reads a pipelined request only then.
+        if self._head_timer is None and not behind:
             self._head_timer = self.loop.call_later(self._head_timeout, self._head_too_slow)
 
     def on_url(self, url: bytes) -> None:
@@ -151,7 +162,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         previous = self.cycle
         super().on_headers_complete()
         if self.cycle is not previous:  # its task is scheduled, not started: it sees this transport
-            self.cycle.transport = self._cycle_transport  # type: ignore[assignment]
+            self.cycle.transport = _ResetUnfinished(self.cycle, self.transport)  # type: ignore[assignment]
         if getattr(self.server_state, "draining", False) and self.cycle is not previous:
             self.shutdown()  # the worker is stopping: this request's answer ends its connection
 
@@ -161,35 +172,45 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_complete(self) -> None:
         self._in_message = False
+        self._stop_body_timer()
         super().on_message_complete()
 
     # uvicorn's side
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._cycle_transport = _ResetUnfinished(self, transport)
         self._head_timer = self.loop.call_later(self._head_timeout, self._head_too_slow)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
+        self._stop_body_timer()
         self._stop_send_timer()
         super().connection_lost(exc)
 
     def pause_writing(self) -> None:
         super().pause_writing()
-        if self._send_timer is None:
-            self._unsent = self.transport.get_write_buffer_size()
-            self._send_timer = self.loop.call_later(self._send_timeout, self._send_too_slow)
+        self._time_the_send()
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        self._stop_send_timer()
+        self._stop_send_timer()  # the client took some: a new period, if any is left to take
+        if self.cycle is not None and self.cycle.response_complete:
+            self._time_the_send()  # the app writes no more: nothing will pause again
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
             return  # the connection ends with the refusal: nothing more is parsed
         self._heard = False
         super().data_received(data)
+        # Bytes after an answer that begin no head (a CRLF, the rest of a body the app did not
+        # read) cancel uvicorn's keep-alive timer and start nothing: timed as a head would be.
+        if not self._in_head and self.transport.get_protocol() is self:
+            if self._idle():
+                if self._head_timer is None:
+                    self._head_timer = self.loop.call_later(self._head_timeout, self._head_too_slow)
+            elif self._in_message:  # a body on its way to the app: its time runs from its last bytes
+                self._stop_body_timer()
+                self._body_timer = self.loop.call_later(self._body_timeout, self._body_too_slow)
         if not self._in_message or self._refusal is not None:
             return
         if self._heard:
@@ -205,6 +226,9 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
+        if self._in_head and self._head_timer is None and self._refusal is None and not self.transport.is_closing():
+            self._head_timer = self.loop.call_later(self._head_timeout, self._head_too_slow)  # one behind it
+        self._time_the_send()  # a finished answer not yet taken (made whole, or its last bytes)
         if self._refusal is not None and self.cycle.response_complete and not self.transport.is_closing():
             self._send_refusal()
 
@@ -215,17 +239,44 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._head_timer.cancel()
             self._head_timer = None
 
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
     def _stop_send_timer(self) -> None:
         if self._send_timer is not None:
             self._send_timer.cancel()
             self._send_timer = None
 
+    def _idle(self) -> bool:
+        """No answer going and none queued: what comes next can only be a new request."""
+        return self.cycle is None or (self.cycle.response_complete and not self.pipeline)
+
+    def _time_the_send(self) -> None:
+        if self._send_timer is None and self.transport.get_write_buffer_size():
+            self._unsent = self.transport.get_write_buffer_size()
+            self._send_timer = self.loop.call_later(self._send_timeout, self._send_too_slow)
+
     def _head_too_slow(self) -> None:
         self._head_timer = None
+        if self.transport.is_closing():
+            return  # going already (an answer with Connection: close): nothing to answer on it
         if self._in_head:
             self._refuse(RequestHeadTimeout(self._head_timeout))
-        elif not self._in_message and self.cycle is None and not self.transport.is_closing():
-            self.transport.close()  # connected and sent nothing: gone quietly, as after keep-alive
+        elif self._idle():
+            self.transport.close()  # sent nothing, or nothing that began a head: gone quietly, as after keep-alive
+
+    def _body_too_slow(self) -> None:
+        self._body_timer = None
+        if not self._in_message or self._idle() or self.transport.is_closing():
+            return
+        if self.flow.read_paused:  # the app has not taken what came: the wait is its own, not the client's
+            self._body_timer = self.loop.call_later(self._body_timeout, self._body_too_slow)
+            return
+        client = "%s:%d - " % self.client if self.client else ""
+        self.logger.warning("%sSent nothing of its request body for %g s: connection reset", client, self._body_timeout)
+        self.transport.abort()
 
     def _send_too_slow(self) -> None:
         """Paused writers wait for the buffer to drain; no new bytes join it meanwhile, so a
@@ -236,7 +287,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._send_timer = self.loop.call_later(self._send_timeout, self._send_too_slow)
             return
         self._send_timer = None
-        if unsent and not self.transport.is_closing():
+        if unsent:  # closing too: uvicorn's graceful close would wait for these bytes for ever
             client = "%s:%d - " % self.client if self.client else ""
             self.logger.warning("%sTook nothing of its answer for %g s: connection reset", client, self._send_timeout)
             self.transport.abort()

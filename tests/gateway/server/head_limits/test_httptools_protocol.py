@@ -53,12 +53,37 @@ async def _big(send: Send) -> None:
     record["ended"] = 1.0
 
 
+async def _whole(send: Send, query: bytes) -> None:
+    """An answer made whole and sent in one message, as a JSON list or a legacy page is, of the
+    query's size; with ``&close`` the app ends the connection with it (``Connection: close``)."""
+    size, _, close = query.partition(b"&")
+    headers = [(b"content-length", size)] + ([(b"connection", b"close")] if close == b"close" else [])
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"w" * int(size)})
+
+
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
     """Answers with how much of the head it was handed; ``/slow`` takes its time, ``/read``
     reads the whole body first (and answers nothing if the client is cut off), ``/big`` is a
-    large answer."""
+    large answer, ``/whole?<bytes>`` one sent in one message."""
     if scope["path"] == "/big":
         return await _big(send)
+    if scope["path"] == "/whole":
+        return await _whole(send, scope["query_string"])
+    if scope["path"] == "/lateread":  # busy before it reads the body: the client must wait for it
+        await asyncio.sleep(1.5)
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                DISCONNECTS.append(scope["path"])
+                return
+            size += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"%d bytes" % size
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+        return await send({"type": "http.response.body", "body": body})
     if scope["path"] == "/slow":
         await asyncio.sleep(0.3)
     if scope["path"] == "/read":
@@ -75,12 +100,13 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 @contextmanager
-def serving(limits: RequestHeadLimits | None = None, *, timeouts: tuple[float, float] | None = None) -> Iterator[int]:
-    """uvicorn with the protocol, uvloop and the test's app in a thread; yields its port.
-    ``timeouts``: (head, send) seconds, as the settings' would be read."""
+def serving(limits: RequestHeadLimits | None = None, *, timeouts: tuple[float, float] | None = None,
+            protocol: type[LimitedHttpToolsProtocol] | None = None) -> Iterator[int]:
+    """uvicorn with the protocol (or a subclass), uvloop and the test's app in a thread; yields
+    its port. ``timeouts``: (head, send) seconds, as the settings' would be read."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=PROTOCOL, loop="uvloop", lifespan="off", log_level="error")
+    config = uvicorn.Config(app, http=protocol or PROTOCOL, loop="uvloop", lifespan="off", log_level="error")
     if limits is not None:
         config.request_head_limits = limits  # type: ignore[attr-defined]  # what a launcher may set
     if timeouts is not None:
@@ -289,8 +315,17 @@ def test_uvicorns_private_protocol_is_still_what_the_module_extends() -> None:
     it fails here first."""
     assert list(inspect.signature(HttpToolsProtocol.__init__).parameters) == ["self", "config", "server_state", "app_state", "_loop"]
     for name in ("data_received", "send_400_response", "on_response_complete", "on_message_begin", "on_url",
-                 "on_header", "on_headers_complete", "on_body", "on_message_complete"):
+                 "on_header", "on_headers_complete", "on_body", "on_message_complete", "connection_made",
+                 "connection_lost", "pause_writing", "resume_writing"):
         assert name in vars(HttpToolsProtocol), name
+    # A cycle's transport is swapped for ``_ResetUnfinished``, which has what the cycle uses of it.
+    from uvicorn.protocols.http.httptools_impl import RequestResponseCycle
+
+    used = set(re.findall(r"self\.transport\.(\w+)", inspect.getsource(RequestResponseCycle)))
+    assert used == {"write", "close", "is_closing"}, used
+    cycle_init = inspect.getsource(RequestResponseCycle.__init__)
+    assert "self.transport = transport" in cycle_init and "self.response_complete = False" in cycle_init
+    assert "self.pipeline" in inspect.getsource(HttpToolsProtocol.__init__)
     assert list(inspect.signature(HttpToolsProtocol.send_400_response).parameters) == ["self", "msg"]
     assert STATUS_LINE[414].startswith(b"HTTP/1.1 414 ") and STATUS_LINE[431].startswith(b"HTTP/1.1 431 ")
     config = uvicorn.Config(app, http=PROTOCOL)
@@ -406,4 +441,137 @@ def test_the_environment_sets_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> N
 
     monkeypatch.setenv("GATEWAY_REQUEST_HEAD_TIMEOUT_SECONDS", "12.5")
     monkeypatch.setenv("GATEWAY_SEND_TIMEOUT_SECONDS", "7")
-    assert _timeouts_for(uvicorn.Config(app)) == (12.5, 7.0)
+    monkeypatch.setenv("GATEWAY_REQUEST_BODY_TIMEOUT_SECONDS", "30")
+    assert _timeouts_for(uvicorn.Config(app)) == (12.5, 7.0, 30.0)
+
+
+def _reads_nothing(port: int, request: bytes) -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(request)
+    return sock
+
+
+def _drained(sock: socket.socket) -> int:
+    received = 0
+    try:
+        while chunk := sock.recv(MiB):
+            received += len(chunk)
+    except ConnectionResetError:
+        pass
+    return received
+
+
+@pytest.mark.parametrize("close", [False, True], ids=["kept alive", "Connection: close"])
+def test_a_client_that_reads_nothing_of_an_answer_made_whole_loses_its_connection(timed_port: int, close: bool) -> None:
+    """The app is done at once, so nothing pauses it: the unsent rest is timed from the answer's
+    end, and a graceful close (uvicorn's keep-alive timer, ``Connection: close``) is no refuge."""
+    size = 8 * MiB
+    with _reads_nothing(timed_port, get(f"/whole?{size}", close=close)) as sock:
+        time.sleep(HEAD_TIMEOUT * 4)  # past the send timeout: drained after it, a held answer would come whole
+        received = _drained(sock)
+    assert received < size, "the server kept the connection and its unsent answer for a client that read nothing"
+
+
+@pytest.mark.parametrize("after", [b"\r\n", b"x"], ids=["a bare CRLF", "a body byte nobody reads"])
+def test_bytes_after_an_answer_that_begin_no_head_do_not_keep_the_connection(timed_port: int, after: bytes) -> None:
+    """Any byte cancels uvicorn's keep-alive timer; one that begins no request started no other."""
+    request = get("/", close=False) if after == b"\r\n" else (
+        b"POST / HTTP/1.1\r\nHost: test\r\nContent-Length: 2\r\n\r\n")  # the app answers without reading it
+    with socket.create_connection(("127.0.0.1", timed_port), timeout=HEAD_TIMEOUT + 8) as sock:
+        sock.sendall(request)
+        assert statuses(sock.recv(65536)) == [200]
+        sock.sendall(after)
+        started = time.monotonic()
+        assert _drained(sock) == 0  # closed, with nothing more said
+        assert time.monotonic() - started < HEAD_TIMEOUT + 3
+
+
+def test_a_finished_answer_closing_with_a_request_queued_behind_it_is_delivered_whole(port: int) -> None:
+    """Cut short is only for an answer the app left unfinished: a finished one that ends its
+    connection (the app's ``Connection: close``) goes out whole, even with a pipelined request
+    queued behind it."""
+    size = 8 * MiB
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(get(f"/whole?{size}&close", close=False) + get("/", close=False))
+        time.sleep(1)  # the answer is finished and closing, most of it still unsent
+        received = _drained(sock)
+    assert received > size, received
+
+
+class _SmallSendBuffer(LimitedHttpToolsProtocol):
+    """The protocol with a 32 KiB kernel send buffer (loopback's own grows to megabytes), so a
+    slow reader's progress shows in the transport's buffer within a period; counts how often a
+    period ended with progress and the timer went on."""
+
+    progress_seen = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 32 * 1024)
+        super().connection_made(transport)
+
+    def _send_too_slow(self) -> None:
+        before = self._unsent
+        super()._send_too_slow()
+        if self._send_timer is not None and self.transport.get_write_buffer_size() < before:
+            type(self).progress_seen += 1
+
+
+def test_a_reader_slower_than_a_period_but_steady_keeps_its_answer() -> None:
+    """Progress, not speed: a reader taking ~200 KiB/s, too slow to empty the buffer within a
+    period, keeps its connection as long as each period sees some of it taken."""
+    _SmallSendBuffer.progress_seen = 0
+    size = 2 * MiB
+    with serving(timeouts=(5, 0.5), protocol=_SmallSendBuffer) as small_port, socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        sock.settimeout(10)
+        sock.connect(("127.0.0.1", small_port))
+        sock.sendall(get(f"/whole?{size}"))
+        received = 0
+        while chunk := sock.recv(8 * 1024):
+            received += len(chunk)
+            time.sleep(0.04)
+    assert received > size
+    assert _SmallSendBuffer.progress_seen >= 1, "no period ended with the reader's progress: the test proves nothing"
+
+
+@pytest.fixture(scope="module")
+def body_timed_port() -> Iterator[int]:
+    with serving(timeouts=(5, 5, HEAD_TIMEOUT)) as port:
+        yield port
+
+
+def test_a_body_that_stops_coming_loses_its_connection_and_never_reaches_the_app_whole(body_timed_port: int) -> None:
+    """A slow body on any route (a Gradio upload, an API POST): uvicorn waited for it for ever.
+    The app waiting in ``receive()`` is told the client is gone."""
+    DISCONNECTS.clear()
+    with socket.create_connection(("127.0.0.1", body_timed_port), timeout=HEAD_TIMEOUT + 8) as sock:
+        sock.sendall(b"POST /read HTTP/1.1\r\nHost: test\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+        started = time.monotonic()
+        assert _drained(sock) == 0  # no answer: the connection is reset
+        assert time.monotonic() - started < HEAD_TIMEOUT + 3
+    deadline = time.monotonic() + 2
+    while not DISCONNECTS and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert DISCONNECTS == ["/read"]
+
+
+def test_a_body_slow_but_coming_is_served(body_timed_port: int) -> None:
+    """The limit is between the body's bytes, not on the whole body: a byte every 0.3 s for 3 s."""
+    with socket.create_connection(("127.0.0.1", body_timed_port), timeout=10) as sock:
+        sock.sendall(b"POST /read HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\nConnection: close\r\n\r\n")
+        for _ in range(10):
+            time.sleep(HEAD_TIMEOUT * 0.6)
+            sock.sendall(b"x")
+        assert statuses(sock.recv(65536)) == [200]
+
+
+def test_an_app_slow_to_read_a_body_does_not_cut_its_client(body_timed_port: int) -> None:
+    """While the app has not taken what came, reading is paused and the client cannot send:
+    that wait is the app's, and it is not held against the client."""
+    size = 4 * MiB
+    answer = exchange(body_timed_port, b"POST /lateread HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n"
+                                       b"Connection: close\r\n\r\n" % size + b"x" * size)
+    assert statuses(answer) == [200] and answer.endswith(b"%d bytes" % size), answer[-200:]
