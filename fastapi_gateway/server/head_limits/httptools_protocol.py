@@ -61,13 +61,16 @@ def _limits_for(config: Config) -> RequestHeadLimits:
 
 
 def _timeouts_for(config: Config) -> tuple[float, float, float]:
-    """``(REQUEST_HEAD_TIMEOUT_SECONDS, SEND_TIMEOUT_SECONDS, REQUEST_BODY_TIMEOUT_SECONDS)``, read
-    once per server as the limits are (a test or launcher may set the first two, or all three)."""
+    """``(REQUEST_HEAD_TIMEOUT_SECONDS, SEND_TIMEOUT_SECONDS, body)``, read once per server as the
+    limits are (a test or launcher may set the first two, or all three). The body's is
+    ``REQUEST_BODY_TIMEOUT_SECONDS``, or a second past ``LEGACY_BODY_TIMEOUT_SECONDS`` if that is
+    longer: on legacy URLs the bridge's own limit answers first, with its 408, and raising it
+    for slow clients is not undone here."""
     timeouts = getattr(config, "connection_timeouts", None)
     if not isinstance(timeouts, tuple):
         options = gateway_settings()
-        timeouts = (float(options["REQUEST_HEAD_TIMEOUT_SECONDS"]), float(options["SEND_TIMEOUT_SECONDS"]),
-                    float(options["REQUEST_BODY_TIMEOUT_SECONDS"]))
+        body = max(float(options["REQUEST_BODY_TIMEOUT_SECONDS"]), float(options["LEGACY_BODY_TIMEOUT_SECONDS"]) + 1)
+        timeouts = (float(options["REQUEST_HEAD_TIMEOUT_SECONDS"]), float(options["SEND_TIMEOUT_SECONDS"]), body)
         setattr(config, "connection_timeouts", timeouts)
     if len(timeouts) == 2:
         timeouts = (*timeouts, timeouts[0])
@@ -129,6 +132,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._body_timer: asyncio.TimerHandle | None = None
         self._send_timer: asyncio.TimerHandle | None = None
         self._unsent = 0  # the write buffer's size when the send timer was last armed
+        self._timed_cycle: Any = None  # the cycle whose answer it was armed for
 
     # httptools' callbacks
 
@@ -189,6 +193,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def pause_writing(self) -> None:
         super().pause_writing()
+        self._stop_send_timer()  # each pause a period of its own, from its own buffer
         self._time_the_send()
 
     def resume_writing(self) -> None:
@@ -256,11 +261,16 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _time_the_send(self) -> None:
         if self._send_timer is None and self.transport.get_write_buffer_size():
             self._unsent = self.transport.get_write_buffer_size()
+            self._timed_cycle = self.cycle
             self._send_timer = self.loop.call_later(self._send_timeout, self._send_too_slow)
+
+    def _upgraded(self) -> bool:
+        """The connection went to a WebSocket protocol: its timers are not this one's to judge."""
+        return self.transport.get_protocol() is not self
 
     def _head_too_slow(self) -> None:
         self._head_timer = None
-        if self.transport.is_closing():
+        if self.transport.is_closing() or self._upgraded():
             return  # going already (an answer with Connection: close): nothing to answer on it
         if self._in_head:
             self._refuse(RequestHeadTimeout(self._head_timeout))
@@ -269,9 +279,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def _body_too_slow(self) -> None:
         self._body_timer = None
-        if not self._in_message or self._idle() or self.transport.is_closing():
+        if not self._in_message or self._idle() or self.transport.is_closing() or self._upgraded():
             return
-        if self.flow.read_paused:  # the app has not taken what came: the wait is its own, not the client's
+        # The app has not taken what came (reading paused), or has not asked for the body yet and
+        # the client rightly waits for its 100 Continue: the wait is the app's, not the client's.
+        if self.flow.read_paused or getattr(self.cycle, "waiting_for_100_continue", False):
             self._body_timer = self.loop.call_later(self._body_timeout, self._body_too_slow)
             return
         client = "%s:%d - " % self.client if self.client else ""
@@ -281,7 +293,14 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def _send_too_slow(self) -> None:
         """Paused writers wait for the buffer to drain; no new bytes join it meanwhile, so a
         smaller buffer is the client's progress, and only none in a whole period is a stall."""
+        if self._upgraded():
+            self._send_timer = None
+            return
         unsent = self.transport.get_write_buffer_size()
+        if self.cycle is not self._timed_cycle:  # a later answer began: a period of its own
+            self._send_timer = None
+            self._time_the_send()
+            return
         if unsent and unsent < self._unsent:
             self._unsent = unsent
             self._send_timer = self.loop.call_later(self._send_timeout, self._send_too_slow)

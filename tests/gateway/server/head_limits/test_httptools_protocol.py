@@ -428,7 +428,11 @@ def test_the_environment_sets_the_timeouts(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("GATEWAY_REQUEST_HEAD_TIMEOUT_SECONDS", "12.5")
     monkeypatch.setenv("GATEWAY_SEND_TIMEOUT_SECONDS", "7")
     monkeypatch.setenv("GATEWAY_REQUEST_BODY_TIMEOUT_SECONDS", "30")
+    monkeypatch.setenv("GATEWAY_LEGACY_BODY_TIMEOUT_SECONDS", "10")
     assert _timeouts_for(uvicorn.Config(app)) == (12.5, 7.0, 30.0)
+    # A longer legacy body limit wins, by a second: the bridge's 408 comes first on its URLs.
+    monkeypatch.setenv("GATEWAY_LEGACY_BODY_TIMEOUT_SECONDS", "90")
+    assert _timeouts_for(uvicorn.Config(app)) == (12.5, 7.0, 91.0)
 
 
 def _client(port: int, request: bytes, *, receive_buffer: int) -> socket.socket:
@@ -446,13 +450,7 @@ def _reads_nothing(port: int, request: bytes) -> socket.socket:
 
 
 def _drained(sock: socket.socket) -> int:
-    received = 0
-    try:
-        while chunk := sock.recv(MiB):
-            received += len(chunk)
-    except ConnectionResetError:
-        pass
-    return received
+    return len(_drained_bytes(sock))
 
 
 @pytest.mark.parametrize("close", [False, True], ids=["kept alive", "Connection: close"])
@@ -563,3 +561,62 @@ def test_an_app_slow_to_read_a_body_does_not_cut_its_client(body_timed_port: int
     answer = exchange(body_timed_port, b"POST /lateread HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n"
                                        b"Connection: close\r\n\r\n" % size + b"x" * size)
     assert statuses(answer) == [200] and answer.endswith(b"%d bytes" % size), answer[-200:]
+
+
+class _TinySendBuffer(LimitedHttpToolsProtocol):
+    """A 4 KiB kernel send buffer: a small answer made whole leaves bytes in the transport's."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        super().connection_made(transport)
+
+
+def _answer(sock: socket.socket) -> bytes:
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += sock.recv(1)
+    length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE).group(1))  # type: ignore[union-attr]
+    body = b""
+    while len(body) < length:
+        body += sock.recv(length - len(body))
+    return body
+
+
+def test_a_later_answer_on_the_connection_is_timed_on_its_own() -> None:
+    """An answer made whole left bytes waiting (its timer armed at its end); the client took them
+    and asked for a large one on the same connection, read steadily: judged by the first
+    answer's timer and size, it was reset within its first period."""
+    with serving(timeouts=(5, 1.0), protocol=_TinySendBuffer) as port, _client(port, get("/whole?24576", close=False), receive_buffer=4096) as sock:
+        time.sleep(0.1)  # made whole; some of it waits in the transport's buffer
+        assert len(_answer(sock)) == 24576
+        time.sleep(0.6)
+        sock.sendall(get("/big", close=False))
+        started, received = time.monotonic(), 0
+        while time.monotonic() - started < 2.5:  # a steady reader: 4 KiB every 25 ms
+            chunk = sock.recv(4096)
+            assert chunk, f"the connection ended after {received} bytes of a steady read"
+            received += len(chunk)
+            time.sleep(0.025)
+
+
+def test_a_body_awaiting_its_100_continue_is_not_timed_against_the_client(body_timed_port: int) -> None:
+    """uvicorn sends ``100 Continue`` when the app first asks for the body; a client waiting for
+    it is doing as RFC 9110 asks, however long the app takes to ask."""
+    with socket.create_connection(("127.0.0.1", body_timed_port), timeout=10) as sock:
+        sock.sendall(b"POST /lateread HTTP/1.1\r\nHost: test\r\nContent-Length: 5\r\nExpect: 100-continue\r\n"
+                     b"Connection: close\r\n\r\n")
+        interim = sock.recv(65536)
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
+        sock.sendall(b"hello")
+        assert _drained_bytes(sock).endswith(b"5 bytes")
+
+
+def _drained_bytes(sock: socket.socket) -> bytes:
+    """All that comes until the server ends the connection (closed or reset)."""
+    received = b""
+    try:
+        while chunk := sock.recv(MiB):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
