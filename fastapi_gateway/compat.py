@@ -11,9 +11,11 @@ Gradio is imported only when one of its names is first asked for: it is an optio
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
@@ -234,6 +236,9 @@ class _MadeAtMount:
         raise AttributeError(f"a Gradio page's app is made when the page is mounted: {name!r} was read before")
 
 
+_BUILDING_PAGES: ContextVar[bool] = ContextVar("fastapi_gateway_building_pages", default=False)
+
+
 @contextmanager
 def gradio_apps_made_at_mount() -> Iterator[None]:
     """While pages are built, make Gradio's ``App.create_app`` (``gradio.routes``) make nothing.
@@ -241,17 +246,27 @@ def gradio_apps_made_at_mount() -> Iterator[None]:
     each thrown away when ``mount_gradio_app`` makes the one served: 8 of the 11 apps a start
     of the example made, 0.67 of its 1.53 s of building (``bench`` (f), cold start). The
     mounting code gives each Blocks the served app after (``app`` and its queue's server app,
-    which Gradio otherwise leaves on the first, unserved one). Startup is one thread; a Blocks
-    built by another thread meanwhile would get no app either."""
+    which Gradio otherwise leaves on the first, unserved one). ``create_app`` is wrapped once,
+    for the process; the wrapper makes nothing only in the context (a ``ContextVar``), so another
+    thread, or code outside it, gets Gradio's own."""
     from gradio.routes import App
 
     made = App.__dict__["create_app"]
-    placeholder = _MadeAtMount()
-    App.create_app = staticmethod(lambda *args, **kwargs: placeholder)
+    if not getattr(made.__func__, "_fastapi_gateway_wrapper", False):
+        original = made.__func__
+        placeholder = _MadeAtMount()
+
+        @functools.wraps(original)  # its name, signature and source stay Gradio's
+        def create_app(*args: Any, **kwargs: Any) -> Any:
+            return placeholder if _BUILDING_PAGES.get() else original(*args, **kwargs)
+
+        create_app._fastapi_gateway_wrapper = True  # type: ignore[attr-defined]
+        App.create_app = staticmethod(create_app)
+    token = _BUILDING_PAGES.set(True)
     try:
         yield
     finally:
-        App.create_app = made
+        _BUILDING_PAGES.reset(token)
 
 
 def gradio_stop_event(gradio_app: Any) -> asyncio.Event:

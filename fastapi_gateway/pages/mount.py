@@ -86,7 +86,7 @@ def mount_gradio_pages(
             head=(getattr(blocks, "head", None) or "") + signed_out_head(path),
         )
         mount = app.routes[-1]
-        if not isinstance(mount, Mount) or mount.path != path:
+        if not isinstance(mount, Mount) or mount.path != path or not isinstance(mount.app, gr.routes.App):
             raise GatewayConfigurationError(f"Gradio did not mount {path!r} where expected")
         mounted[path] = mount.app
         blocks.app = mount.app  # Gradio's queue and close() use these: the app served, not one never served

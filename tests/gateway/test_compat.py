@@ -473,25 +473,38 @@ async def test_gradio_queue_is_the_queue_the_waker_parks() -> None:
 async def test_gradio_apps_made_at_mount_makes_none_while_pages_are_built_and_then_gives_it_back() -> None:
     """``gr.Blocks()`` and the end of its ``with`` each call ``App.create_app``: while the
     context is on, they make nothing (an app read early says why); after, even when the build
-    raised, Gradio makes apps again, and a Blocks so built still mounts and is served."""
+    raised, and meanwhile in another thread, Gradio makes apps; a Blocks so built still mounts
+    and is served."""
+    import threading
+
     from fastapi import FastAPI
     from gradio.routes import App
 
-    made = App.__dict__["create_app"]
-    with compat.gradio_apps_made_at_mount():
-        with gr.Blocks() as blocks:
+    def blocks_with_a_textbox() -> gr.Blocks:
+        with gr.Blocks() as built:
             gr.Textbox()
+        return built
+
+    elsewhere: list[Any] = []
+    with compat.gradio_apps_made_at_mount():
+        blocks = blocks_with_a_textbox()
         with pytest.raises(AttributeError, match="made when the page is mounted"):
             blocks.app.root_path
-    assert App.__dict__["create_app"] is made
+        async def build_elsewhere() -> None:  # a loop of its own: Gradio binds a Blocks to one
+            elsewhere.append(blocks_with_a_textbox().app)
+
+        other = threading.Thread(target=lambda: asyncio.run(build_elsewhere()))
+        other.start()
+        other.join(timeout=60)
+        with compat.gradio_apps_made_at_mount():  # nested, as a page built inside another's build
+            assert not isinstance(blocks_with_a_textbox().app, App)
+        assert not isinstance(blocks_with_a_textbox().app, App)
+    assert len(elsewhere) == 1 and isinstance(elsewhere[0], App)
     with pytest.raises(RuntimeError), compat.gradio_apps_made_at_mount():
         raise RuntimeError("a page that fails to build")
-    assert App.__dict__["create_app"] is made
     served = gr.mount_gradio_app(FastAPI(), blocks, path="/ui").routes[-1].app  # type: ignore[attr-defined]
     assert isinstance(served, App) and served.get_blocks() is blocks
-    with gr.Blocks() as later:
-        gr.Textbox()
-    assert isinstance(later.app, App)
+    assert isinstance(blocks_with_a_textbox().app, App)
 
 
 async def test_gradio_stop_event_is_what_a_heartbeat_waits_on() -> None:
