@@ -24,7 +24,7 @@ def _worker_pids(server: Launched) -> set[int]:
 def _command_line(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except FileNotFoundError:  # it ended meanwhile
+    except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile (before the open, or between it and the read)
         return b""
 
 
