@@ -62,7 +62,7 @@ def _limits_for(config: Config) -> RequestHeadLimits:
 
 def _timeouts_for(config: Config) -> tuple[float, float, float]:
     """``(REQUEST_HEAD_TIMEOUT_SECONDS, SEND_TIMEOUT_SECONDS, body)``, read once per server as the
-    limits are (a test or launcher may set the first two, or all three). The body's is
+    limits are (a test or launcher may set them on the config). The body's is
     ``REQUEST_BODY_TIMEOUT_SECONDS``, or a second past ``LEGACY_BODY_TIMEOUT_SECONDS`` if that is
     longer: on legacy URLs the bridge's own limit answers first, with its 408, and raising it
     for slow clients is not undone here."""
@@ -72,8 +72,6 @@ def _timeouts_for(config: Config) -> tuple[float, float, float]:
         body = max(float(options["REQUEST_BODY_TIMEOUT_SECONDS"]), float(options["LEGACY_BODY_TIMEOUT_SECONDS"]) + 1)
         timeouts = (float(options["REQUEST_HEAD_TIMEOUT_SECONDS"]), float(options["SEND_TIMEOUT_SECONDS"]), body)
         setattr(config, "connection_timeouts", timeouts)
-    if len(timeouts) == 2:
-        timeouts = (*timeouts, timeouts[0])
     return timeouts
 
 
@@ -209,7 +207,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         super().data_received(data)
         # Bytes after an answer that begin no head (a CRLF, the rest of a body the app did not
         # read) cancel uvicorn's keep-alive timer and start nothing: timed as a head would be.
-        if not self._in_head and self.transport.get_protocol() is self:
+        # (A connection gone to a WebSocket may arm one here: the callbacks leave it alone.)
+        if not self._in_head:
             if self._idle():
                 if self._head_timer is None:
                     self._head_timer = self.loop.call_later(self._head_timeout, self._head_too_slow)

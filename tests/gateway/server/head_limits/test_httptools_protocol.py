@@ -100,10 +100,10 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 @contextmanager
-def serving(limits: RequestHeadLimits | None = None, *, timeouts: tuple[float, float] | None = None,
+def serving(limits: RequestHeadLimits | None = None, *, timeouts: tuple[float, float, float] | None = None,
             protocol: type[LimitedHttpToolsProtocol] | None = None) -> Iterator[int]:
     """uvicorn with the protocol (or a subclass), uvloop and the test's app in a thread; yields
-    its port. ``timeouts``: (head, send) seconds, as the settings' would be read."""
+    its port. ``timeouts``: (head, send, body) seconds, as the settings' would be read."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, http=protocol or PROTOCOL, loop="uvloop", lifespan="off", log_level="error")
@@ -340,14 +340,14 @@ def test_make_run_serves_with_this_protocol() -> None:
     assert import_from_string(named) is LimitedHttpToolsProtocol
 
 
-# The connection's timeouts (nginx's client_header_timeout and send_timeout).
+# The connection's timeouts (nginx's client_header_timeout, client_body_timeout and send_timeout).
 
 HEAD_TIMEOUT = 0.5
 
 
 @pytest.fixture(scope="module")
 def timed_port() -> Iterator[int]:
-    with serving(timeouts=(HEAD_TIMEOUT, HEAD_TIMEOUT)) as port:
+    with serving(timeouts=(HEAD_TIMEOUT, HEAD_TIMEOUT, HEAD_TIMEOUT)) as port:
         yield port
 
 
@@ -513,7 +513,7 @@ def test_a_reader_slower_than_a_period_but_steady_keeps_its_answer() -> None:
     period, keeps its connection as long as each period sees some of it taken."""
     _SmallSendBuffer.progress_seen = 0
     size = 2 * MiB
-    with serving(timeouts=(5, 0.5), protocol=_SmallSendBuffer) as small_port, \
+    with serving(timeouts=(5, 0.5, 5), protocol=_SmallSendBuffer) as small_port, \
             _client(small_port, get(f"/whole?{size}"), receive_buffer=65536) as sock:
         received = 0
         while chunk := sock.recv(8 * 1024):
@@ -586,7 +586,7 @@ def test_a_later_answer_on_the_connection_is_timed_on_its_own() -> None:
     """An answer made whole left bytes waiting (its timer armed at its end); the client took them
     and asked for a large one on the same connection, read steadily: judged by the first
     answer's timer and size, it was reset within its first period."""
-    with serving(timeouts=(5, 1.0), protocol=_TinySendBuffer) as port, _client(port, get("/whole?24576", close=False), receive_buffer=4096) as sock:
+    with serving(timeouts=(5, 1.0, 5), protocol=_TinySendBuffer) as port, _client(port, get("/whole?24576", close=False), receive_buffer=4096) as sock:
         time.sleep(0.1)  # made whole; some of it waits in the transport's buffer
         assert len(_answer(sock)) == 24576
         time.sleep(0.6)
