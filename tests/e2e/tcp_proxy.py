@@ -62,6 +62,14 @@ class TcpProxy:
             # Since Python 3.12 this waits for every connection the server accepted: cut above.
             await server.wait_closed()
 
+    async def _end_tasks(self) -> None:
+        """Cancel and wait for the connections' tasks, so none is left to be finalised (its
+        ``finally`` calling into this loop) after the loop is closed, in some later test."""
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def start(self) -> None:
         self._call(self._start())
 
@@ -70,6 +78,7 @@ class TcpProxy:
 
     def close(self) -> None:
         self.stop()
+        self._call(self._end_tasks())
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=5)
         self._loop.close()
