@@ -7,6 +7,12 @@ a Django team can pick: the anchor of issue 17's goals) with the same number of 
 closes every connection, so each load is run twice: with keep-alive (what a browser or a
 proxy does with the gateway) and with ``Connection: close`` on both sides (like for like).
 Runs are interleaved round by round, so slow minutes of a shared machine hit every server.
+
+At one connection nothing overlaps, so the CPU a server's threads used during a run, divided
+by its requests, is what each request cost each thread (read from ``/proc``, user + system):
+the gateway's event-loop thread (HTTP, every middleware, the hops) against granian's Rust
+threads, which do its HTTP without the GIL, and each whole process. That is where #17.1's
+remaining time goes: the loop thread's share is held under the GIL, the Rust threads' is not.
 """
 
 from __future__ import annotations
@@ -15,9 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psutil
+
 from .config import BenchConfig
 from .figures import Figure, Goal, Series
 from .login import Login, check_page, log_in
+from .memory import process_tree
 from .servers import (
     A2WSGI_PLAIN, DJANGO_ASGI, GATEWAY, GATEWAY_SERVE, GRANIAN, GUNICORN, RunningServer, ServerKind, ServerPool,
 )
@@ -28,6 +37,43 @@ __all__ = ["measure_legacy_load"]
 
 PAGE = "/tickets/"
 PAGE_MARKER = "Alice:"  # alice's own tickets are on the page: the session held
+
+
+@dataclass(frozen=True)
+class _CpuSplit:
+    """CPU seconds of a server's threads: the thread(s) doing its HTTP, and all of them."""
+
+    http: float
+    total: float
+
+    def __sub__(self, other: _CpuSplit) -> _CpuSplit:
+        return _CpuSplit(self.http - other.http, self.total - other.total)
+
+
+def _cpu_split(server: RunningServer) -> _CpuSplit:
+    """uvicorn does its HTTP on the serving process's main thread (the event loop); granian on
+    its Rust runtime's threads (named ``tokio-*``), Python on the others. gunicorn's sync worker
+    does both on one thread: its total only."""
+    http = total = 0.0
+    for process in process_tree(server.process.pid):
+        try:
+            threads = process.threads()
+        except psutil.Error:
+            continue
+        for thread in threads:
+            used = thread.user_time + thread.system_time
+            total += used
+            if server.kind.runner == "granian":
+                try:
+                    with open(f"/proc/{process.pid}/task/{thread.id}/comm") as comm:
+                        serving = comm.read().startswith("tokio")
+                except OSError:
+                    serving = False
+            else:
+                serving = server.kind.runner == "uvicorn" and thread.id == process.pid
+            if serving:
+                http += used
+    return _CpuSplit(http, total)
 
 
 @dataclass(frozen=True)
@@ -68,6 +114,7 @@ def measure_legacy_load(config: BenchConfig, sites: SiteFactory, pool: ServerPoo
     for server, login in started:  # warm every worker: imports, template cache, connections
         run_wrk(server.url + PAGE, cookie=login.cookie, connections=config.connections, duration=config.warmup)
     runs: dict[tuple[str, int, bool], list[WrkResult]] = {}
+    cpu: dict[tuple[str, bool], list[_CpuSplit]] = {}  # per request, at one connection
     scenarios = _scenarios(sections, config.connections)
     for round_index in range(config.repeats):
         order = started[round_index % len(started):] + started[:round_index % len(started)]
@@ -75,10 +122,15 @@ def measure_legacy_load(config: BenchConfig, sites: SiteFactory, pool: ServerPoo
             for server, login in order:
                 if server.workers not in scenario.workers:
                     continue
+                before = _cpu_split(server)
                 result = run_wrk(server.url + PAGE, cookie=login.cookie, connections=scenario.connections,
                                  duration=config.duration, close=scenario.close)
+                used = _cpu_split(server) - before
                 if result.failed:
                     raise RuntimeError(f"{server.name}: {result.failed} failed requests under load: {result.errors}")
+                if scenario.connections == 1 and result.requests:
+                    cpu.setdefault((server.name, scenario.close), []).append(
+                        _CpuSplit(used.http * 1000 / result.requests, used.total * 1000 / result.requests))
                 runs.setdefault((server.name, scenario.connections, scenario.close), []).append(result)
                 log(f"  (a/b) round {round_index + 1} {server.name:<18} c={scenario.connections:<2} {scenario.mode:<10} "
                     f"{result.rps:8.1f} req/s  p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:7.2f} ms")
@@ -90,7 +142,7 @@ def measure_legacy_load(config: BenchConfig, sites: SiteFactory, pool: ServerPoo
     if "a" in sections:
         figures += _throughput_figures(runs, config.connections)
     if "b" in sections:
-        figures += _added_latency_figures(runs)
+        figures += _added_latency_figures(runs) + _cpu_figures(cpu)
     return figures, raw
 
 
@@ -187,4 +239,34 @@ def _added_latency_figures(runs: dict[tuple[str, int, bool], list[WrkResult]]) -
                 goal=Goal("delta", "<=", 0.1, "#17.1") if name.startswith("gateway") else None,
                 note="added latency = Δ",
             ))
+    return figures
+
+
+def _cpu_figures(cpu: dict[tuple[str, bool], list[_CpuSplit]]) -> list[Figure]:
+    """#17.1's remaining time, per request at one connection: the gateway's event-loop thread
+    against granian's Rust threads, and each whole process against granian's."""
+    figures: list[Figure] = []
+    for close in (False, True):
+        mode = "close" if close else "keep-alive"
+        granian = cpu.get(("granian w1", close))
+        if not granian:
+            continue
+        gateway = cpu.get(("gateway w1", close))
+        if gateway:
+            figures.append(Figure(
+                section="b", key=f"b.gateway.w1.http-thread-cpu.{mode}",
+                label=f"{PAGE} CPU per request at 1 conn {mode}, gateway w1: its event-loop thread", unit="ms",
+                value=Series.of([c.http for c in gateway]), baseline_label=f"granian w1 {mode}: its Rust threads",
+                baseline=Series.of([c.http for c in granian]),
+                note="HTTP, middleware and hops; the loop thread's share holds the GIL, the Rust threads' does not",
+            ))
+        for name in ("gateway w1", "gunicorn w1"):
+            series = cpu.get((name, close))
+            if series:
+                figures.append(Figure(
+                    section="b", key=f"b.{name.replace(' ', '.')}.process-cpu.{mode}",
+                    label=f"{PAGE} CPU per request at 1 conn {mode}, {name}: every thread", unit="ms",
+                    value=Series.of([c.total for c in series]), baseline_label=f"granian w1 {mode}: every thread",
+                    baseline=Series.of([c.total for c in granian]),
+                ))
     return figures
