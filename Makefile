@@ -40,7 +40,8 @@ test: install-test
 	DATABASE_URL=$(TEST_POSTGRES_URL) $(PY) -m pytest -p no:cacheprovider -q \
 		tests/gateway/identity/test_session_engines.py tests/gateway/identity/test_session.py tests/api_v2 \
 		tests/gateway/routing/test_table.py tests/gateway/routing/test_shadow_faults.py tests/gateway/routing/test_traffic.py tests/gateway/routing/test_rollouts.py \
-		tests/gateway/routing/test_rollout_poisoning.py tests/gateway/routing/test_coverage.py tests/parity/test_runs.py
+		tests/gateway/routing/test_rollout_poisoning.py tests/gateway/routing/test_coverage.py tests/parity/test_runs.py \
+		tests/gateway/test_orm.py
 
 # Every test, the browser and deployment ones included (what CI runs).
 .PHONY: test-all

@@ -3,26 +3,48 @@
 Django closes stale connections at the start and end of each request through signals; a
 function run from an AnyIO worker thread gets neither, so without the calls below every
 worker thread keeps its own connection open forever.
+
+``KeptConnectionThread`` is the other way, for the gateway's own work that comes back every
+fraction of a second whatever the traffic (the route table's poll, the route numbers' writes,
+the rollouts' ticks): a thread of its own that keeps its connection between calls, whatever
+``CONN_MAX_AGE`` says. Under Django's default ``CONN_MAX_AGE = 0`` each call otherwise opened
+a connection and closed it: measured (``bench``'s site, one process), a poll of the route
+table cost 2.2-2.9 ms of CPU on SQLite and 3.4-3.6 ms (10 ms of wall time) on PostgreSQL with
+a new connection, 0.7 ms on a kept one; an idle process spent 15 ms of CPU a second on these
+jobs and PostgreSQL forked a backend for each of three connections a second, per process.
+``keep_only_usable_connections`` is the hygiene such threads share with the session lookups'.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
+import logging
+import os
 import threading
+import time
 import weakref
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
 from fastapi_gateway.legacy.thread_context import run_in_thread_context
 
-__all__ = ["closing_worker_connections", "run_orm"]
+__all__ = [
+    "KeptConnectionThread", "close_kept_connections", "closing_worker_connections", "keep_only_usable_connections", "run_orm",
+]
+
+logger = logging.getLogger("fastapi_gateway")
+
+IDLE_SECONDS = 60.0  # a kept connection unused this long is replaced before use
+_CLOSE_WAIT_SECONDS = 2.0
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -77,3 +99,89 @@ def closing_worker_connections() -> Iterator[None]:
             wrapper = wrapper_ref()
             if wrapper is not None and wrapper.connection is database:
                 wrapper.connection = None  # its thread, if used again, connects anew
+
+
+def keep_only_usable_connections(idle: bool) -> None:
+    """This thread's connections before a call that keeps them: all closed if they sat
+    ``idle`` (one a firewall or NAT dropped silently meanwhile is not waited on); one that
+    saw an error is checked and closed if it no longer answers; one left outside autocommit
+    or inside a transaction (a caller's mistake) is closed rather than trusted. The others
+    are kept, whatever their age."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        if idle or conn.in_atomic_block or conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
+            conn.close()
+        elif conn.errors_occurred:
+            if conn.is_usable():
+                conn.errors_occurred = False
+            else:
+                conn.close()
+
+
+_kept_threads: weakref.WeakSet[KeptConnectionThread] = weakref.WeakSet()
+
+
+class KeptConnectionThread:
+    """A thread of its own, started on first use, for ORM work that comes back every few
+    seconds: its database connections are kept between calls (see the module's docstring).
+
+    Calls run one at a time, in order. A caller cancelled while its call runs leaves the call
+    to finish in the thread (a thread cannot be stopped), and the next call waits for it.
+    ``close()`` closes the connections in the thread and ends it; a later call starts a new
+    one, as does a call in a forked child (threads do not survive a fork)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._executor: ThreadPoolExecutor | None = None
+        self._pid = 0
+        self._last_used: float | None = None  # read and written in the thread only
+        self._lock = threading.Lock()
+        _kept_threads.add(self)
+
+    def _thread(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._executor is None or self._pid != os.getpid():
+                self._executor = ThreadPoolExecutor(1, thread_name_prefix=self.name)
+                self._pid = os.getpid()
+                self._last_used = None
+            return self._executor
+
+    def _call(self, func: Callable[[], _R]) -> _R:
+        now = time.monotonic()
+        keep_only_usable_connections(idle=self._last_used is not None and now - self._last_used > IDLE_SECONDS)
+        self._last_used = now
+        return func()
+
+    async def run(self, func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        """Call ``func`` in this thread, on its kept connection."""
+        call = functools.partial(
+            run_in_thread_context, contextvars.copy_context(), self._call, functools.partial(func, *args, **kwargs),
+        )
+        return await asyncio.wrap_future(self._thread().submit(call))
+
+    def close_blocking(self) -> None:
+        """Close the thread's connections and end it (waits at most a few seconds)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+            mine = executor is not None and self._pid == os.getpid()
+        if executor is None or not mine:
+            return
+        closing = executor.submit(connections.close_all)
+        executor.shutdown(wait=False)
+        try:
+            closing.result(timeout=_CLOSE_WAIT_SECONDS)
+        except TimeoutError:
+            # A call stuck on a database that does not answer: the process's stop deadline ends it.
+            logger.warning("the %s thread is still busy at shutdown; its connection is left open", self.name)
+
+    async def close(self) -> None:
+        """``close_blocking`` from async code, shielded: it runs in a cancelled task's clean-up."""
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self.close_blocking)
+
+
+def close_kept_connections() -> None:
+    """Close every kept-connection thread's connections (tests, before a test database is dropped)."""
+    for thread in list(_kept_threads):
+        thread.close_blocking()

@@ -21,7 +21,7 @@ from django.db import connections
 from pytest_django import Settings
 
 from fastapi_gateway.identity import lookup_threads
-from fastapi_gateway.orm import closing_worker_connections
+from fastapi_gateway.orm import close_kept_connections, closing_worker_connections
 from legacy_django.tickets.management.commands.seed_demo import DEMO_PASSWORD
 
 # Browser and deployment tests need Debian's chromium, nginx, PostgreSQL and Redis and take
@@ -97,6 +97,7 @@ def _close_async_orm_connections() -> Iterator[None]:
     yield
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
     lookup_threads.close_connections()  # the session lookups' kept connections
+    close_kept_connections()  # the route table's and the route numbers' (tests that refresh a table directly)
 
 
 @pytest.fixture(autouse=True)

@@ -35,6 +35,7 @@ from django.db import connections
 
 from fastapi_gateway.exceptions import BackendUnavailable
 from fastapi_gateway.legacy.thread_context import run_in_thread_context
+from fastapi_gateway.orm import keep_only_usable_connections
 
 __all__ = ["THREADS", "close_connections", "run_lookup"]
 
@@ -68,22 +69,11 @@ def _open_connections() -> list[object]:
 
 
 def _keep_only_usable() -> None:
-    """Close this thread's connections that were idle too long, or that failed and no longer
-    answer; keep the others, whatever their age. (A lookup only reads, in autocommit: it never
-    leaves a transaction open.)"""
+    """This thread's connections, kept whatever their age unless idle too long or broken."""
     now = time.monotonic()
     idle_too_long = now - getattr(_local, "last_used", now) > IDLE_SECONDS
     _local.last_used = now
-    for conn in connections.all(initialized_only=True):
-        if conn.connection is None:
-            continue
-        if idle_too_long:
-            conn.close()
-        elif conn.errors_occurred:
-            if conn.is_usable():
-                conn.errors_occurred = False
-            else:
-                conn.close()
+    keep_only_usable_connections(idle_too_long)
 
 
 def _lookup(func: Callable[[], _R]) -> _R:

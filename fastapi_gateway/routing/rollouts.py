@@ -32,7 +32,7 @@ import socket
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 from django.db.models import Q
@@ -42,6 +42,9 @@ from fastapi_gateway.exceptions import RoutingError
 from fastapi_gateway.migrated_route import RouteState
 from fastapi_gateway.routing.periodic import every
 from fastapi_gateway.routing.traffic import BUCKET_SECONDS, SideNumbers, bucket_start, route_numbers
+
+if TYPE_CHECKING:
+    from fastapi_gateway.orm import KeptConnectionThread
 
 __all__ = [
     "DEFAULT_STEPS",
@@ -421,18 +424,21 @@ def tick(*, holder: str | None = None, lease_seconds: float = 10.0, now: datetim
 
 
 class RolloutController:
-    """Runs ``tick`` every ``interval`` seconds in each serving process."""
+    """Runs ``tick`` every ``interval`` seconds in each serving process, on ``orm``'s kept
+    connection if given."""
 
-    def __init__(self, interval: float) -> None:
+    def __init__(self, interval: float, *, orm: KeptConnectionThread | None = None) -> None:
         self.interval = interval
         self.holder = _source()
+        self.orm = orm
 
     async def run_forever(self) -> None:
         from fastapi_gateway.orm import run_orm
 
+        runner = self.orm.run if self.orm is not None else run_orm
         lease = max(10.0, self.interval * 4)
         # A process that cannot reach the database lets its leases expire: another decides.
-        await every(self.interval, functools.partial(run_orm, tick, holder=self.holder, lease_seconds=lease), logger=logger,
+        await every(self.interval, functools.partial(runner, tick, holder=self.holder, lease_seconds=lease), logger=logger,
                     failing="rollout controller could not run (%s)", recovered="rollout controller running again")
 
 

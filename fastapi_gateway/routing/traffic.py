@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.core.signals import setting_changed
 from django.db import transaction
@@ -35,6 +35,9 @@ from django.urls import Resolver404, resolve
 from django.utils import timezone, translation
 
 from fastapi_gateway.compat import get_route_path
+
+if TYPE_CHECKING:
+    from fastapi_gateway.orm import KeptConnectionThread
 
 __all__ = [
     "BUCKET_SECONDS",
@@ -253,11 +256,14 @@ class TrafficRecorder:
             TrafficSample.objects.filter(bucket__lt=now - timedelta(hours=keep_hours)).delete()
         return len(rows)
 
-    async def flush_forever(self, interval: float, *, keep_hours: float = 48.0) -> None:
+    async def flush_forever(self, interval: float, *, keep_hours: float = 48.0,
+                            orm: KeptConnectionThread | None = None) -> None:
+        """Write every ``interval`` seconds, on ``orm``'s kept connection if given."""
         from fastapi_gateway.orm import run_orm
         from fastapi_gateway.routing.periodic import every
 
-        await every(interval, functools.partial(run_orm, self.flush, keep_hours=keep_hours), logger=logger,
+        runner = orm.run if orm is not None else run_orm
+        await every(interval, functools.partial(runner, self.flush, keep_hours=keep_hours), logger=logger,
                     failing="route traffic not written (%s); kept for the next try", recovered="route traffic written again")
 
 

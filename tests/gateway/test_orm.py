@@ -1,16 +1,22 @@
-"""``fastapi_gateway.orm``: ORM work off the event loop, and the worker threads' test connections closed."""
+"""``fastapi_gateway.orm``: ORM work off the event loop, the worker threads' test connections
+closed, and the kept-connection threads of the gateway's periodic work."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import sqlite3
 import threading
+import time
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection, connections
+from django.db import DatabaseError, connection, connections, transaction
 
-from fastapi_gateway.orm import closing_worker_connections, run_orm
+from fastapi_gateway.orm import KeptConnectionThread, closing_worker_connections, run_orm
+from fastapi_gateway.routing.runtime import RoutingRuntime
+from migration_plan.routes import ROUTES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -21,6 +27,7 @@ def _open_a_connection(into: dict[str, Any]) -> None:
     into["wrapper"], into["database"] = wrapper, wrapper.connection
 
 
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's in-memory test database")
 def test_a_worker_threads_connection_is_closed_when_the_block_ends() -> None:
     opened: dict[str, Any] = {}
     with closing_worker_connections():
@@ -55,3 +62,167 @@ async def test_run_orm_sees_the_test_database_and_its_thread_connection_is_close
         assert await run_orm(count_users) == 0
 
     assert opened and all(wrapper.connection is None for wrapper in opened)
+
+
+def _on_postgresql() -> bool:
+    return os.environ.get("DATABASE_URL", "").split(":", 1)[0] in ("postgres", "postgresql")
+
+
+def _connection() -> tuple[threading.Thread, int]:
+    """This thread and its open DB-API connection."""
+    connection.ensure_connection()
+    return threading.current_thread(), id(connection.connection)
+
+
+@pytest.fixture
+def closes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads that closed a connection, counted through Django's own
+    ``close`` (the in-memory test database ignores it, so its DB-API connection stays)."""
+    closed: list[str] = []
+    wrapper_class = type(connections["default"])
+    original = wrapper_class.close
+
+    def counting_close(self: Any) -> None:
+        if self.connection is not None:
+            closed.append(threading.current_thread().name)
+        original(self)
+
+    monkeypatch.setattr(wrapper_class, "close", counting_close)
+    return closed
+
+
+async def test_a_kept_connection_thread_keeps_one_connection_whatever_conn_max_age_says(closes: list[str]) -> None:
+    """Django's CONN_MAX_AGE = 0 (the example's) closes a connection after each use, as
+    ``run_orm`` does: on PostgreSQL a backend forked per call."""
+    assert connections["default"].settings_dict["CONN_MAX_AGE"] == 0
+    kept = KeptConnectionThread("test-kept")
+    try:
+        seen = {await kept.run(_connection) for _ in range(5)}
+        assert len(seen) == 1
+        assert closes == []  # nothing closed between calls
+    finally:
+        await kept.close()
+    assert closes == ["test-kept_0"]  # closed once, at the end
+    with closing_worker_connections():
+        await run_orm(_connection)
+        await run_orm(_connection)
+    assert len([name for name in closes if "AnyIO" in name]) >= 2  # what the kept thread spares: a close per call
+
+
+async def test_the_route_tables_polls_and_the_route_numbers_keep_their_connections(closes: list[str]) -> None:
+    runtime = RoutingRuntime(ROUTES, poll_seconds=0.05, traffic_seconds=0.05)
+    async with runtime.running():
+        await asyncio.sleep(0.6)  # about a dozen polls, writes and rollout ticks
+        threads = {thread.name for thread in threading.enumerate()}
+        assert any(name.startswith("gateway-route-table") for name in threads)
+        assert any(name.startswith("gateway-route-numbers") for name in threads)
+        assert not [name for name in closes if name.startswith("gateway-route")]
+    assert {name.split("_")[0] for name in closes if name.startswith("gateway-route")} == {
+        "gateway-route-table", "gateway-route-numbers",
+    }  # closed once each, as the runtime ended
+    for _ in range(100):  # and their threads end
+        if not [t for t in threading.enumerate() if t.name.startswith("gateway-route")]:
+            break
+        await asyncio.sleep(0.01)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("gateway-route")]
+
+
+async def test_a_kept_connection_that_failed_and_no_longer_answers_is_replaced(
+    closes: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = KeptConnectionThread("test-kept")
+
+    def fails() -> None:
+        connection.ensure_connection()
+        connection.errors_occurred = True  # what Django sets when a query raised a DatabaseError
+
+    try:
+        await kept.run(fails)
+        monkeypatch.setattr(type(connections["default"]), "is_usable", lambda self: True)
+        await kept.run(_connection)
+        assert closes == []  # it still answers: kept
+        await kept.run(fails)
+        monkeypatch.setattr(type(connections["default"]), "is_usable", lambda self: False)
+        await kept.run(_connection)
+        assert closes == ["test-kept_0"]  # broken: closed before the call, which connected anew
+    finally:
+        await kept.close()
+
+
+async def test_a_connection_left_in_a_transaction_is_not_kept(closes: list[str]) -> None:
+    kept = KeptConnectionThread("test-kept")
+
+    def leaves_autocommit_off() -> None:
+        transaction.set_autocommit(False)
+
+    try:
+        await kept.run(leaves_autocommit_off)
+        await kept.run(_connection)
+        assert closes == ["test-kept_0"]
+    finally:
+        await kept.close()
+
+
+async def test_a_connection_idle_too_long_is_replaced_before_use(closes: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from fastapi_gateway import orm
+
+    kept = KeptConnectionThread("test-kept")
+    try:
+        await kept.run(_connection)
+        monkeypatch.setattr(orm, "IDLE_SECONDS", -1.0)
+        await kept.run(_connection)
+        assert closes == ["test-kept_0"]
+    finally:
+        await kept.close()
+
+
+async def test_close_ends_the_thread_a_later_call_starts_another_and_a_cancelled_caller_does_not_stop_the_call() -> None:
+    kept = KeptConnectionThread("test-kept")
+    first_thread, _ = await kept.run(_connection)
+    finished: list[str] = []
+
+    def slow() -> None:
+        time.sleep(0.2)
+        finished.append("slow")
+
+    call = asyncio.ensure_future(kept.run(slow))
+    await asyncio.sleep(0.05)
+    call.cancel()
+    await kept.close()  # waits for the call, then closes in the thread
+    assert finished == ["slow"]
+    for _ in range(100):
+        if not first_thread.is_alive():
+            break
+        await asyncio.sleep(0.01)
+    assert not first_thread.is_alive()
+    second_thread, _ = await kept.run(_connection)
+    await kept.close()
+    assert second_thread is not first_thread
+
+
+@pytest.mark.skipif(not _on_postgresql(), reason="PostgreSQL only (make test's second pass: DATABASE_URL)")
+async def test_a_kept_connection_the_database_ended_is_replaced_on_the_next_call() -> None:
+    """A PostgreSQL restart, a failover, an idle timeout: the server ends the backend under
+    the kept connection. The call that meets it fails (the periodic job logs it and runs again
+    on its next period); the next call connects anew."""
+    kept = KeptConnectionThread("test-kept")
+
+    def backend() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return int(cursor.fetchone()[0])
+
+    try:
+        first = await kept.run(backend)
+        assert await kept.run(backend) == first  # kept
+
+        def terminate() -> None:  # from another connection, as the server's own administrator
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_terminate_backend(%s)", [first])
+
+        await run_orm(terminate)
+        with pytest.raises(DatabaseError):
+            await kept.run(backend)
+        assert await kept.run(backend) != first
+    finally:
+        await kept.close()
