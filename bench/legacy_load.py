@@ -245,28 +245,26 @@ def _added_latency_figures(runs: dict[tuple[str, int, bool], list[WrkResult]]) -
 def _cpu_figures(cpu: dict[tuple[str, bool], list[_CpuSplit]]) -> list[Figure]:
     """#17.1's remaining time, per request at one connection: the gateway's event-loop thread
     against granian's Rust threads, and each whole process against granian's."""
+    # (server, which threads, its label, granian's label, note)
+    compared = (
+        ("gateway w1", "http", "its event-loop thread", "its Rust threads",
+         "HTTP, middleware and hops; the loop thread's share holds the GIL, the Rust threads' does not"),
+        ("gateway w1", "total", "every thread", "every thread", ""),
+        ("gunicorn w1", "total", "every thread", "every thread", ""),
+    )
     figures: list[Figure] = []
     for close in (False, True):
         mode = "close" if close else "keep-alive"
         granian = cpu.get(("granian w1", close))
-        if not granian:
-            continue
-        gateway = cpu.get(("gateway w1", close))
-        if gateway:
-            figures.append(Figure(
-                section="b", key=f"b.gateway.w1.http-thread-cpu.{mode}",
-                label=f"{PAGE} CPU per request at 1 conn {mode}, gateway w1: its event-loop thread", unit="ms",
-                value=Series.of([c.http for c in gateway]), baseline_label=f"granian w1 {mode}: its Rust threads",
-                baseline=Series.of([c.http for c in granian]),
-                note="HTTP, middleware and hops; the loop thread's share holds the GIL, the Rust threads' does not",
-            ))
-        for name in ("gateway w1", "gunicorn w1"):
+        for name, threads, label, granian_label, note in compared:
             series = cpu.get((name, close))
-            if series:
-                figures.append(Figure(
-                    section="b", key=f"b.{name.replace(' ', '.')}.process-cpu.{mode}",
-                    label=f"{PAGE} CPU per request at 1 conn {mode}, {name}: every thread", unit="ms",
-                    value=Series.of([c.total for c in series]), baseline_label=f"granian w1 {mode}: every thread",
-                    baseline=Series.of([c.total for c in granian]),
-                ))
+            if not series or not granian:
+                continue
+            figures.append(Figure(
+                section="b", key=f"b.{name.replace(' ', '.')}.{threads}-cpu.{mode}",
+                label=f"{PAGE} CPU per request at 1 conn {mode}, {name}: {label}", unit="ms",
+                value=Series.of([getattr(c, threads) for c in series]),
+                baseline_label=f"granian w1 {mode}: {granian_label}",
+                baseline=Series.of([getattr(c, threads) for c in granian]), note=note,
+            ))
     return figures
