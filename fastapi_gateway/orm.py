@@ -18,6 +18,7 @@ jobs and PostgreSQL forked a backend for each of three connections a second, per
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import contextvars
 import functools
@@ -106,20 +107,35 @@ def keep_only_usable_connections(idle: bool) -> None:
     ``idle`` (one a firewall or NAT dropped silently meanwhile is not waited on); one that
     saw an error is checked and closed if it no longer answers; one left outside autocommit
     or inside a transaction (a caller's mistake) is closed rather than trusted. The others
-    are kept, whatever their age."""
+    are kept, whatever their age, and checked before their first query where the project
+    asks for it (``CONN_HEALTH_CHECKS``), as Django checks its own at each request."""
     for conn in connections.all(initialized_only=True):
         if conn.connection is None:
             continue
+        conn.health_check_done = False  # type: ignore[attr-defined]  # Django's own flag, not in its stubs
         if idle or conn.in_atomic_block or conn.get_autocommit() != conn.settings_dict["AUTOCOMMIT"]:
-            conn.close()
+            _close(conn)
         elif conn.errors_occurred:
             if conn.is_usable():
                 conn.errors_occurred = False
             else:
-                conn.close()
+                _close(conn)
 
 
-_kept_threads: weakref.WeakSet[KeptConnectionThread] = weakref.WeakSet()
+def _close(conn: Any) -> None:
+    conn.close()
+    if conn.in_atomic_block:
+        # Closed inside a transaction, Django keeps the closed connection and refuses a new
+        # one until the block exits, which a caller that left it open never does: without
+        # this, every later call on this thread would fail. The transaction went with the
+        # connection; connect() resets the rest of its state.
+        conn.in_atomic_block = False
+        conn.closed_in_transaction = False
+    conn.connection = None
+
+
+_running: set[KeptConnectionThread] = set()  # those with a thread: closed by close_kept_connections
+_running_lock = threading.Lock()
 
 
 class KeptConnectionThread:
@@ -127,17 +143,21 @@ class KeptConnectionThread:
     seconds: its database connections are kept between calls (see the module's docstring).
 
     Calls run one at a time, in order. A caller cancelled while its call runs leaves the call
-    to finish in the thread (a thread cannot be stopped), and the next call waits for it.
-    ``close()`` closes the connections in the thread and ends it; a later call starts a new
-    one, as does a call in a forked child (threads do not survive a fork)."""
+    to finish in the thread (a thread cannot be stopped), and the next call waits for it. A
+    call that has not answered within ``timeout`` seconds (a database host gone without a
+    reset: the kernel would retry the kept socket for about 15 minutes) raises
+    ``TimeoutError``, and its thread is left to finish and close its connection while the
+    next call starts on a new thread and a new connection. ``close()`` closes the
+    connections in the thread and ends it; a later call starts a new one, as does a call in a
+    forked child (threads do not survive a fork)."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, timeout: float = 20.0) -> None:
         self.name = name
+        self.timeout = timeout
         self._executor: ThreadPoolExecutor | None = None
         self._pid = 0
         self._last_used: float | None = None  # read and written in the thread only
         self._lock = threading.Lock()
-        _kept_threads.add(self)
 
     def _thread(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -145,7 +165,20 @@ class KeptConnectionThread:
                 self._executor = ThreadPoolExecutor(1, thread_name_prefix=self.name)
                 self._pid = os.getpid()
                 self._last_used = None
+                with _running_lock:
+                    _running.add(self)
             return self._executor
+
+    def _let_go(self, executor: ThreadPoolExecutor) -> concurrent.futures.Future[None]:
+        """End ``executor``'s thread once it has run what it was given, closing its connections."""
+        with self._lock:
+            if self._executor is executor:
+                self._executor = None
+                with _running_lock:
+                    _running.discard(self)
+        closing = executor.submit(connections.close_all)
+        executor.shutdown(wait=False)
+        return closing
 
     def _call(self, func: Callable[[], _R]) -> _R:
         now = time.monotonic()
@@ -158,17 +191,23 @@ class KeptConnectionThread:
         call = functools.partial(
             run_in_thread_context, contextvars.copy_context(), self._call, functools.partial(func, *args, **kwargs),
         )
-        return await asyncio.wrap_future(self._thread().submit(call))
+        executor = self._thread()
+        done = asyncio.wrap_future(executor.submit(call))
+        done.add_done_callback(_retrieved)  # a call its caller stopped waiting for: its error is not "never retrieved"
+        try:
+            return await asyncio.wait_for(asyncio.shield(done), self.timeout)
+        except asyncio.TimeoutError:
+            self._let_go(executor)
+            raise TimeoutError(f"no answer from the database in {self.timeout:g} s ({self.name}); "
+                               "the next call starts on a new connection") from None
 
     def close_blocking(self) -> None:
         """Close the thread's connections and end it (waits at most a few seconds)."""
         with self._lock:
-            executor, self._executor = self._executor, None
-            mine = executor is not None and self._pid == os.getpid()
-        if executor is None or not mine:
-            return
-        closing = executor.submit(connections.close_all)
-        executor.shutdown(wait=False)
+            executor = self._executor
+            if executor is None or self._pid != os.getpid():
+                return
+        closing = self._let_go(executor)
         try:
             closing.result(timeout=_CLOSE_WAIT_SECONDS)
         except TimeoutError:
@@ -181,7 +220,15 @@ class KeptConnectionThread:
             await anyio.to_thread.run_sync(self.close_blocking)
 
 
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
 def close_kept_connections() -> None:
-    """Close every kept-connection thread's connections (tests, before a test database is dropped)."""
-    for thread in list(_kept_threads):
+    """Close every kept-connection thread's connections, whoever still holds it (tests,
+    before a test database is dropped)."""
+    with _running_lock:
+        running = list(_running)
+    for thread in running:
         thread.close_blocking()

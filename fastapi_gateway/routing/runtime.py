@@ -74,5 +74,7 @@ class RoutingRuntime:
                     except Exception:  # noqa: BLE001 - at shutdown, during an outage: the numbers are lost, not the exit
                         pass
         finally:
-            await self.table.orm.close()
-            await self.numbers.close()
+            try:
+                await self.table.orm.close()
+            finally:
+                await self.numbers.close()

@@ -4,6 +4,7 @@ closed, and the kept-connection threads of the gateway's periodic work."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import sqlite3
 import threading
@@ -149,7 +150,7 @@ async def test_a_kept_connection_that_failed_and_no_longer_answers_is_replaced(
         await kept.close()
 
 
-async def test_a_connection_left_in_a_transaction_is_not_kept(closes: list[str]) -> None:
+async def test_a_connection_left_outside_autocommit_is_not_kept(closes: list[str]) -> None:
     kept = KeptConnectionThread("test-kept")
 
     def leaves_autocommit_off() -> None:
@@ -161,6 +162,66 @@ async def test_a_connection_left_in_a_transaction_is_not_kept(closes: list[str])
         assert closes == ["test-kept_0"]
     finally:
         await kept.close()
+
+
+async def test_a_connection_left_inside_a_transaction_is_replaced_and_later_calls_work(closes: list[str]) -> None:
+    """Closed inside an atomic block, Django keeps the closed connection until the block exits:
+    a caller that never exits it would leave every later call on this thread a closed one."""
+    kept = KeptConnectionThread("test-kept")
+
+    def leaves_a_transaction_open() -> None:
+        transaction.atomic().__enter__()
+        get_user_model()._default_manager.count()
+
+    def count_users() -> int:
+        return get_user_model()._default_manager.count()
+
+    try:
+        await kept.run(leaves_a_transaction_open)
+        for _ in range(3):
+            assert await kept.run(count_users) == 0
+        assert closes == ["test-kept_0"]
+    finally:
+        await kept.close()
+
+
+async def test_a_call_that_does_not_answer_in_time_leaves_its_thread_and_the_next_starts_on_a_new_one() -> None:
+    """A database host gone without a reset: a query on the kept socket would wait for the
+    kernel's retries (about 15 minutes), and a single thread would hold every later call."""
+    kept = KeptConnectionThread("test-kept", timeout=0.1)
+    release = threading.Event()
+    stuck_in: list[threading.Thread] = []
+
+    def hangs() -> None:
+        stuck_in.append(threading.current_thread())
+        release.wait(5)
+
+    try:
+        with pytest.raises(TimeoutError, match="no answer from the database"):
+            await kept.run(hangs)
+        thread, _ = await kept.run(_connection)  # not behind the stuck call
+        assert thread is not stuck_in[0] and stuck_in[0].is_alive()
+        release.set()
+        stuck_in[0].join(2)
+        assert not stuck_in[0].is_alive()  # it ended once its call did, its connections closed
+    finally:
+        release.set()
+        await kept.close()
+
+
+async def test_close_kept_connections_reaches_a_thread_whose_owner_is_gone(closes: list[str]) -> None:
+    """A test that refreshes a route table it then drops: its thread and connection are still
+    closed before the test database is dropped."""
+    from fastapi_gateway.orm import close_kept_connections
+
+    kept = KeptConnectionThread("test-kept")
+    thread, _ = await kept.run(_connection)
+    del kept
+    gc.collect()
+    await asyncio.to_thread(close_kept_connections)
+    assert closes == ["test-kept_0"]
+    thread.join(2)
+    assert not thread.is_alive()
 
 
 async def test_a_connection_idle_too_long_is_replaced_before_use(closes: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
