@@ -124,14 +124,16 @@ def keep_only_usable_connections(idle: bool) -> None:
 
 def _close(conn: Any) -> None:
     conn.close()
-    if conn.in_atomic_block:
+    if conn.in_atomic_block and conn.closed_in_transaction:
         # Closed inside a transaction, Django keeps the closed connection and refuses a new
         # one until the block exits, which a caller that left it open never does: without
         # this, every later call on this thread would fail. The transaction went with the
-        # connection; connect() resets the rest of its state.
+        # connection; connect() resets the rest of its state. (A connection whose close()
+        # did nothing, as parity's sandbox shares one inside its own transaction, is left
+        # as it is.)
         conn.in_atomic_block = False
         conn.closed_in_transaction = False
-    conn.connection = None
+        conn.connection = None
 
 
 _running: set[KeptConnectionThread] = set()  # those with a thread: closed by close_kept_connections
