@@ -178,7 +178,11 @@ class KeptConnectionThread:
                 self._executor = None
                 with _running_lock:
                     _running.discard(self)
-        closing = executor.submit(connections.close_all)
+        try:
+            closing = executor.submit(connections.close_all)
+        except RuntimeError:  # already let go by a close() that ran meanwhile: it closes them
+            closing = concurrent.futures.Future()
+            closing.set_result(None)
         executor.shutdown(wait=False)
         return closing
 

@@ -288,3 +288,17 @@ async def test_a_kept_connection_the_database_ended_is_replaced_on_the_next_call
         assert await kept.run(backend) != first
     finally:
         await kept.close()
+
+
+async def test_a_call_timing_out_after_close_began_raises_its_timeout_not_a_scheduling_error() -> None:
+    kept = KeptConnectionThread("test-kept", timeout=0.3)
+    release = threading.Event()
+    call = asyncio.ensure_future(kept.run(release.wait, 5))
+    await asyncio.sleep(0.05)
+    closing = asyncio.ensure_future(asyncio.to_thread(kept.close_blocking))  # lets the thread go, waits for it
+    try:
+        with pytest.raises(TimeoutError, match="no answer from the database"):
+            await call
+    finally:
+        release.set()
+        await closing
