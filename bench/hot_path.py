@@ -93,6 +93,12 @@ class HotPathCost:
     requests: int
     calls: dict[str, int] = field(default_factory=dict)  # per layer, whole loop
     hops: dict[str, int] = field(default_factory=dict)
+    by_thread: dict[str, dict[str, int]] = field(default_factory=dict)  # the calls per thread (by name), per layer
+
+    def thread_figures(self) -> dict[str, dict[str, float]]:
+        """Per request, per thread and layer: where an unexpected count came from."""
+        return {name: {layer: round(count / self.requests, 1) for layer, count in sorted(layers.items())}
+                for name, layers in sorted(self.by_thread.items())}
 
     def per_request(self) -> dict[str, float]:
         figures = {layer: count / self.requests for layer, count in sorted(self.calls.items())}
@@ -112,6 +118,7 @@ class _CallMeter:
         self.active = False
         self.calls: dict[int, Counter[str]] = {}
         self.hops: dict[int, Counter[str]] = {}
+        self.names: dict[int, str] = {}
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
         if not self.active:
@@ -134,6 +141,7 @@ class _CallMeter:
         counter = self.calls.get(ident)
         if counter is None:
             counter = self.calls.setdefault(ident, Counter())
+            self.names[ident] = threading.current_thread().name
         counter[layer] += 1
 
     def _hop(self, kind: str) -> None:
@@ -145,6 +153,12 @@ class _CallMeter:
 
     def totals(self) -> tuple[dict[str, int], dict[str, int]]:
         return dict(sum(self.calls.values(), Counter())), dict(sum(self.hops.values(), Counter()))
+
+    def by_thread(self) -> dict[str, dict[str, int]]:
+        named: dict[str, Counter[str]] = {}
+        for ident, counter in self.calls.items():
+            named.setdefault(self.names.get(ident, str(ident)), Counter()).update(counter)
+        return {name: dict(counter) for name, counter in named.items()}
 
 
 async def _call(app: Any, request: LegacyRequest) -> int:
@@ -219,7 +233,7 @@ def count_hot_path(app_factory: Any, requests: Sequence[LegacyRequest], *, round
         if gc_was_enabled:
             gc.enable()
     calls, hops = meter.totals()
-    return HotPathCost(requests=rounds * len(requests), calls=calls, hops=hops)
+    return HotPathCost(requests=rounds * len(requests), calls=calls, hops=hops, by_thread=meter.by_thread())
 
 
 def load_baseline(path: Path = BASELINE) -> dict[str, Any]:

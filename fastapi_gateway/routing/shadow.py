@@ -179,7 +179,7 @@ class _FailureLog:
     An outage of the database or session store fails every comparison until it ends, all for
     one known reason, and a traceback each said nothing new (127 in a ten-second outage). So
     the first failure logs one line, the failures after it are only counted (the metric's
-    ``error``), and the first comparison that succeeds once ``quiet`` seconds have passed
+    ``error``; each one at DEBUG), and the first comparison that succeeds once ``quiet`` seconds have passed
     without an outage failure logs the end. A success sooner than that does not end it: a
     comparison that never touched the store (an anonymous visitor's, say) succeeds in the
     middle of an outage, and the log would flap with the mix of traffic.
@@ -209,6 +209,7 @@ class _FailureLog:
                 )
             self._outage_last = now
             self._outage_failures += 1
+            logger.debug("shadow comparison of %s failed in the outage: %r", route, exc)  # each one, for whoever asks
             return
         key = (route, f"{type(exc).__module__}.{type(exc).__qualname__}")
         last, skipped = self._tracebacks.get(key, (-math.inf, 0))
