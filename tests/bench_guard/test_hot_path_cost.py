@@ -112,13 +112,15 @@ def _declared(count: int) -> tuple[Any, ...]:
 def test_a_request_costs_the_same_at_1000_declared_routes_as_at_3(alice: AbstractUser) -> None:
     """#17.3, counted: the route table's lookup must not grow with the table, for a declared
     route (matched after every synthetic one) or a page no route declares. The timed figure
-    is ``bench/route_count.py``'s; this one is exact, so it holds to the call.
+    is ``bench/route_count.py``'s; this one is counted, so it holds to a few calls.
 
-    A count over the limit is counted again, up to twice, and the lowest one holds: the
-    request's own calls are the same every time, and work from outside it that lands in the
-    counted loop (seen once in 1,700 tests on a loaded CI machine: 31 more framework calls a
-    request on one path, never again in a row) only adds. A lookup that tried each route
-    would add thousands of calls every time."""
+    Few, not none: threads do their share when the timing says so. ``bench.hot_path`` starts
+    every thread of the app's pools before counting, as a pool starting one mid-loop added
+    4.4 gateway calls a request in a whole-suite CI run; a count over the limit is counted
+    again, up to twice, and the lowest holds, as work from outside the request only adds (the
+    same CI had once 31 more framework calls a request on one path, never twice in a row).
+    What is left stays within 2 % + 2 calls. A lookup that tried each route would add
+    thousands of calls a request, every time."""
     requests = _requests(alice)
 
     def count(routes: int, request: LegacyRequest) -> HotPathCost:
@@ -126,8 +128,7 @@ def test_a_request_costs_the_same_at_1000_declared_routes_as_at_3(alice: Abstrac
             return count_hot_path(_gateway, [request], rounds=ROUNDS)
 
     def within(small: dict[str, float], large: dict[str, float]) -> bool:
-        # The gateway layer moves by under 1 % between runs (``bench.hot_path``).
-        return all(large[key] <= small[key] * 1.01 + 1 for key in GUARDED)
+        return all(large[key] <= small[key] * 1.02 + 2 for key in GUARDED)
 
     for request in requests:
         small = count(3, request)
