@@ -3,15 +3,22 @@
 ``python -m bench.asgi_servers [--connections 1,16] [--rounds 5] [--duration 4]``
 
 Would serving the gateway on granian's ASGI interface (its HTTP in Rust, off the GIL) close
-the gap to granian's WSGI? Four servers, one process each, each on its own copy of the
-site: the gateway on uvicorn (the default, as ``python -m bench`` runs it), the gateway on
-``granian --interface asgi`` with its multi-threaded and its single-threaded Rust runtime,
-and ``granian --interface wsgi`` serving Django alone (the anchor). wrk asks each for
-``/tickets/`` as alice, round by round in a rotating order, so slow minutes hit every
-server. Per server: the median req/s, p50 and p99 over the rounds, and the CPU per request
-(the lowest over the rounds; at one connection nothing overlaps) of the thread(s) doing the
-HTTP (uvicorn's event loop; granian's ``tokio`` threads, which the single-threaded runtime
-does not name so: read 0 there) and of the whole process.
+the gap to granian's WSGI, and what does the gateway's own protocol cost? Five servers, one
+process each, each on its own copy of the site:
+
+- the gateway on plain uvicorn (``--http httptools``, as ``python -m bench`` runs it at one
+  process);
+- the gateway as ``python -m fastapi_gateway`` serves it: uvicorn with the gateway's
+  ``LimitedHttpToolsProtocol`` (head limits and timeouts, send timeouts), under its supervisor;
+- the gateway on ``granian --interface asgi``, with its multi-threaded and its
+  single-threaded Rust runtime;
+- ``granian --interface wsgi`` serving Django alone (the anchor).
+
+wrk asks each for ``/tickets/`` as alice, round by round in a rotating order, so slow minutes
+hit every server. Per server: the median req/s, p50 and p99 over the rounds, and the CPU per
+request (the lowest over the rounds; at one connection nothing overlaps) of the thread(s)
+doing the HTTP (uvicorn's event loop, the launcher's worker's too; granian's ``tokio``
+threads, which its single-threaded runtime does not name so: 0 there) and of the whole process.
 
 Not part of ``python -m bench``: a question asked once, its answer in issue #17's notes.
 """
@@ -27,7 +34,7 @@ from pathlib import Path
 
 from .legacy_load import PAGE, PAGE_MARKER, _cpu_split
 from .login import check_page, log_in
-from .servers import GATEWAY, GRANIAN, ServerKind, ServerPool
+from .servers import GATEWAY, GATEWAY_SERVE, GRANIAN, ServerKind, ServerPool
 from .sites import SiteFactory
 from .wrk import require_wrk, run_wrk
 
@@ -44,6 +51,7 @@ class _GranianAsgi(ServerKind):
 
 KINDS = (
     GATEWAY,
+    GATEWAY_SERVE,
     GRANIAN,
     _GranianAsgi("gateway-granian-asgi", "gateway on granian --interface asgi", "fastapi_gateway.asgi:app", "granian",
                  "/healthz", runtime_mode="mt"),

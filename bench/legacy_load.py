@@ -51,9 +51,10 @@ class _CpuSplit:
 
 
 def _cpu_split(server: RunningServer) -> _CpuSplit:
-    """uvicorn does its HTTP on the serving process's main thread (the event loop); granian on
-    its Rust runtime's threads (named ``tokio-*``), Python on the others. gunicorn's sync worker
-    does both on one thread: its total only."""
+    """uvicorn does its HTTP on the serving process's main thread (the event loop), as does each
+    worker of ``python -m fastapi_gateway``; granian on its Rust runtime's threads (named
+    ``tokio-*``), Python on the others. gunicorn's sync worker does both on one thread: its
+    total only."""
     http = total = 0.0
     for process in process_tree(server.process.pid):
         try:
@@ -69,8 +70,8 @@ def _cpu_split(server: RunningServer) -> _CpuSplit:
                         serving = comm.read().startswith("tokio")
                 except OSError:
                     serving = False
-            else:
-                serving = server.kind.runner == "uvicorn" and thread.id == process.pid
+            else:  # uvicorn, or the launcher's worker (its supervisor's main thread barely runs)
+                serving = server.kind.runner in ("uvicorn", "serve") and thread.id == process.pid
             if serving:
                 http += used
     return _CpuSplit(http, total)
