@@ -80,7 +80,7 @@ def closing_worker_connections() -> Iterator[None]:
     each one a worker thread opened stayed open until the thread was collected, wherever
     that happened; Python 3.13's sqlite3 reports it then as a ``ResourceWarning``. The
     connections are held until the end of the block, so a thread that ends sooner does not
-    drop its own unclosed.
+    drop its own unclosed. Kept-connection threads (``KeptConnectionThread``) are ended first.
     """
     entered_in = threading.get_ident()
     opened: list[tuple[weakref.ref[BaseDatabaseWrapper], Any]] = []
@@ -95,6 +95,10 @@ def closing_worker_connections() -> Iterator[None]:
         yield
     finally:
         connection_created.disconnect(remember)
+        # The threads that keep their connections end first, closing their own: a connection
+        # closed from here under a query its thread still runs (a route table's last poll,
+        # its caller gone) crashes sqlite3.
+        close_kept_connections()
         for wrapper_ref, database in opened:
             database.close()  # the DB-API connection itself
             wrapper = wrapper_ref()

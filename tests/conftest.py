@@ -107,9 +107,3 @@ def _close_worker_thread_connections() -> Iterator[None]:
     reported unclosed (Python 3.13) during a later one."""
     with closing_worker_connections():
         yield
-        # The threads that keep their connections end first, each closing its own. The block's
-        # end closes the rest from this thread, and a connection closed under a query still
-        # running in its thread crashes sqlite3 (a segfault, in 1 of 6 runs of the routing tests:
-        # a kept thread's route-table poll).
-        close_kept_connections()
-        lookup_threads.close_connections()

@@ -65,6 +65,29 @@ async def test_run_orm_sees_the_test_database_and_its_thread_connection_is_close
     assert opened and all(wrapper.connection is None for wrapper in opened)
 
 
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's in-memory test database")
+async def test_a_kept_threads_call_still_running_finishes_before_its_connection_is_closed() -> None:
+    """A route table's last poll, its caller gone, still runs in its kept thread when the
+    block ends: its connection is closed after the call, in its thread, never under it from
+    here (which crashed sqlite3 mid-query: a segfault in the routing tests)."""
+    kept = KeptConnectionThread("test-still-running")
+    connected, counted = threading.Event(), []
+
+    def slow_count() -> None:
+        connections["default"].ensure_connection()
+        connected.set()
+        time.sleep(0.3)  # the caller is gone and the block ends meanwhile
+        counted.append(get_user_model()._default_manager.count())
+
+    with closing_worker_connections():
+        call = asyncio.ensure_future(kept.run(slow_count))
+        assert await asyncio.to_thread(connected.wait, 5)
+        call.cancel()
+    assert counted == [0], "the call ran to its end on an open connection"
+    with pytest.raises(asyncio.CancelledError):
+        await call
+
+
 def _on_postgresql() -> bool:
     return os.environ.get("DATABASE_URL", "").split(":", 1)[0] in ("postgres", "postgresql")
 
