@@ -205,17 +205,28 @@ async def _loop(app: Any, requests: Sequence[LegacyRequest], rounds: int) -> Non
 
 
 def _start_every_pool_thread() -> None:
-    """Start now every thread the app's thread pools may start, so that none starts in the
-    counted loop. A ``ThreadPoolExecutor`` starts one more thread when a job comes before its
-    last thread has said it is idle: under load that happens at random, and each start is a few
-    dozen counted calls (a whole-suite CI run counted 254.4 gateway calls a request against
-    250.0 for the same code, the bridge's pool having started its second thread mid-loop).
-    Jobs that wait for each other, as many as the pool's threads, make it start them all."""
+    """Start now every thread the process's ``ThreadPoolExecutor``s may start (the bridge's
+    legacy threads among them), so that none starts in the counted loop. Such a pool starts
+    one more thread when a job comes before its last thread has said it is idle: under load
+    that happens at random, and each start is a few dozen counted calls (a whole-suite CI run
+    counted 254.4 gateway calls a request against 250.0 for the same code, the bridge's pool
+    having started its second thread mid-loop). Jobs that wait for each other, as many as the
+    pool's threads, make it start them all. (AnyIO's worker threads are not such a pool.)
+
+    Runs with this thread's profile hook off, and matches on ``type()``: ``isinstance`` asks
+    an object its ``__class__``, which a Django lazy object left from the warm-up evaluates."""
     from concurrent.futures import ThreadPoolExecutor, wait
 
-    for executor in [o for o in gc.get_objects() if isinstance(o, ThreadPoolExecutor)]:
-        size = executor._max_workers  # type: ignore[attr-defined]
-        if executor._shutdown or len(executor._threads) >= size:  # type: ignore[attr-defined]
+    hook = sys.getprofile()
+    sys.setprofile(None)
+    try:
+        gc.collect()
+        pools = [o for o in gc.get_objects() if issubclass(type(o), ThreadPoolExecutor)]
+    finally:
+        sys.setprofile(hook)
+    for executor in pools:
+        size = executor._max_workers
+        if executor._shutdown or len(executor._threads) >= size:
             continue
         together = threading.Barrier(size)
 

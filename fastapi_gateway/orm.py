@@ -80,30 +80,37 @@ def closing_worker_connections() -> Iterator[None]:
     each one a worker thread opened stayed open until the thread was collected, wherever
     that happened; Python 3.13's sqlite3 reports it then as a ``ResourceWarning``. The
     connections are held until the end of the block, so a thread that ends sooner does not
-    drop its own unclosed. Kept-connection threads (``KeptConnectionThread``) are ended first.
+    drop its own unclosed. Kept-connection threads (``KeptConnectionThread``) are ended first,
+    and a connection whose thread is still running a call is left open, not closed under it.
     """
     entered_in = threading.get_ident()
-    opened: list[tuple[weakref.ref[BaseDatabaseWrapper], Any]] = []
+    opened: list[tuple[weakref.ref[BaseDatabaseWrapper], Any, int]] = []
 
     def remember(sender: object, connection: BaseDatabaseWrapper, **kwargs: object) -> None:
         in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()  # type: ignore[attr-defined]
         if in_memory and threading.get_ident() != entered_in:
-            opened.append((weakref.ref(connection), connection.connection))
+            opened.append((weakref.ref(connection), connection.connection, threading.get_ident()))
 
     connection_created.connect(remember)
     try:
         yield
     finally:
         connection_created.disconnect(remember)
-        # The threads that keep their connections end first, closing their own: a connection
-        # closed from here under a query its thread still runs (a route table's last poll,
-        # its caller gone) crashes sqlite3.
-        close_kept_connections()
-        for wrapper_ref, database in opened:
-            database.close()  # the DB-API connection itself
-            wrapper = wrapper_ref()
-            if wrapper is not None and wrapper.connection is database:
-                wrapper.connection = None  # its thread, if used again, connects anew
+        # A connection closed from here under a query its thread still runs (a route table's
+        # last poll, its caller gone) crashes sqlite3. The kept-connection threads are ended
+        # first, once they have run what they were given; a call still running after that
+        # keeps its connection open (its thread drops it when it ends).
+        try:
+            close_kept_connections(wait=_TEST_CLOSE_WAIT_SECONDS)
+        finally:
+            for wrapper_ref, database, opened_in in opened:
+                if opened_in in _calling:
+                    logger.warning("a kept-connection thread is still busy: its test connection is left open")
+                    continue
+                database.close()  # the DB-API connection itself
+                wrapper = wrapper_ref()
+                if wrapper is not None and wrapper.connection is database:
+                    wrapper.connection = None  # its thread, if used again, connects anew
 
 
 def keep_only_usable_connections(idle: bool) -> None:
@@ -142,6 +149,8 @@ def _close(conn: Any) -> None:
 
 _running: set[KeptConnectionThread] = set()  # those with a thread: closed by close_kept_connections
 _running_lock = threading.Lock()
+_calling: set[int] = set()  # the idents of kept-connection threads running a call now
+_TEST_CLOSE_WAIT_SECONDS = 10.0
 
 
 class KeptConnectionThread:
@@ -192,9 +201,14 @@ class KeptConnectionThread:
 
     def _call(self, func: Callable[[], _R]) -> _R:
         now = time.monotonic()
-        keep_only_usable_connections(idle=self._last_used is not None and now - self._last_used > IDLE_SECONDS)
-        self._last_used = now
-        return func()
+        ident = threading.get_ident()
+        _calling.add(ident)
+        try:
+            keep_only_usable_connections(idle=self._last_used is not None and now - self._last_used > IDLE_SECONDS)
+            self._last_used = now
+            return func()
+        finally:
+            _calling.discard(ident)
 
     async def run(self, func: Callable[_P, _R], /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
         """Call ``func`` in this thread, on its kept connection."""
@@ -202,7 +216,12 @@ class KeptConnectionThread:
             run_in_thread_context, contextvars.copy_context(), self._call, functools.partial(func, *args, **kwargs),
         )
         executor = self._thread()
-        done = asyncio.wrap_future(executor.submit(call))
+        try:
+            submitted = executor.submit(call)
+        except RuntimeError:  # let go by a close() in another thread since: the next thread takes it
+            executor = self._thread()
+            submitted = executor.submit(call)
+        done = asyncio.wrap_future(submitted)
         done.add_done_callback(_retrieved)  # a call its caller stopped waiting for: its error is not "never retrieved"
         try:
             return await asyncio.wait_for(asyncio.shield(done), self.timeout)
@@ -211,18 +230,21 @@ class KeptConnectionThread:
             raise TimeoutError(f"no answer from the database in {self.timeout:g} s ({self.name}); "
                                "the next call starts on a new connection") from None
 
-    def close_blocking(self) -> None:
-        """Close the thread's connections and end it (waits at most a few seconds)."""
+    def close_blocking(self, wait: float = _CLOSE_WAIT_SECONDS) -> bool:
+        """Close the thread's connections and end it, once it has run what it was given;
+        False if that took more than ``wait`` seconds (its thread closes them when it ends)."""
         with self._lock:
             executor = self._executor
             if executor is None or self._pid != os.getpid():
-                return
+                return True
         closing = self._let_go(executor)
         try:
-            closing.result(timeout=_CLOSE_WAIT_SECONDS)
+            closing.result(timeout=wait)
         except TimeoutError:
             # A call stuck on a database that does not answer: the process's stop deadline ends it.
             logger.warning("the %s thread is still busy at shutdown; its connection is left open", self.name)
+            return False
+        return True
 
     async def close(self) -> None:
         """``close_blocking`` from async code, shielded: it runs in a cancelled task's clean-up."""
@@ -235,10 +257,10 @@ def _retrieved(future: asyncio.Future[Any]) -> None:
         future.exception()
 
 
-def close_kept_connections() -> None:
+def close_kept_connections(wait: float = _CLOSE_WAIT_SECONDS) -> None:
     """Close every kept-connection thread's connections, whoever still holds it (tests,
-    before a test database is dropped)."""
+    before a test database is dropped), waiting up to ``wait`` seconds for each."""
     with _running_lock:
         running = list(_running)
     for thread in running:
-        thread.close_blocking()
+        thread.close_blocking(wait)

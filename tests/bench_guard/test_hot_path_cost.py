@@ -117,7 +117,7 @@ def test_a_request_costs_the_same_at_1000_declared_routes_as_at_3(alice: Abstrac
     Few, not none: threads do their share when the timing says so. ``bench.hot_path`` starts
     every thread of the app's pools before counting, as a pool starting one mid-loop added
     4.4 gateway calls a request in a whole-suite CI run; a count over the limit is counted
-    again, up to twice, and the lowest holds, as work from outside the request only adds (the
+    again, up to twice, and one within it holds, as work from outside the request only adds (the
     same CI had once 31 more framework calls a request on one path, never twice in a row).
     What is left stays within 2 % + 2 calls. A lookup that tried each route would add
     thousands of calls a request, every time."""
@@ -135,8 +135,7 @@ def test_a_request_costs_the_same_at_1000_declared_routes_as_at_3(alice: Abstrac
         tries = [count(1_000, request)]
         while not within(small.per_request(), tries[-1].per_request()) and len(tries) < 3:
             tries.append(count(1_000, request))
-        large = min(tries, key=lambda cost: sum(cost.calls.values()))
-        assert within(small.per_request(), large.per_request()), (
+        assert within(small.per_request(), tries[-1].per_request()), (
             request.path, small.per_request(), [cost.per_request() for cost in tries],
             "per thread:", small.thread_figures(), [cost.thread_figures() for cost in tries],
         )

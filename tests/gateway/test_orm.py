@@ -68,8 +68,8 @@ async def test_run_orm_sees_the_test_database_and_its_thread_connection_is_close
 @pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's in-memory test database")
 async def test_a_kept_threads_call_still_running_finishes_before_its_connection_is_closed() -> None:
     """A route table's last poll, its caller gone, still runs in its kept thread when the
-    block ends: its connection is closed after the call, in its thread, never under it from
-    here (which crashed sqlite3 mid-query: a segfault in the routing tests)."""
+    block ends: the block waits for the call before it closes the thread's connection, never
+    closing it under the query (which crashed sqlite3: a segfault in the routing tests)."""
     kept = KeptConnectionThread("test-still-running")
     connected, counted = threading.Event(), []
 
@@ -86,6 +86,49 @@ async def test_a_kept_threads_call_still_running_finishes_before_its_connection_
     assert counted == [0], "the call ran to its end on an open connection"
     with pytest.raises(asyncio.CancelledError):
         await call
+
+
+@pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's in-memory test database")
+async def test_a_kept_threads_call_running_past_the_wait_keeps_its_connection_open(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Past the block's wait for the kept threads, a connection whose thread is still in a
+    call is left open (a warning says so), not closed under the call."""
+    from fastapi_gateway import orm
+
+    monkeypatch.setattr(orm, "_TEST_CLOSE_WAIT_SECONDS", 0.05)
+    kept = KeptConnectionThread("test-still-busy")
+    connected, counted = threading.Event(), []
+
+    def slow_count() -> None:
+        connections["default"].ensure_connection()
+        connected.set()
+        time.sleep(0.5)
+        counted.append(get_user_model()._default_manager.count())
+
+    with closing_worker_connections():
+        call = asyncio.ensure_future(kept.run(slow_count))
+        assert await asyncio.to_thread(connected.wait, 5)
+    assert "still busy: its test connection is left open" in caplog.text
+    await call
+    assert counted == [0]
+
+
+async def test_a_call_that_finds_its_thread_let_go_meanwhile_runs_on_the_next(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another thread's ``close()`` (a test's clean-up, beside a live server's poll) can end
+    the thread between a call taking it and submitting to it: the call goes to a new one,
+    instead of failing with "cannot schedule new futures after shutdown"."""
+    kept = KeptConnectionThread("test-let-go")
+    try:
+        assert await kept.run(lambda: 1) == 1
+        taken = kept._thread()
+        kept.close_blocking()  # the other thread's close, after this call took its thread
+        fresh = kept._thread
+        handed = iter([taken])
+        monkeypatch.setattr(kept, "_thread", lambda: next(handed, None) or fresh())
+        assert await kept.run(lambda: 2) == 2
+    finally:
+        kept.close_blocking()
 
 
 def _on_postgresql() -> bool:
