@@ -18,11 +18,27 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
 from django.core.management import call_command
 from django.db import connections
+from django.db.backends.signals import connection_created
 from pytest_django import Settings
 
 from fastapi_gateway.identity import lookup_threads
 from fastapi_gateway.orm import close_kept_connections, closing_worker_connections
 from legacy_django.tickets.management.commands.seed_demo import DEMO_PASSWORD
+
+
+def _readers_take_no_table_locks(sender: object, connection: object, **kwargs: object) -> None:
+    """The in-memory SQLite test database is one shared cache, where a reader holds a lock on
+    each table it reads and a writer meeting it fails at once ("database table is locked":
+    no busy wait). A deployment's database never does that (PostgreSQL's readers block no
+    writer; a SQLite file waits its timeout), but the tests' route-table pollers read 20
+    times a second, and a console action's write met one (a fresh-clone CI failure). Readers
+    of the shared cache take no table locks, as read-uncommitted mode has it; writers still
+    exclude each other."""
+    if getattr(connection, "vendor", "") == "sqlite" and connection.is_in_memory_db():  # type: ignore[attr-defined]
+        connection.connection.execute("PRAGMA read_uncommitted = 1")  # type: ignore[attr-defined]
+
+
+connection_created.connect(_readers_take_no_table_locks)
 
 # Browser and deployment tests need Debian's chromium, nginx, PostgreSQL and Redis and take
 # minutes: locally they run when asked (GATEWAY_TESTS=all, `make test-all`, or `-m browser`);
