@@ -230,21 +230,19 @@ class KeptConnectionThread:
             raise TimeoutError(f"no answer from the database in {self.timeout:g} s ({self.name}); "
                                "the next call starts on a new connection") from None
 
-    def close_blocking(self, wait: float = _CLOSE_WAIT_SECONDS) -> bool:
-        """Close the thread's connections and end it, once it has run what it was given;
-        False if that took more than ``wait`` seconds (its thread closes them when it ends)."""
+    def close_blocking(self, wait: float = _CLOSE_WAIT_SECONDS) -> None:
+        """Close the thread's connections and end it, once it has run what it was given
+        (waiting up to ``wait`` seconds; past that its thread closes them when it ends)."""
         with self._lock:
             executor = self._executor
             if executor is None or self._pid != os.getpid():
-                return True
+                return
         closing = self._let_go(executor)
         try:
             closing.result(timeout=wait)
         except TimeoutError:
             # A call stuck on a database that does not answer: the process's stop deadline ends it.
             logger.warning("the %s thread is still busy at shutdown; its connection is left open", self.name)
-            return False
-        return True
 
     async def close(self) -> None:
         """``close_blocking`` from async code, shielded: it runs in a cancelled task's clean-up."""

@@ -4,6 +4,7 @@ closed, and the kept-connection threads of the gateway's periodic work."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import os
 import sqlite3
@@ -65,6 +66,14 @@ async def test_run_orm_sees_the_test_database_and_its_thread_connection_is_close
     assert opened and all(wrapper.connection is None for wrapper in opened)
 
 
+def _count_after_a_pause(connected: threading.Event, counted: list[int], pause: float) -> None:
+    """Connect, say so, wait ``pause`` seconds (the block ends meanwhile), then query."""
+    connections["default"].ensure_connection()
+    connected.set()
+    time.sleep(pause)
+    counted.append(get_user_model()._default_manager.count())
+
+
 @pytest.mark.skipif(os.environ.get("DATABASE_URL", "").startswith("postgres"), reason="SQLite's in-memory test database")
 async def test_a_kept_threads_call_still_running_finishes_before_its_connection_is_closed() -> None:
     """A route table's last poll, its caller gone, still runs in its kept thread when the
@@ -72,12 +81,7 @@ async def test_a_kept_threads_call_still_running_finishes_before_its_connection_
     closing it under the query (which crashed sqlite3: a segfault in the routing tests)."""
     kept = KeptConnectionThread("test-still-running")
     connected, counted = threading.Event(), []
-
-    def slow_count() -> None:
-        connections["default"].ensure_connection()
-        connected.set()
-        time.sleep(0.3)  # the caller is gone and the block ends meanwhile
-        counted.append(get_user_model()._default_manager.count())
+    slow_count = functools.partial(_count_after_a_pause, connected, counted, 0.3)  # the caller is gone and the block ends meanwhile
 
     with closing_worker_connections():
         call = asyncio.ensure_future(kept.run(slow_count))
@@ -99,12 +103,7 @@ async def test_a_kept_threads_call_running_past_the_wait_keeps_its_connection_op
     monkeypatch.setattr(orm, "_TEST_CLOSE_WAIT_SECONDS", 0.05)
     kept = KeptConnectionThread("test-still-busy")
     connected, counted = threading.Event(), []
-
-    def slow_count() -> None:
-        connections["default"].ensure_connection()
-        connected.set()
-        time.sleep(0.5)
-        counted.append(get_user_model()._default_manager.count())
+    slow_count = functools.partial(_count_after_a_pause, connected, counted, 0.5)
 
     with closing_worker_connections():
         call = asyncio.ensure_future(kept.run(slow_count))
