@@ -27,7 +27,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-__all__ = ["Admission", "legacy_idle"]
+__all__ = ["Admission", "legacy_calls_started", "legacy_idle"]
 
 _GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
 
@@ -38,6 +38,15 @@ def legacy_idle() -> bool:
     What background work that competes with pages (shadow comparisons) waits for: a page that
     arrives while one runs waits behind it."""
     return not any(gate.running or gate.waiting or gate.queued for gate in list(_GATES))
+
+
+def legacy_calls_started() -> int:
+    """How many Django calls this process has handed to its bridges so far (every bridge).
+
+    Background work reads it twice to learn whether a page arrived in between: one client's
+    back-to-back pages leave the bridge idle for a fraction of a millisecond between two
+    calls, long enough for ``legacy_idle()`` and too short for a comparison."""
+    return sum(gate.started for gate in list(_GATES))
 
 
 class Admission:
@@ -60,6 +69,7 @@ class Admission:
         self._waiting: deque[object] = deque()  # tokens in threads waiting for their turn, first first
         self._queued = 0  # calls handed to the pool whose thread has not asked for its turn yet
         self.overflows = 0  # calls that outlived overflow_after while others waited (for tests and operators)
+        self.started = 0  # calls handed to the pool so far
         _GATES.add(self)
 
     @property
@@ -79,6 +89,7 @@ class Admission:
         its thread gets to ``enter``, which every call handed over does."""
         with self._turns:
             self._queued += 1
+            self.started += 1
 
     def unqueue(self) -> None:
         """The pool refused the call handed to it (it is shutting down): no thread will ``enter``."""

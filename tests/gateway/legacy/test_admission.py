@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from fastapi_gateway.legacy.admission import Admission, legacy_idle
+from fastapi_gateway.legacy.admission import Admission, legacy_calls_started, legacy_idle
 from fastapi_gateway.legacy.bridge import WSGIBridge
 
 from tests.gateway.legacy.test_bridge import Environ, StartResponse, body_of, call, http_scope, status_of
@@ -157,6 +157,20 @@ async def test_a_call_handed_to_the_pool_counts_as_waiting_before_its_thread_sta
     answers = await asyncio.gather(*(call(bridge, http_scope("/fast")) for _ in range(6)))
     assert [status_of(a) for a in answers] == [200] * 6
     assert bridge.admission is not None and bridge.admission.queued == 0 and legacy_idle()
+
+
+async def test_every_call_handed_to_a_bridge_is_counted_as_started() -> None:
+    """Background work reads the count twice to learn whether a page arrived in between, even
+    one already over: the process's count covers every bridge, and a call the pool refused."""
+    first = WSGIBridge(Overlap(), threads=2, overflow_after=30)
+    second = WSGIBridge(Overlap(), threads=2, overflow_after=30)
+    before = legacy_calls_started()
+    await asyncio.gather(*(call(first, http_scope("/fast")) for _ in range(3)), call(second, http_scope("/fast")))
+    assert legacy_calls_started() == before + 4 and legacy_idle()
+    gate = Admission(limit=1, ceiling=1, overflow_after=30)
+    gate.queue()
+    gate.unqueue()  # refused by a pool shutting down: it still arrived
+    assert legacy_calls_started() == before + 5 and legacy_idle()
 
 
 def test_the_thread_that_leaves_hands_its_turn_over_in_arrival_order() -> None:

@@ -404,6 +404,45 @@ async def test_shadow_waits_while_a_django_call_runs_even_with_the_cpu_idle(gate
     await _wait_for_shadow(gateway, started + 1)
 
 
+async def test_shadow_waits_while_pages_keep_arriving_even_between_them(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    """One client's back-to-back pages leave the bridge idle for a fraction of a millisecond
+    between two calls, with the CPU far from busy: a comparison started in such a gap made the
+    next page wait behind it (p99 1.10x at one connection). So a quiet moment is one in which
+    no Django call started at all."""
+    import threading
+    import time
+
+    await gateway.flip("api-tickets", "shadow")
+    runner = _shadow(gateway)
+    runner.max_wait = 0.6
+    gate = _bridge_admission(gateway)
+    busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
+    arriving = threading.Event()
+    arriving.set()
+
+    def pages_back_to_back() -> None:  # each call over at once, the next 2 ms later: idle nearly always
+        while arriving.is_set():
+            page = object()
+            gate.queue()
+            assert gate.enter(page)
+            gate.leave(page)
+            time.sleep(0.002)
+
+    client_thread = threading.Thread(target=pages_back_to_back, daemon=True)
+    try:
+        started = runner.completed
+        client_thread.start()
+        assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+        await asyncio.sleep(1.0)
+        assert runner.completed == started, "a comparison ran between two back-to-back pages"
+        assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") == busy_before + 1
+    finally:
+        arriving.clear()
+        client_thread.join()
+    await alice_on.get("/api/tickets/")
+    await _wait_for_shadow(gateway, started + 1)
+
+
 async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
     gateway: Gateway, alice_on: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
