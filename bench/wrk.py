@@ -52,14 +52,18 @@ def require_wrk() -> str:
     return path
 
 
-def run_wrk(url: str, *, cookie: str, connections: int, duration: float, close: bool = False, threads: int = 1) -> WrkResult:
+def run_wrk(url: str, *, cookie: str, connections: int, duration: float, close: bool = False, threads: int = 1,
+            think_ms: float = 0.0) -> WrkResult:
     """One wrk run. One wrk thread by default: on two cores, every core wrk takes is one the
-    server under test does not get, and one thread drives far more than these servers serve."""
+    server under test does not get, and one thread drives far more than these servers serve.
+    ``think_ms``: each connection waits a random time of this mean before its next request
+    (people reading pages, not a client sending back to back); the latency excludes it."""
     threads = max(1, min(threads, connections))
     seconds = max(1, round(duration))
     command = [require_wrk(), "--latency", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
                "-s", str(LUA_SCRIPT), url]
-    env = {**os.environ, "BENCH_COOKIE": cookie, "BENCH_CONNECTION_CLOSE": "1" if close else "0"}
+    env = {**os.environ, "BENCH_COOKIE": cookie, "BENCH_CONNECTION_CLOSE": "1" if close else "0",
+           "BENCH_THINK_MS": str(think_ms)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60)
     line = next((line for line in done.stdout.splitlines() if line.startswith("BENCH_RESULT ")), None)
     if done.returncode != 0 or line is None:

@@ -1,11 +1,20 @@
 -- wrk script of the bench suite: sends the logged-in session's cookies, optionally
 -- "Connection: close", and prints one machine-readable line with the latency percentiles.
+-- BENCH_THINK_MS: each connection waits a random time (exponential, this mean) before its
+-- next request, as a person reading the page does; latency is counted from the request out.
 local cookie = os.getenv("BENCH_COOKIE") or ""
 if cookie ~= "" then
   wrk.headers["Cookie"] = cookie
 end
 if os.getenv("BENCH_CONNECTION_CLOSE") == "1" then
   wrk.headers["Connection"] = "close"
+end
+local think_ms = tonumber(os.getenv("BENCH_THINK_MS") or "0") or 0
+if think_ms > 0 then
+  math.randomseed(os.time())
+  delay = function()
+    return math.floor(-think_ms * math.log(1 - math.random()))
+  end
 end
 
 done = function(summary, latency, requests)
