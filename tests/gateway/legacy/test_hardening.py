@@ -288,12 +288,12 @@ async def test_abandoned_legacy_streams_free_the_pool(
 
         await call(app, http_scope("/slow-rows/"), until(gone), leave_after_first_row)
 
-    # Twice as many walk-aways as the pool has threads.
+    # Twice as many walk-aways as the pool has threads. A stream left running holds its thread
+    # for the ten seconds its rows take: the page would wait that long behind them (the bound
+    # is half of it, a loaded machine's margin, not a speed test).
     await asyncio.wait_for(asyncio.gather(*(abandoned_stream() for _ in range(4))), 5)
-    started = time.monotonic()
-    page = await asyncio.wait_for(client.get("/accounts/login/"), 2)
+    page = await asyncio.wait_for(client.get("/accounts/login/"), 5)
     assert page.status_code == 200
-    assert time.monotonic() - started < 1
     assert await requests_finished.wait_for(5)
     assert len(slow_rows) == 4 and max(slow_rows) < 10, slow_rows
 
