@@ -35,9 +35,11 @@ noise beside them (≤ 1.1×).
 
 The collector: full collections skip what a process keeps (``fastapi_gateway.server.gc_policy``)
 and walk everything once every ``GATEWAY['GC_FULL_WALK_SECONDS']``, a pause that grows with
-the streams. The default is 600 s; here the gateway walks every ``WALK_SECONDS`` so that the
-rounds with streams open include walks, and the last walk's pause (``/metrics``) is a figure
-of its own.
+the streams, in a moment when the process is idle (none comes while wrk sends back to back;
+the pauses between the bench's runs are such moments), or after one more period without one.
+The default is 600 s; here the gateway walks every ``WALK_SECONDS``, so walks come during
+the section, and the last walk's pause (``/metrics``) is a figure of its own, with how many
+walks found no quiet moment.
 """
 
 from __future__ import annotations
@@ -74,7 +76,8 @@ SETTLE_SECONDS = 1.0
 SPREAD_SECONDS = 2.0  # the default STREAM_RECHECK_SECONDS
 WARM_STREAMS = 20
 WALK_SECONDS = 45  # GATEWAY['GC_FULL_WALK_SECONDS'] of the gateway under test (600 by default)
-_WALK_LINES = re.compile(r"^gateway_gc_(full_walks_total|last_full_walk_seconds) ([\d.e+-]+)$", re.MULTILINE)
+_WALK_LINES = re.compile(r"^gateway_gc_(full_walks_total|full_walks_forced_total|last_full_walk_seconds) ([\d.e+-]+)$",
+                         re.MULTILINE)
 
 
 def _raise_open_files_limit(streams: int) -> int:
@@ -267,7 +270,8 @@ def measure_streams(config: BenchConfig, sites: SiteFactory, pool: ServerPool, *
                 time.sleep(SETTLE_SECONDS)
         after_close = rss_mib(server.process.pid)
         walks = _gc_walks(server)
-        log(f"  (j) the collector walked everything {walks[0]:.0f} times; the last walk took {walks[1] * 1000:.0f} ms")
+        log(f"  (j) the collector walked everything {walks[0]:.0f} times ({walks[2]:.0f} without a quiet moment); "
+            f"the last walk took {walks[1] * 1000:.0f} ms")
     finally:
         held.shut_down()
         pool.stop(server)
@@ -279,16 +283,18 @@ def measure_streams(config: BenchConfig, sites: SiteFactory, pool: ServerPool, *
                     "cpu_percent_at_most_streams": measured.cpu_percent})
     raw.append({"gateway_rss_mib_after_closing_all": after_close, "streams_lost": len(lost),
                 "lost_reasons": [s.ended or "silent" for s in lost]})
-    raw.append({"gc_full_walks": walks[0], "gc_last_full_walk_seconds": walks[1]})
+    raw.append({"gc_full_walks": walks[0], "gc_last_full_walk_seconds": walks[1], "gc_full_walks_forced": walks[2]})
     _draw(out / "streams.png", curve, bare, results, c)
     return _figures(curve, bare, results, count, c, after_close, lost, walks), raw
 
 
-def _gc_walks(server: RunningServer) -> tuple[float, float]:
-    """How many walks of everything the gateway's collector made, and how long the last one took."""
+def _gc_walks(server: RunningServer) -> tuple[float, float, float]:
+    """How many walks of everything the gateway's collector made, how long the last one took,
+    and how many of them found no quiet moment in a whole period of waiting for one."""
     text = httpx.get(f"{server.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=30).text
     found = dict(_WALK_LINES.findall(text))
-    return float(found.get("full_walks_total", 0)), float(found.get("last_full_walk_seconds", 0))
+    return (float(found.get("full_walks_total", 0)), float(found.get("last_full_walk_seconds", 0)),
+            float(found.get("full_walks_forced_total", 0)))
 
 
 def _series(results: dict[str, list[WrkResult]], key: str, metric: str) -> Series:
@@ -296,7 +302,7 @@ def _series(results: dict[str, list[WrkResult]], key: str, metric: str) -> Serie
 
 
 def _figures(curve: _MemoryCurve, bare: _MemoryCurve, results: dict[str, list[WrkResult]], count: int, c: int,
-             after_close: float, lost: list[Stream], walks: tuple[float, float]) -> list[Figure]:
+             after_close: float, lost: list[Stream], walks: tuple[float, float, float]) -> list[Figure]:
     memory_note = (f"gateway RSS {curve.rss_mib[0]:.0f} → {curve.rss_mib[-1]:.0f} MiB, "
                    f"{after_close:.0f} MiB after closing them all; bare Gradio {bare.rss_mib[0]:.0f} → "
                    f"{bare.rss_mib[-1]:.0f} MiB; chart: streams.png")
@@ -314,8 +320,9 @@ def _figures(curve: _MemoryCurve, bare: _MemoryCurve, results: dict[str, list[Wr
             "j", "j.gc_walk", f"the collector's walk of everything, {count:,} streams open", "ms",
             Series.of([walks[1] * 1000]), f"{PAGE} p99 beside them, {c} conns", _series(results, f"with c{c}", "p99_ms"),
             compare=False,
-            note=(f"one pause every GATEWAY['GC_FULL_WALK_SECONDS'] (600 s by default; {WALK_SECONDS} s here, so the rounds "
-                  f"include walks: {walks[0]:.0f} in this section); between walks full collections skip what the process keeps"),
+            note=(f"one pause every GATEWAY['GC_FULL_WALK_SECONDS'] (600 s by default; {WALK_SECONDS} s here: "
+                  f"{walks[0]:.0f} in this section), in a moment the process is idle, or after another period without one "
+                  f"({walks[2]:.0f} of them); between walks full collections skip what the process keeps"),
         ))
     for connections in (1, c):
         for metric, name, goal in (("p99_ms", "p99", Goal("ratio", "<=", 1.1, "#17.3")), ("p50_ms", "p50", None),

@@ -12,10 +12,16 @@ the collector's reach (``gc.freeze()``): the next full collections walk only wha
 since. A smaller heap is left to the collector as it is, so requests in flight are frozen only
 at those rare collections. A frozen object that dies later is freed by reference counting as
 usual; one that dies in a reference cycle waits for the next *walk of everything*: every
-``full_walk_seconds`` the frozen objects are handed back (``gc.unfreeze()``), and the next full
-collection, run where and when CPython runs it, walks them all once, frees such cycles and
-freezes what is left. That walk is longer than the collections it replaces (it covers what the
-process built at start too), once a period instead of every few seconds.
+``full_walk_seconds`` the frozen objects are handed back (``gc.unfreeze()``) and collected at
+once, which walks them all, frees such cycles and freezes what is left. That walk is longer
+than the collections it replaces (it covers what the process built at start too: 0.5 s with
+2,000 streams open), once a period instead of every few seconds.
+
+With a ``quiet`` test (the served entrypoint gives ``process_quiet``), the walk waits for a
+moment when the process is idle: no Django call running, waiting or started, the CPU under a
+quarter busy, for ``QUIET_WINDOW_SECONDS``, so that its pause falls where nobody waits on it.
+A process busy for another whole period walks all the same (``gateway_gc_full_walks_forced``):
+the cycles it frees must not pile up for ever under sustained load.
 
 It changes the process's collector, so only the served entrypoint installs it
 (``fastapi_gateway.asgi``), as it pins CPUs; an app built in-process (tests, an embedding
@@ -32,19 +38,39 @@ import sys
 import sysconfig
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-__all__ = ["FREEZE_AT_OBJECTS", "GCPolicy", "install_gc_policy", "supported"]
+from fastapi_gateway.legacy.admission import legacy_calls_started, legacy_idle
+
+__all__ = ["FREEZE_AT_OBJECTS", "GCPolicy", "install_gc_policy", "process_quiet", "supported"]
 
 FREEZE_AT_OBJECTS = 100_000  # survivors worth freezing: a full walk of fewer costs a few tens of ms
 _OLDEST = 2  # the generation a full collection collects (gc.collect()'s default)
+QUIET_WINDOW_SECONDS = 0.05  # how long the process must be idle before the walk starts
+QUIET_CPU_SHARE = 0.25  # of one CPU, all the process's threads together, in that window
+_LATE_WAKE = 0.005  # a sleep that ends later than this waited for the GIL: threads are busy
 
 FULL_WALKS = Counter("gateway_gc_full_walks", "Full garbage collections that walked every object, frozen ones included.")
+FORCED_WALKS = Counter("gateway_gc_full_walks_forced",
+                       "Walks of everything run without a quiet moment, after a whole period of waiting for one.")
 LAST_WALK = Gauge("gateway_gc_last_full_walk_seconds", "How long the last walk of everything held the GIL.")
 FROZEN = Gauge("gateway_gc_frozen_objects",
                "Objects moved out of the garbage collector's reach since its last walk of everything (some freed since).")
+
+
+def process_quiet(window: float = QUIET_WINDOW_SECONDS, cpu_share: float = QUIET_CPU_SHARE) -> bool:
+    """Whether this process stayed idle for ``window`` seconds (this thread sleeps them): no
+    Django call running, waiting or started (one client's back-to-back pages leave the bridge
+    idle between two), under ``cpu_share`` of a CPU used by all its threads (new routes, Gradio
+    events and streams), and the sleep not held up waiting for the GIL."""
+    cpu, wall, calls = time.process_time(), time.monotonic(), legacy_calls_started()
+    time.sleep(window)
+    elapsed = time.monotonic() - wall
+    return (elapsed - window < _LATE_WAKE and time.process_time() - cpu < cpu_share * elapsed
+            and legacy_idle() and legacy_calls_started() == calls)
 
 
 def supported(version: tuple[int, ...] = sys.version_info[:2], free_threaded: bool | None = None) -> bool:
@@ -59,20 +85,27 @@ class GCPolicy:
     """Freeze what a large full collection leaves; hand it back every ``full_walk_seconds``.
 
     ``frozen`` counts the objects frozen since the last walk of everything (some may have been
-    freed since: counting the frozen ones would walk them), ``walks`` the walks so far and
-    ``last_walk_seconds`` how long the last one took.
+    freed since: counting the frozen ones would walk them), ``walks`` the walks so far,
+    ``forced`` those that found no quiet moment and ``last_walk_seconds`` how long the last one
+    took. ``quiet``, when given, is called again and again once a period is over (it may take
+    a while: ``process_quiet`` sleeps its window) until it says yes or another period has
+    passed; then the walk runs.
     ``stop()`` removes the callback and ends the thread, handing every frozen object back.
     """
 
-    def __init__(self, full_walk_seconds: float, *, freeze_at: int = FREEZE_AT_OBJECTS) -> None:
+    def __init__(
+        self, full_walk_seconds: float, *, freeze_at: int = FREEZE_AT_OBJECTS, quiet: Callable[[], bool] | None = None
+    ) -> None:
         if not (isinstance(full_walk_seconds, (int, float)) and math.isfinite(full_walk_seconds) and full_walk_seconds > 0):
             raise ValueError(f"full_walk_seconds must be a positive number, not {full_walk_seconds!r}")
         if freeze_at < 1:
             raise ValueError(f"freeze_at must be at least 1, not {freeze_at!r}")
         self.full_walk_seconds = float(full_walk_seconds)
         self.freeze_at = freeze_at
+        self.quiet = quiet
         self.frozen = 0
         self.walks = 0
+        self.forced = 0
         self.last_walk_seconds = 0.0
         self._thawed = False
         self._walk_started: float | None = None
@@ -88,13 +121,14 @@ class GCPolicy:
         if phase == "start":
             self._walk_started = time.perf_counter() if self._thawed else None
             return
-        if self._thawed and self._walk_started is not None:
+        if self._thawed:  # thawed before this collection started, or while its callbacks ran
             self._thawed = False
             self.frozen = 0
             self.walks += 1
-            self.last_walk_seconds = time.perf_counter() - self._walk_started
             FULL_WALKS.inc()
-            LAST_WALK.set(self.last_walk_seconds)
+            if self._walk_started is not None:  # else thawed after its start: its length is not known
+                self.last_walk_seconds = time.perf_counter() - self._walk_started
+                LAST_WALK.set(self.last_walk_seconds)
         survivors = len(gc.get_objects(generation=_OLDEST))
         if survivors >= self.freeze_at:
             gc.freeze()
@@ -105,9 +139,33 @@ class GCPolicy:
         self._thawed = True
         gc.unfreeze()
 
+    def walk(self) -> None:
+        """Walk everything now, in this thread."""
+        self.thaw()
+        gc.collect()
+
+    def _wait_for_quiet(self, quiet: Callable[[], bool]) -> bool:
+        """True once ``quiet()`` says so, False after another period of asking (or at stop())."""
+        deadline = time.monotonic() + self.full_walk_seconds
+        while not self._stopped.is_set():
+            try:
+                if quiet():
+                    return True
+            except Exception:  # noqa: BLE001 - a broken test must not stop the walks: they come on time
+                return False
+            if time.monotonic() >= deadline:
+                return False
+            self._stopped.wait(0.001)  # a test that answers at once must not spin
+        return False
+
     def _thaw_periodically(self) -> None:
         while not self._stopped.wait(self.full_walk_seconds):
-            self.thaw()
+            if self.quiet is not None and not self._wait_for_quiet(self.quiet):
+                if self._stopped.is_set():
+                    return
+                self.forced += 1
+                FORCED_WALKS.inc()
+            self.walk()
 
     def _start_thread(self) -> None:
         self._thread = threading.Thread(target=self._thaw_periodically, name="gateway-gc-thaw", daemon=True)
@@ -142,12 +200,13 @@ _installed: GCPolicy | None = None
 FROZEN.set_function(lambda: _installed.frozen if _installed is not None else 0)
 
 
-def install_gc_policy(full_walk_seconds: float | None) -> GCPolicy | None:
-    """The process's policy, started once; ``None`` (and on interpreters it is not measured on,
-    see ``supported``): Python's own collector, untouched. Later calls return the same policy."""
+def install_gc_policy(full_walk_seconds: float | None, *, quiet: Callable[[], bool] | None = process_quiet) -> GCPolicy | None:
+    """The process's policy, started once, its walks in the process's quiet moments; ``None``
+    (and on interpreters it is not measured on, see ``supported``): Python's own collector,
+    untouched. Later calls return the same policy."""
     global _installed
     if full_walk_seconds is None or not supported():
         return _installed
     if _installed is None:
-        _installed = GCPolicy(full_walk_seconds).start()
+        _installed = GCPolicy(full_walk_seconds, quiet=quiet).start()
     return _installed

@@ -103,17 +103,123 @@ _PERIODIC = """
             time.sleep(0.05)
             gc.collect()  # the next full collection after a thaw is the walk
         return in_cycle() is None
+
+    def walked(policy):
+        # the count comes once its collection is over: a cycle may be seen freed before
+        deadline = time.monotonic() + 10
+        while policy.walks < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return policy.walks >= 1
 """
 
 
 def test_the_walk_of_everything_comes_every_period_on_its_own() -> None:
     lines = _run(_PERIODIC + """
     policy = GCPolicy(0.2, freeze_at=1).start()
-    print(freed_within_a_period(), policy.walks >= 1)
+    print(freed_within_a_period(), walked(policy))
     policy.stop()
     print(gc.get_freeze_count(), len(gc.callbacks))
     """)
     assert lines == ["True", "True", "0", "0"], "stop() hands every object back and removes its callback"
+
+
+def test_the_walk_waits_for_a_quiet_moment() -> None:
+    """Its pause falls where nobody waits on it: once the period is over the policy asks, and
+    walks only when the process is quiet."""
+    lines = _run(_PERIODIC + """
+    import threading
+    asked = []
+    quiet = threading.Event()
+
+    def is_quiet():
+        asked.append(time.monotonic())
+        return quiet.is_set()
+
+    a, b = Node(), Node()
+    a.other, b.other = b, a
+    in_cycle = weakref.ref(a)
+    policy = GCPolicy(1.0, freeze_at=1, quiet=is_quiet).start()
+    gc.collect()
+    del a, b
+    gc.collect()
+    while len(asked) < 3:  # the period is over: it asks, and asks again
+        time.sleep(0.01)
+    print("busy", policy.walks, in_cycle() is None)
+    quiet.set()
+    deadline = time.monotonic() + 10
+    while policy.walks < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("quiet", policy.walks, policy.forced, in_cycle() is None)
+    """)
+    assert lines == ["busy", "0", "False", "quiet", "1", "0", "True"]
+
+
+def test_a_process_never_quiet_walks_after_another_period() -> None:
+    """Under sustained load the cycles that died frozen must not pile up for ever."""
+    lines = _run(_PERIODIC + """
+    asked = []
+    policy = GCPolicy(0.2, freeze_at=1, quiet=lambda: asked.append(1) or False).start()
+    print(freed_within_a_period(), policy.forced >= 1, len(asked) > 1)
+    """)
+    assert lines == ["True", "True", "True"]
+
+
+def test_a_quiet_test_that_raises_does_not_stop_the_walks() -> None:
+    lines = _run(_PERIODIC + """
+    def broken():
+        raise RuntimeError("no way to tell")
+
+    policy = GCPolicy(0.2, freeze_at=1, quiet=broken).start()
+    print(freed_within_a_period(), policy.forced >= 1)
+    """)
+    assert lines == ["True", "True"]
+
+
+def test_the_process_is_quiet_only_with_no_django_call_and_the_cpu_idle() -> None:
+    import threading
+    import time
+
+    from fastapi_gateway.legacy.admission import Admission
+    from fastapi_gateway.server.gc_policy import process_quiet
+
+    def quiet_within(seconds: float) -> bool:  # a loaded machine may wake a sleep late now and then
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if process_quiet():
+                return True
+        return False
+
+    assert quiet_within(5)
+    gate = Admission(limit=1, ceiling=2, overflow_after=30)
+    running = object()
+    assert gate.enter(running)  # a Django call in progress, asleep on I/O: no CPU
+    assert not quiet_within(0.5)
+    gate.leave(running)
+    assert quiet_within(5)
+    stop = threading.Event()
+
+    def pages_back_to_back() -> None:  # each call over at once, the next 2 ms later
+        while not stop.is_set():
+            page = object()
+            gate.queue()
+            assert gate.enter(page)
+            gate.leave(page)
+            time.sleep(0.002)
+
+    def burn() -> None:  # pure CPU, as a Gradio event or a new route's handler
+        while not stop.is_set():
+            time.perf_counter()
+
+    for busy in (pages_back_to_back, burn):
+        stop.clear()
+        worker = threading.Thread(target=busy, daemon=True)
+        worker.start()
+        try:
+            assert not quiet_within(0.5), busy.__name__
+        finally:
+            stop.set()
+            worker.join()
+    assert quiet_within(5)
 
 
 def test_a_forked_child_keeps_its_own_period() -> None:
