@@ -55,6 +55,21 @@ def _shadow_counts(server: RunningServer) -> dict[str, float]:
     return counts
 
 
+def _settled_counts(server: RunningServer, *, most: float = 20.0) -> dict[str, float]:
+    """The shadow counts once the comparisons queued by the last run have run or been dropped
+    (unchanged for a second; at most ``most`` seconds, twice the runner's 10 s ``max_wait``):
+    counted with the run that queued them, not with the next."""
+    deadline = time.monotonic() + most
+    counts = _shadow_counts(server)
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        again = _shadow_counts(server)
+        if again == counts:
+            break
+        counts = again
+    return counts
+
+
 def _flip(server: RunningServer, login: Login, state: str, settle: float) -> None:
     server.site.manage("routes", "set", ROUTE, state, "--reason", "bench")
     time.sleep(settle)
@@ -102,12 +117,11 @@ def measure_routing_cost(config: BenchConfig, sites: SiteFactory, pool: ServerPo
             _flip(routed, login, state, config.shadow_settle)
             runs = ((f"c{c}", c, 0.0), (f"c{_MIDDLE}", _MIDDLE, 0.0), ("c1", 1, 0.0), ("paced", PACED, THINK_MS))
             for name, connections, think_ms in runs:
-                before = _shadow_counts(routed)
+                before = _settled_counts(routed) if state == "shadow" else {}
                 result = _run(results, f"{state} {name}", routed, login, connections=connections,
                               duration=config.duration, log=log, think_ms=think_ms)
-                time.sleep(0.5)  # the last comparisons of the run are counted with it
                 if state == "shadow":
-                    _counted(compared, name, before, _shadow_counts(routed))
+                    _counted(compared, name, before, _settled_counts(routed))
                     paced_requests += result.requests if name == "paced" else 0
     paced = compared.get("paced", {})
     if not sum(v for k, v in paced.items() if not k.startswith("dropped")):

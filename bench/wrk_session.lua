@@ -11,7 +11,16 @@ if os.getenv("BENCH_CONNECTION_CLOSE") == "1" then
 end
 local think_ms = tonumber(os.getenv("BENCH_THINK_MS") or "0") or 0
 if think_ms > 0 then
-  math.randomseed(os.time())
+  -- The same think times in every run (the states compared see the same pauses), and a
+  -- sequence of its own in each wrk thread.
+  local threads = 0
+  setup = function(thread)
+    threads = threads + 1
+    thread:set("thread_number", threads)
+  end
+  init = function(args)
+    math.randomseed(17 + 7919 * (thread_number or 0))
+  end
   delay = function()
     return math.floor(-think_ms * math.log(1 - math.random()))
   end

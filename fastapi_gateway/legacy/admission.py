@@ -35,8 +35,10 @@ _GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
 def legacy_idle() -> bool:
     """Whether no Django call of this process is running or waiting for its turn (every bridge).
 
-    What background work that competes with pages (shadow comparisons) waits for: a page that
-    arrives while one runs waits behind it."""
+    What background work that competes with pages (shadow comparisons, the collector's walk)
+    waits for: a page that arrives while one runs waits behind it. Only bridges that take turns
+    are seen (``concurrency`` below ``threads``, the default); one that lets all its threads run
+    at once has no gate, and its calls show only in the CPU the process uses."""
     return not any(gate.running or gate.waiting or gate.queued for gate in list(_GATES))
 
 
@@ -45,7 +47,8 @@ def legacy_calls_started() -> int:
 
     Background work reads it twice to learn whether a page arrived in between: one client's
     back-to-back pages leave the bridge idle for a fraction of a millisecond between two
-    calls, long enough for ``legacy_idle()`` and too short for a comparison."""
+    calls, long enough for ``legacy_idle()`` and too short for a comparison. The bridges that
+    take turns, as ``legacy_idle()``."""
     return sum(gate.started for gate in list(_GATES))
 
 

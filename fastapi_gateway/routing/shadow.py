@@ -13,7 +13,7 @@ the serving process, and the control always wins: a queued comparison starts onl
 process has used less than ``idle_share`` of a CPU over the last ``quiet_window`` seconds, so
 it fills the gaps between users' requests instead of making the next one wait (measured:
 p99 2.6x at one connection when comparisons ran straight after each answer), and only when
-no Django call ran, waited or started in that window. A comparison
+no Django call started in that window and none runs or waits for its turn at its end. A comparison
 that finds no such gap within ``max_wait`` is dropped and counted (``reason="busy"``): a
 saturated worker shadows nothing, a worker with headroom shadows everything.
 

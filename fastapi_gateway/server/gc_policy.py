@@ -121,14 +121,18 @@ class GCPolicy:
         if phase == "start":
             self._walk_started = time.perf_counter() if self._thawed else None
             return
-        if self._thawed:  # thawed before this collection started, or while its callbacks ran
+        if self._thawed:
+            if self._walk_started is None:
+                # Thawed while this collection's callbacks or finalisers ran (another thread
+                # had the GIL then): it walked none of what was handed back. Leave it all
+                # thawed for the next full collection, which is the walk.
+                return
             self._thawed = False
             self.frozen = 0
             self.walks += 1
+            self.last_walk_seconds = time.perf_counter() - self._walk_started
             FULL_WALKS.inc()
-            if self._walk_started is not None:  # else thawed after its start: its length is not known
-                self.last_walk_seconds = time.perf_counter() - self._walk_started
-                LAST_WALK.set(self.last_walk_seconds)
+            LAST_WALK.set(self.last_walk_seconds)
         survivors = len(gc.get_objects(generation=_OLDEST))
         if survivors >= self.freeze_at:
             gc.freeze()
@@ -136,13 +140,21 @@ class GCPolicy:
 
     def thaw(self) -> None:
         """Hand the frozen objects back: the next full collection walks everything once."""
-        self._thawed = True
         gc.unfreeze()
+        self._thawed = True  # after: a collection starting in between walks them, and counts as a full one
 
     def walk(self) -> None:
-        """Walk everything now, in this thread."""
+        """Walk everything now, in this thread. ``gc.collect()`` does nothing while another
+        thread's collection is under way (its finalisers let this thread run), so it is asked
+        again until a walk is over, this one or one CPython ran meanwhile; past a second of
+        that, the next full collection is the walk, as after ``thaw()``."""
+        walks = self.walks
         self.thaw()
-        gc.collect()
+        deadline = time.monotonic() + 1.0
+        while self.walks == walks and time.monotonic() < deadline and not self._stopped.is_set():
+            gc.collect()
+            if self.walks == walks:
+                time.sleep(0.001)
 
     def _wait_for_quiet(self, quiet: Callable[[], bool]) -> bool:
         """True once ``quiet()`` says so, False after another period of asking (or at stop())."""

@@ -351,7 +351,7 @@ class TestOneHost:
             assert "evil" not in config.text, [line for line in config.text.split(",") if "evil" in line]
             # The port is looked for in the URLs only: the config's random app_id may hold 4443.
             urls = [value for value in _strings(config.json()) if "://" in value]
-            assert urls and not [url for url in urls if "4443" in url or "evil" in url], urls
+            assert urls and not [url for url in urls if ":4443" in url or "evil" in url], urls
             assert config.json()["root"].startswith(browser.base_url), config.json()["root"]
 
     def test_sigterm_stops_nginx_and_every_gateway(self, one_host_cluster: RunningCluster) -> None:
