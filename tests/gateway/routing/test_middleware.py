@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
-from typing import Any
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, ContextManager
 
 import httpx
 import pytest
@@ -347,37 +351,49 @@ async def test_metrics_need_staff_or_the_token(gateway_with: Any, demo_password:
             assert (await staff.get("/metrics")).status_code == 200
 
 
+@contextlib.contextmanager
+def _running(work: Callable[[threading.Event], None]) -> Iterator[None]:
+    """``work(stop)`` in a thread of its own for as long as the block lasts."""
+    stop = threading.Event()
+    worker = threading.Thread(target=work, args=(stop,), daemon=True)
+    worker.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        worker.join()
+
+
+async def _a_comparison_waits_while(gateway: Gateway, alice_on: httpx.AsyncClient, busy: ContextManager[Any], why: str,
+                                    *, max_wait: float = 0.6) -> Any:
+    """Inside ``busy`` a queued comparison does not run, and past ``max_wait`` it is dropped and
+    counted; once out of it, the next one runs. Returns the shadow runner."""
+    await gateway.flip("api-tickets", "shadow")
+    runner = _shadow(gateway)
+    runner.max_wait = max_wait
+    busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
+    with busy:
+        started = runner.completed
+        assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+        await asyncio.sleep(1.0)
+        assert runner.completed == started, why
+        assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") == busy_before + 1
+    await alice_on.get("/api/tickets/")
+    await _wait_for_shadow(gateway, started + 1)
+    return runner
+
+
 async def test_shadow_waits_for_a_quiet_moment_and_drops_what_never_finds_one(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
     """The control always wins: while the worker is busy (here a thread burning a CPU, as
     back-to-back users do) a queued comparison does not run; past ``max_wait`` it is dropped
     and counted. Once the worker is quiet again, comparisons run."""
-    import threading
-    import time
 
-    await gateway.flip("api-tickets", "shadow")
-    runner = _shadow(gateway)
-    runner.max_wait = 0.5
-    busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
-    burning = threading.Event()
-    burning.set()
-
-    def burn() -> None:
-        while burning.is_set():
+    def burn(stop: threading.Event) -> None:
+        while not stop.is_set():
             time.perf_counter()  # pure CPU, holding the GIL in turns like a Django view
 
-    burner = threading.Thread(target=burn, daemon=True)
-    burner.start()
-    try:
-        started = runner.completed
-        assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"
-        await asyncio.sleep(1.0)
-        assert runner.completed == started, "a comparison ran while the worker was busy"
-        assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") == busy_before + 1
-    finally:
-        burning.clear()
-        burner.join()
-    await alice_on.get("/api/tickets/")
-    await _wait_for_shadow(gateway, started + 1)
+    runner = await _a_comparison_waits_while(gateway, alice_on, _running(burn), "a comparison ran while the worker was busy",
+                                             max_wait=0.5)
     assert runner.dropped_busy == 1
 
 
@@ -385,23 +401,18 @@ async def test_shadow_waits_while_a_django_call_runs_even_with_the_cpu_idle(gate
     """A comparison started while a page is being made would make that page wait (at 16
     saturating connections the CPU test alone let a few through: p99 1.36x). So nothing
     starts while a Django call holds or waits for its turn, even one asleep on I/O."""
-    await gateway.flip("api-tickets", "shadow")
-    runner = _shadow(gateway)
-    runner.max_wait = 0.6
     gate = _bridge_admission(gateway)
-    busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
-    slow_view = object()
-    assert gate.enter(slow_view)  # a Django call in progress, using no CPU (a slow query, a remote API)
-    try:
-        started = runner.completed
-        assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"  # let past it, as stuck
-        await asyncio.sleep(1.0)
-        assert runner.completed == started, "a comparison ran while a Django call was in progress"
-        assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") == busy_before + 1
-    finally:
-        gate.leave(slow_view)
-    await alice_on.get("/api/tickets/")
-    await _wait_for_shadow(gateway, started + 1)
+
+    @contextlib.contextmanager
+    def slow_view() -> Iterator[None]:  # a Django call in progress, using no CPU (a slow query, a remote API)
+        view = object()
+        assert gate.enter(view)
+        try:
+            yield  # the page asked for meanwhile is let past it, as stuck
+        finally:
+            gate.leave(view)
+
+    await _a_comparison_waits_while(gateway, alice_on, slow_view(), "a comparison ran while a Django call was in progress")
 
 
 async def test_shadow_waits_while_pages_keep_arriving_even_between_them(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
@@ -409,38 +420,18 @@ async def test_shadow_waits_while_pages_keep_arriving_even_between_them(gateway:
     between two calls, with the CPU far from busy: a comparison started in such a gap made the
     next page wait behind it (p99 1.10x at one connection). So a quiet moment is one in which
     no Django call started at all."""
-    import threading
-    import time
-
-    await gateway.flip("api-tickets", "shadow")
-    runner = _shadow(gateway)
-    runner.max_wait = 0.6
     gate = _bridge_admission(gateway)
-    busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
-    arriving = threading.Event()
-    arriving.set()
 
-    def pages_back_to_back() -> None:  # each call over at once, the next 2 ms later: idle nearly always
-        while arriving.is_set():
+    def pages_back_to_back(stop: threading.Event) -> None:  # each call over at once, the next 2 ms later
+        while not stop.is_set():
             page = object()
             gate.queue()
             assert gate.enter(page)
             gate.leave(page)
             time.sleep(0.002)
 
-    client_thread = threading.Thread(target=pages_back_to_back, daemon=True)
-    try:
-        started = runner.completed
-        client_thread.start()
-        assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"
-        await asyncio.sleep(1.0)
-        assert runner.completed == started, "a comparison ran between two back-to-back pages"
-        assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") == busy_before + 1
-    finally:
-        arriving.clear()
-        client_thread.join()
-    await alice_on.get("/api/tickets/")
-    await _wait_for_shadow(gateway, started + 1)
+    await _a_comparison_waits_while(gateway, alice_on, _running(pages_back_to_back),
+                                    "a comparison ran between two back-to-back pages")
 
 
 async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
