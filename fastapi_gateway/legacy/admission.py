@@ -27,7 +27,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-__all__ = ["Admission", "legacy_calls_started", "legacy_idle"]
+__all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle"]
 
 _GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
 
@@ -50,6 +50,27 @@ def legacy_calls_started() -> int:
     calls, long enough for ``legacy_idle()`` and too short for a comparison. The bridges that
     take turns, as ``legacy_idle()``."""
     return sum(gate.started for gate in list(_GATES))
+
+
+class QuietWindow:
+    """A stretch of time, opened now, over which background work that competes with pages
+    (shadow comparisons, the collector's walk) judges whether this process stayed quiet.
+
+    ``was_quiet`` at its end: the wait ended within ``late_wake`` of ``window`` (a later wake-up
+    means threads queuing for the GIL, or a starved machine, where the CPU share alone would
+    look low), the process's threads together used under ``cpu_share`` of a CPU, no Django call
+    runs or waits for its turn (``legacy_idle``), and none started since it opened
+    (``legacy_calls_started``)."""
+
+    __slots__ = ("cpu", "wall", "calls")
+
+    def __init__(self) -> None:
+        self.cpu, self.wall, self.calls = time.process_time(), time.monotonic(), legacy_calls_started()
+
+    def was_quiet(self, window: float, *, cpu_share: float, late_wake: float) -> bool:
+        elapsed = time.monotonic() - self.wall
+        return (elapsed - window < late_wake and time.process_time() - self.cpu < cpu_share * elapsed
+                and legacy_idle() and legacy_calls_started() == self.calls)
 
 
 class Admission:

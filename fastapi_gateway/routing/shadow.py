@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Scope
 
 from fastapi_gateway.exceptions import BackendUnavailable
 from fastapi_gateway.http.outage import is_outage
-from fastapi_gateway.legacy.admission import legacy_calls_started, legacy_idle
+from fastapi_gateway.legacy.admission import QuietWindow
 from fastapi_gateway.identity.session import resolve_user, session_key_from_headers
 from fastapi_gateway.orm import run_orm
 from fastapi_gateway.parity.compare import Difference, Reply, Rules, compare_replies, decode_json, is_html, is_json, text_of
@@ -306,13 +306,11 @@ class ShadowRunner:
         fraction of a millisecond between two; a comparison started there made the next page
         wait: p99 1.10x at one connection); False at ``deadline``."""
         while True:
-            cpu, wall, calls = time.process_time(), time.monotonic(), legacy_calls_started()
-            if wall >= deadline:
+            window = QuietWindow()
+            if window.wall >= deadline:
                 return False
             await anyio.sleep(self.quiet_window)
-            elapsed = time.monotonic() - wall
-            if (elapsed - self.quiet_window < _LATE_WAKE and time.process_time() - cpu < self.idle_share * elapsed
-                    and legacy_idle() and legacy_calls_started() == calls):
+            if window.was_quiet(self.quiet_window, cpu_share=self.idle_share, late_wake=_LATE_WAKE):
                 return True
 
     async def _run(self, job: ShadowJob) -> None:

@@ -43,7 +43,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
-from fastapi_gateway.legacy.admission import legacy_calls_started, legacy_idle
+from fastapi_gateway.legacy.admission import QuietWindow
 
 __all__ = ["FREEZE_AT_OBJECTS", "GCPolicy", "install_gc_policy", "process_quiet", "supported"]
 
@@ -66,11 +66,9 @@ def process_quiet(window: float = QUIET_WINDOW_SECONDS, cpu_share: float = QUIET
     Django call running, waiting or started (one client's back-to-back pages leave the bridge
     idle between two), under ``cpu_share`` of a CPU used by all its threads (new routes, Gradio
     events and streams), and the sleep not held up waiting for the GIL."""
-    cpu, wall, calls = time.process_time(), time.monotonic(), legacy_calls_started()
+    opened = QuietWindow()
     time.sleep(window)
-    elapsed = time.monotonic() - wall
-    return (elapsed - window < _LATE_WAKE and time.process_time() - cpu < cpu_share * elapsed
-            and legacy_idle() and legacy_calls_started() == calls)
+    return opened.was_quiet(window, cpu_share=cpu_share, late_wake=_LATE_WAKE)
 
 
 def supported(version: tuple[int, ...] = sys.version_info[:2], free_threaded: bool | None = None) -> bool:
