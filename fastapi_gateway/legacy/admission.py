@@ -27,9 +27,10 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-__all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle"]
+__all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle", "legacy_last_started"]
 
 _GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
+RECENT_SECONDS = 0.005  # a Django call started this recently: pages are arriving back to back
 
 
 def legacy_idle() -> bool:
@@ -52,6 +53,11 @@ def legacy_calls_started() -> int:
     return sum(gate.started for gate in list(_GATES))
 
 
+def legacy_last_started() -> float:
+    """When (``time.monotonic()``) the last Django call was handed to a bridge; 0 for none."""
+    return max((gate.last_started for gate in list(_GATES)), default=0.0)
+
+
 class QuietWindow:
     """A stretch of time, opened now, over which background work that competes with pages
     (shadow comparisons, the collector's walk) judges whether this process stayed quiet.
@@ -59,18 +65,21 @@ class QuietWindow:
     ``was_quiet`` at its end: the wait ended within ``late_wake`` of ``window`` (a later wake-up
     means threads queuing for the GIL, or a starved machine, where the CPU share alone would
     look low), the process's threads together used under ``cpu_share`` of a CPU, no Django call
-    runs or waits for its turn (``legacy_idle``), and none started since it opened
-    (``legacy_calls_started``)."""
+    runs or waits for its turn (``legacy_idle``), and none started in the last ``RECENT_SECONDS``
+    (one client's back-to-back pages start a call within a millisecond of the last one's end;
+    a whole window with no call started at all was rare at moderate load, and a shadow
+    rollout's step waited for comparisons it never got)."""
 
-    __slots__ = ("cpu", "wall", "calls")
+    __slots__ = ("cpu", "wall")
 
     def __init__(self) -> None:
-        self.cpu, self.wall, self.calls = time.process_time(), time.monotonic(), legacy_calls_started()
+        self.cpu, self.wall = time.process_time(), time.monotonic()
 
     def was_quiet(self, window: float, *, cpu_share: float, late_wake: float) -> bool:
-        elapsed = time.monotonic() - self.wall
+        now = time.monotonic()
+        elapsed = now - self.wall
         return (elapsed - window < late_wake and time.process_time() - self.cpu < cpu_share * elapsed
-                and legacy_idle() and legacy_calls_started() == self.calls)
+                and legacy_idle() and now - legacy_last_started() >= RECENT_SECONDS)
 
 
 class Admission:
@@ -94,6 +103,7 @@ class Admission:
         self._queued = 0  # calls handed to the pool whose thread has not asked for its turn yet
         self.overflows = 0  # calls that outlived overflow_after while others waited (for tests and operators)
         self.started = 0  # calls handed to the pool so far
+        self.last_started = 0.0  # when the last one was (time.monotonic())
         _GATES.add(self)
 
     @property
@@ -114,6 +124,7 @@ class Admission:
         with self._turns:
             self._queued += 1
             self.started += 1
+            self.last_started = time.monotonic()
 
     def unqueue(self) -> None:
         """The pool refused the call handed to it (it is shutting down): no thread will ``enter``."""
