@@ -12,6 +12,10 @@ I/O, or it is simply slow), up to ``ceiling`` (the thread pool's size). A call g
 back as soon as its response head is on its way: a long download streams in its thread
 without holding anyone up.
 
+Arrival order is the order in which the loop hands calls to the pool (``queue()`` gives each a
+ticket): the pool's threads take them in that order, but the second thread can reach the gate
+a few microseconds before the first, and would have gone first.
+
 The turns are taken and given back in the worker threads themselves, not on the event loop:
 the thread that finishes a page wakes the next call's thread directly, and that call starts
 while the loop sends the finished page. Taken on the loop, each hand-over waited for the
@@ -21,6 +25,7 @@ loop's making between two pages, in which Django ran nothing.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import weakref
@@ -31,6 +36,7 @@ __all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle", "l
 
 _GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
 RECENT_SECONDS = 0.005  # a Django call started this recently: pages are arriving back to back
+ARRIVAL_WAIT = 0.05  # seconds a call waits at the gate for an earlier ticket's thread to arrive
 
 
 def legacy_idle() -> bool:
@@ -100,7 +106,10 @@ class Admission:
         self._fresh: OrderedDict[object, float] = OrderedDict()  # token -> admitted at, oldest first
         self._stuck: set[object] = set()
         self._waiting: deque[object] = deque()  # tokens in threads waiting for their turn, first first
+        self._tickets: dict[object, float] = {}  # the waiting tokens' tickets (inf: none given)
         self._queued = 0  # calls handed to the pool whose thread has not asked for its turn yet
+        self._arrived_below = 0  # every ticket below this has reached the gate (or never will)
+        self._early: set[int] = set()  # tickets at the gate before an earlier one
         self.overflows = 0  # calls that outlived overflow_after while others waited (for tests and operators)
         self.started = 0  # calls handed to the pool so far
         self.last_started = 0.0  # when the last one was (time.monotonic())
@@ -118,42 +127,60 @@ class Admission:
     def queued(self) -> int:
         return self._queued
 
-    def queue(self) -> None:
+    def queue(self) -> int:
         """A call is handed to the pool (loop side): it counts as waiting from now on, before
-        its thread gets to ``enter``, which every call handed over does."""
+        its thread gets to ``enter``, which every call handed over does. Returns its ticket,
+        its place in arrival order, for ``enter`` (or ``unqueue``)."""
         with self._turns:
             self._queued += 1
+            ticket = self.started
             self.started += 1
             self.last_started = time.monotonic()
+            return ticket
 
-    def unqueue(self) -> None:
+    def unqueue(self, ticket: int | None = None) -> None:
         """The pool refused the call handed to it (it is shutting down): no thread will ``enter``."""
         with self._turns:
             self._queued = max(0, self._queued - 1)
+            if ticket is not None:
+                self._arrive(ticket)
 
-    def enter(self, token: object, *, abandoned: Callable[[], bool] = lambda: False) -> bool:
+    def enter(self, token: object, *, ticket: int | None = None, abandoned: Callable[[], bool] = lambda: False) -> bool:
         """Block this worker thread until ``token``'s turn; False (and no turn taken) when
-        ``abandoned()`` says, on waking, that nobody waits for the call any more."""
+        ``abandoned()`` says, on waking, that nobody waits for the call any more.
+
+        With the ``ticket`` from ``queue()``, turns follow the tickets: a thread that reaches
+        the gate before the thread of an earlier ticket waits for it (``ARRIVAL_WAIT`` at most:
+        a ticket whose thread never comes must not stop the others). Without one, turns follow
+        the order in which threads reach the gate."""
         with self._turns:
             self._queued = max(0, self._queued - 1)
+            if ticket is not None:
+                self._arrive(ticket)
             if abandoned():  # cancelled while it waited for a thread: Django never sees it
                 return False
-            if not self._waiting and self._has_room():
+            place: float = math.inf if ticket is None else ticket
+            if not self._waiting and self._has_room() and self._earlier_arrived(place):
                 self._fresh[token] = time.monotonic()
                 return True
-            self._waiting.append(token)
+            self._line_up(token, place)
+            arrived_at = time.monotonic()
             try:
                 while True:
                     if abandoned():
                         return False
-                    if self._waiting[0] is token:
-                        self._unstick(time.monotonic())
+                    now = time.monotonic()
+                    if not self._earlier_arrived(place) and now - arrived_at >= ARRIVAL_WAIT:
+                        self._give_up_arrivals_below(int(place))  # an earlier ticket's thread is lost: go on without it
+                    if self._waiting[0] is token and self._earlier_arrived(place):
+                        self._unstick(now)
                         if self._has_room():
                             self._fresh[token] = time.monotonic()
                             return True
-                    self._turns.wait(self._next_overflow())
+                    self._turns.wait(self._next_wake(place, arrived_at))
             finally:
                 self._waiting.remove(token)
+                del self._tickets[token]
                 self._turns.notify_all()  # the next in line looks again
 
     def leave(self, token: object) -> None:
@@ -170,6 +197,43 @@ class Admission:
         """Have the waiting threads look again (one of them may have been abandoned)."""
         with self._turns:
             self._turns.notify_all()
+
+    def _earlier_arrived(self, place: float) -> bool:
+        """Whether every ticket before ``place`` has reached the gate (always, without a ticket)."""
+        return place == math.inf or place < self._arrived_below
+
+    def _arrive(self, ticket: int) -> None:
+        if ticket < self._arrived_below:
+            return  # given up on already
+        self._early.add(ticket)
+        while self._arrived_below in self._early:
+            self._early.remove(self._arrived_below)
+            self._arrived_below += 1
+        if self._waiting:
+            self._turns.notify_all()  # a later ticket may have waited for this one
+
+    def _give_up_arrivals_below(self, ticket: int) -> None:
+        self._early = {early for early in self._early if early > ticket}
+        self._arrived_below = ticket + 1
+        while self._arrived_below in self._early:
+            self._early.remove(self._arrived_below)
+            self._arrived_below += 1
+        self._turns.notify_all()
+
+    def _line_up(self, token: object, place: float) -> None:
+        """Into the waiting line in ticket order (behind every token with a lower one)."""
+        self._tickets[token] = place
+        index = len(self._waiting)
+        while index and self._tickets[self._waiting[index - 1]] > place:
+            index -= 1
+        self._waiting.insert(index, token)
+
+    def _next_wake(self, place: float, arrived_at: float) -> float | None:
+        overflow = self._next_overflow()
+        if self._earlier_arrived(place):
+            return overflow
+        arrival = max(0.001, arrived_at + ARRIVAL_WAIT - time.monotonic())
+        return arrival if overflow is None else min(overflow, arrival)
 
     def _has_room(self) -> bool:
         return len(self._fresh) < self.limit and self.running < self.ceiling

@@ -308,6 +308,7 @@ class _WSGICall:
         self.stream: _ResponseStream | None = None
         self.delivered = False
         self.abandoned = False
+        self.ticket: int | None = None  # its place in the admission's arrival order
 
     def abandon(self) -> None:
         """Loop side: the client is gone or the request ended; stop the thread at its next chunk
@@ -326,8 +327,8 @@ class _WSGICall:
         iterable: Iterable[bytes] | None = None
         gate = self.bridge.admission
         try:
-            # First thing in the thread, so that turns follow the pool's queue, which is arrival order.
-            if gate is not None and not gate.enter(self, abandoned=lambda: self.abandoned):
+            # First thing in the thread; turns follow the tickets, which are arrival order.
+            if gate is not None and not gate.enter(self, ticket=self.ticket, abandoned=lambda: self.abandoned):
                 return  # nobody waits for it any more: Django never sees it
             environ = build_environ(self.scope, self.body.input, self.bridge.file_wrapper, self.bridge.script_name)
             iterable = self.bridge.app(environ, self.start_response)
@@ -496,12 +497,12 @@ class WSGIBridge:
         submitted = False
         try:
             if self.admission is not None:
-                self.admission.queue()  # before the thread can ask for its turn
+                call.ticket = self.admission.queue()  # before the thread can ask for its turn
             try:
                 self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
             except BaseException:
                 if self.admission is not None:
-                    self.admission.unqueue()
+                    self.admission.unqueue(call.ticket)
                 raise
             submitted = True  # the thread owns the body now, and closes it (and takes its turn: ``admission``)
             outcome = await call.outcome

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from fastapi_gateway.legacy import admission
 from fastapi_gateway.legacy.admission import Admission, legacy_calls_started, legacy_idle
 from fastapi_gateway.legacy.bridge import WSGIBridge
 
@@ -216,3 +217,53 @@ def test_a_stuck_turn_lets_the_next_in_after_overflow_after() -> None:
 def test_nonsense_settings_are_refused(limit: int, ceiling: int, overflow_after: float) -> None:
     with pytest.raises(ValueError):
         Admission(limit=limit, ceiling=ceiling, overflow_after=overflow_after)
+
+
+def test_turns_follow_the_tickets_whichever_thread_reaches_the_gate_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pool's threads take calls in the order the loop handed them over, but a later one
+    can reach the gate a few microseconds before an earlier one: it must not go first."""
+    monkeypatch.setattr(admission, "ARRIVAL_WAIT", 30.0)  # however slowly this machine starts the threads
+    gate = Admission(limit=1, ceiling=4, overflow_after=30)
+    tickets = [gate.queue() for _ in range(4)]
+    order: list[int] = []
+    threads = []
+    for arrived, ticket in enumerate(reversed(tickets)):  # the last ticket reaches the gate first
+        def take(ticket: int = ticket) -> None:
+            token = object()
+            assert gate.enter(token, ticket=ticket)
+            order.append(ticket)
+            gate.leave(token)
+        threads.append(threading.Thread(target=take, daemon=True))
+        threads[-1].start()
+        if ticket:  # every thread but the first ticket's waits for the earlier ones
+            while gate.waiting != arrived + 1:
+                time.sleep(0.001)
+    for thread in threads:
+        thread.join(2)
+    assert order == tickets and gate.running == 0 and gate.waiting == 0 and gate.queued == 0
+
+
+def test_a_ticket_whose_thread_never_comes_holds_the_others_up_briefly_once() -> None:
+    gate = Admission(limit=1, ceiling=4, overflow_after=30)
+    lost = gate.queue()  # handed over, but its thread never reaches the gate
+    started = time.monotonic()
+    token = object()
+    assert gate.enter(token, ticket=gate.queue())
+    waited = time.monotonic() - started
+    gate.leave(token)
+    assert lost == 0 and 0.04 <= waited < 1.0
+    started = time.monotonic()
+    assert gate.enter(token, ticket=gate.queue())  # the lost ticket is given up on for good
+    gate.leave(token)
+    assert time.monotonic() - started < 0.04
+    assert gate.enter(object(), ticket=lost)  # if it comes after all, it is let in as any call
+
+
+def test_a_ticket_the_pool_refused_holds_nobody_up() -> None:
+    gate = Admission(limit=1, ceiling=4, overflow_after=30)
+    refused = gate.queue()
+    gate.unqueue(refused)
+    started = time.monotonic()
+    token = object()
+    assert gate.enter(token, ticket=gate.queue())
+    assert time.monotonic() - started < 0.04 and gate.queued == 0

@@ -425,8 +425,7 @@ async def test_shadow_waits_while_pages_keep_arriving_even_between_them(gateway:
     def pages_back_to_back(stop: threading.Event) -> None:  # each call over at once, the next 2 ms later
         while not stop.is_set():
             page = object()
-            gate.queue()
-            assert gate.enter(page)
+            assert gate.enter(page, ticket=gate.queue())
             gate.leave(page)
             time.sleep(0.002)
 

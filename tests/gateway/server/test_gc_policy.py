@@ -231,8 +231,7 @@ def test_the_process_is_quiet_only_with_no_django_call_and_the_cpu_idle() -> Non
         def pages_back_to_back():  # each call over at once, the next 2 ms later
             while not stop.is_set():
                 page = object()
-                gate.queue()
-                assert gate.enter(page)
+                assert gate.enter(page, ticket=gate.queue())
                 gate.leave(page)
                 time.sleep(0.002)
 
