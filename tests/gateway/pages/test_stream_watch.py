@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 from django.test import Client
 
 from fastapi_gateway.pages.access import PageAccess
+from fastapi_gateway.pages import stream_watch
 from fastapi_gateway.pages.stream_watch import StreamWatch
 
 
@@ -73,3 +74,31 @@ async def test_a_pages_rule_is_decided_once_per_session_per_round(demo_users: di
     for handle in handles:
         watch.unwatch(handle)
     await asyncio.sleep(0)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_round_hands_its_lookups_over_one_session_at_a_time(
+    demo_users: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup holds the GIL for most of a millisecond, and a legacy page that arrives meanwhile
+    waits for it: a round is spread over its interval one session per hand-off, never several
+    sessions' lookups at once."""
+    keys = []
+    for name in ("alice", "bob", "admin"):
+        client = Client()
+        await sync_to_async(client.force_login)(demo_users[name])
+        keys.append((client.cookies["sessionid"].value, str(demo_users[name].pk)))
+    handed: list[list[str]] = []
+    real = stream_watch._resolve_each
+    monkeypatch.setattr(stream_watch, "_resolve_each", lambda session_keys: handed.append(list(session_keys)) or real(session_keys))
+    watch = StreamWatch(interval=0.3)
+    revoked = Revoked()
+    handles = [watch.watch(key, pk, PageAccess(), revoked(key)) for key, pk in keys]
+    for _ in range(200):
+        if len(handed) >= 3:
+            break
+        await asyncio.sleep(0.01)
+    for handle in handles:
+        watch.unwatch(handle)
+    assert sorted(handed[:3]) == sorted([key] for key, _ in keys)
+    assert revoked.ended == [] and watch.lookups >= 3
