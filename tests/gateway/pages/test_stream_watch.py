@@ -95,7 +95,7 @@ async def test_a_round_hands_its_lookups_over_one_session_at_a_time(
     revoked = Revoked()
     handles = [watch.watch(key, pk, PageAccess(), revoked(key)) for key, pk in keys]
     for _ in range(200):
-        if len(handed) >= 3:
+        if watch.lookups >= 3:
             break
         await asyncio.sleep(0.01)
     for handle in handles:
