@@ -102,7 +102,8 @@ class Admission:
         self.limit = limit
         self.ceiling = ceiling
         self.overflow_after = overflow_after
-        self._turns = threading.Condition(threading.Lock())
+        self._lock = threading.Lock()
+        self._wakers: dict[object, threading.Condition] = {}  # each waiting token's own, on the one lock
         self._fresh: OrderedDict[object, float] = OrderedDict()  # token -> admitted at, oldest first
         self._stuck: set[object] = set()
         self._waiting: deque[object] = deque()  # tokens in threads waiting for their turn, first first
@@ -131,7 +132,7 @@ class Admission:
         """A call is handed to the pool (loop side): it counts as waiting from now on, before
         its thread gets to ``enter``, which every call handed over does. Returns its ticket,
         its place in arrival order, for ``enter`` (or ``unqueue``)."""
-        with self._turns:
+        with self._lock:
             self._queued += 1
             ticket = self.started
             self.started += 1
@@ -140,7 +141,7 @@ class Admission:
 
     def unqueue(self, ticket: int | None = None) -> None:
         """The pool refused the call handed to it (it is shutting down): no thread will ``enter``."""
-        with self._turns:
+        with self._lock:
             self._queued = max(0, self._queued - 1)
             if ticket is not None:
                 self._arrive(ticket)
@@ -153,7 +154,7 @@ class Admission:
         the gate before the thread of an earlier ticket waits for it (``ARRIVAL_WAIT`` at most:
         a ticket whose thread never comes must not stop the others). Without one, turns follow
         the order in which threads reach the gate."""
-        with self._turns:
+        with self._lock:
             self._queued = max(0, self._queued - 1)
             if ticket is not None:
                 self._arrive(ticket)
@@ -163,6 +164,7 @@ class Admission:
             if not self._waiting and self._has_room() and self._earlier_arrived(place):
                 self._fresh[token] = time.monotonic()
                 return True
+            waker = self._wakers[token] = threading.Condition(self._lock)
             self._line_up(token, place)
             arrived_at = time.monotonic()
             try:
@@ -177,26 +179,30 @@ class Admission:
                         if self._has_room():
                             self._fresh[token] = time.monotonic()
                             return True
-                    self._turns.wait(self._next_wake(place, arrived_at))
+                    # Woken one at a time, the first in line, when a turn is given back (not all of
+                    # them at each turn: each wake-up is a thread switch and a wait for the GIL),
+                    # or when the oldest call may be stuck, or an earlier ticket is overdue.
+                    waker.wait(self._next_wake(place, arrived_at))
             finally:
                 self._waiting.remove(token)
-                del self._tickets[token]
-                self._turns.notify_all()  # the next in line looks again
+                del self._tickets[token], self._wakers[token]
+                if token not in self._fresh or self._has_room():
+                    self._wake_first()  # the next in line may take the turn this one left or did not take
 
     def leave(self, token: object) -> None:
         """Give ``token``'s turn back (idempotent); the next call's thread wakes."""
-        with self._turns:
+        with self._lock:
             if self._fresh.pop(token, None) is None:
                 if token not in self._stuck:
                     return
                 self._stuck.discard(token)
-            if self._waiting:
-                self._turns.notify_all()
+            self._wake_first()
 
     def wake(self) -> None:
         """Have the waiting threads look again (one of them may have been abandoned)."""
-        with self._turns:
-            self._turns.notify_all()
+        with self._lock:
+            for waker in self._wakers.values():
+                waker.notify()
 
     def _earlier_arrived(self, place: float) -> bool:
         """Whether every ticket before ``place`` has reached the gate (always, without a ticket)."""
@@ -209,8 +215,7 @@ class Admission:
         while self._arrived_below in self._early:
             self._early.remove(self._arrived_below)
             self._arrived_below += 1
-        if self._waiting:
-            self._turns.notify_all()  # a later ticket may have waited for this one
+        self._wake_first()  # it may have waited for this one
 
     def _give_up_arrivals_below(self, ticket: int) -> None:
         self._early = {early for early in self._early if early > ticket}
@@ -218,7 +223,11 @@ class Admission:
         while self._arrived_below in self._early:
             self._early.remove(self._arrived_below)
             self._arrived_below += 1
-        self._turns.notify_all()
+        self._wake_first()
+
+    def _wake_first(self) -> None:
+        if self._waiting:
+            self._wakers[self._waiting[0]].notify()
 
     def _line_up(self, token: object, place: float) -> None:
         """Into the waiting line in ticket order (behind every token with a lower one)."""
@@ -230,10 +239,14 @@ class Admission:
 
     def _next_wake(self, place: float, arrived_at: float) -> float | None:
         overflow = self._next_overflow()
+        arrival = self._arrival_wait(place, arrived_at)
+        return overflow if arrival is None else arrival if overflow is None else min(overflow, arrival)
+
+    def _arrival_wait(self, place: float, arrived_at: float) -> float | None:
+        """Seconds until an earlier ticket's thread is overdue (None: all have arrived)."""
         if self._earlier_arrived(place):
-            return overflow
-        arrival = max(0.001, arrived_at + ARRIVAL_WAIT - time.monotonic())
-        return arrival if overflow is None else min(overflow, arrival)
+            return None
+        return max(0.001, arrived_at + ARRIVAL_WAIT - time.monotonic())
 
     def _has_room(self) -> bool:
         return len(self._fresh) < self.limit and self.running < self.ceiling

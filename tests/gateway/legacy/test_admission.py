@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -267,3 +267,40 @@ def test_a_ticket_the_pool_refused_holds_nobody_up() -> None:
     token = object()
     assert gate.enter(token, ticket=gate.queue())
     assert time.monotonic() - started < 0.04 and gate.queued == 0
+
+
+def test_a_turn_given_back_wakes_the_first_in_line_only() -> None:
+    """Each wake-up is a thread switch and a wait for the GIL, paid by the Django call running:
+    a turn given back wakes the thread it goes to, not every thread in line."""
+    gate = Admission(limit=1, ceiling=4, overflow_after=30)
+    holder = object()
+    assert gate.enter(holder, ticket=gate.queue())
+    looks = [0, 0, 0]  # how often each waiter woke and looked (abandoned() is asked at each)
+
+    def counted(index: int) -> Callable[[], bool]:
+        def abandoned() -> bool:
+            looks[index] += 1
+            return False
+        return abandoned
+
+    tokens = [object() for _ in looks]
+    threads = []
+    for index, token in enumerate(tokens):
+        threads.append(_in_thread(gate, token, ticket=gate.queue(), abandoned=counted(index))[0])
+        while gate.waiting != index + 1:
+            time.sleep(0.001)
+    time.sleep(0.05)
+    settled = list(looks)
+    gate.leave(holder)  # to the first waiter
+    while gate.running != 1 or gate.waiting != 2:
+        time.sleep(0.001)
+    time.sleep(0.05)
+    assert looks[0] > settled[0] and looks[1:] == settled[1:], "a thread not given the turn was woken"
+    gate.leave(tokens[0])
+    while gate.waiting != 1:
+        time.sleep(0.001)
+    gate.leave(tokens[1])
+    for thread in threads:
+        thread.join(2)
+    gate.leave(tokens[2])
+    assert gate.running == 0 and gate.waiting == 0
