@@ -20,7 +20,10 @@ The turns are taken and given back in the worker threads themselves, not on the 
 the thread that finishes a page wakes the next call's thread directly, and that call starts
 while the loop sends the finished page. Taken on the loop, each hand-over waited for the
 loop to wake, settle the finished call and submit the next one to the pool: a gap of the
-loop's making between two pages, in which Django ran nothing.
+loop's making between two pages, in which Django ran nothing. And a turn given back wakes the
+thread it goes to, not every waiting thread: each wake-up is a thread switch and a wait for
+the GIL, taken from the Django call running (at 16 connections the pool's threads switched
+9-12 times a page when all were woken, 5-7 times since).
 """
 
 from __future__ import annotations
