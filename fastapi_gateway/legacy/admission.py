@@ -142,12 +142,11 @@ class Admission:
             self.last_started = time.monotonic()
             return ticket
 
-    def unqueue(self, ticket: int | None = None) -> None:
-        """The pool refused the call handed to it (it is shutting down): no thread will ``enter``."""
+    def unqueue(self, ticket: int) -> None:
+        """The pool refused the call ``ticket`` was given to (it is shutting down): no thread will ``enter``."""
         with self._lock:
             self._queued = max(0, self._queued - 1)
-            if ticket is not None:
-                self._arrive(ticket)
+            self._arrive(ticket)
 
     def enter(self, token: object, *, ticket: int | None = None, abandoned: Callable[[], bool] = lambda: False) -> bool:
         """Block this worker thread until ``token``'s turn; False (and no turn taken) when
@@ -155,8 +154,8 @@ class Admission:
 
         With the ``ticket`` from ``queue()``, turns follow the tickets: a thread that reaches
         the gate before the thread of an earlier ticket waits for it (``ARRIVAL_WAIT`` at most:
-        a ticket whose thread never comes must not stop the others). Without one, turns follow
-        the order in which threads reach the gate."""
+        a ticket whose thread never comes must not stop the others). A call without one (that
+        was never ``queue()``d) lines up behind every call with one."""
         with self._lock:
             self._queued = max(0, self._queued - 1)
             if ticket is not None:
@@ -240,10 +239,10 @@ class Admission:
             index -= 1
         self._waiting.insert(index, token)
 
-    def _next_wake(self, place: float, arrived_at: float) -> float | None:
+    def _next_wake(self, place: float, arrived_at: float) -> float:
         overflow = self._next_overflow()
         arrival = self._arrival_wait(place, arrived_at)
-        return overflow if arrival is None else arrival if overflow is None else min(overflow, arrival)
+        return overflow if arrival is None else min(overflow, arrival)
 
     def _arrival_wait(self, place: float, arrived_at: float) -> float | None:
         """Seconds until an earlier ticket's thread is overdue (None: all have arrived)."""
@@ -264,7 +263,9 @@ class Admission:
             self._stuck.add(token)
             self.overflows += 1
 
-    def _next_overflow(self) -> float | None:
-        """Seconds until the oldest fresh call becomes stuck (None: nothing to wait out but a leave)."""
+    def _next_overflow(self) -> float:
+        """Seconds until the oldest fresh call becomes stuck. With none, a whole ``overflow_after``:
+        a call admitted while this thread sleeps (the one before it in line, say, which wakes no
+        one as it takes its turn) is stuck no sooner, and the sleeper looks again by then."""
         oldest = next(iter(self._fresh.values()), None)
-        return None if oldest is None else max(0.001, oldest + self.overflow_after - time.monotonic())
+        return self.overflow_after if oldest is None else max(0.001, oldest + self.overflow_after - time.monotonic())

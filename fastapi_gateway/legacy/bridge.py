@@ -501,7 +501,7 @@ class WSGIBridge:
             try:
                 self.executor.submit(run_in_thread_context, contextvars.copy_context(), call.run)
             except BaseException:
-                if self.admission is not None:
+                if self.admission is not None and call.ticket is not None:
                     self.admission.unqueue(call.ticket)
                 raise
             submitted = True  # the thread owns the body now, and closes it (and takes its turn: ``admission``)

@@ -146,10 +146,10 @@ async def test_a_call_handed_to_the_pool_counts_as_waiting_before_its_thread_sta
     """Background work (shadow comparisons) starts only while no Django call runs or waits: a
     call whose thread has not started yet is one that waits, or a shadow slips in before it."""
     gate = Admission(limit=1, ceiling=4, overflow_after=30)
-    gate.queue()
+    ticket = gate.queue()
     assert gate.queued == 1 and not legacy_idle()
     token = object()
-    assert gate.enter(token)
+    assert gate.enter(token, ticket=ticket)
     assert gate.queued == 0 and gate.running == 1 and not legacy_idle()
     gate.leave(token)
     assert legacy_idle()
@@ -169,8 +169,7 @@ async def test_every_call_handed_to_a_bridge_is_counted_as_started() -> None:
     await asyncio.gather(*(call(first, http_scope("/fast")) for _ in range(3)), call(second, http_scope("/fast")))
     assert legacy_calls_started() == before + 4 and legacy_idle()
     gate = Admission(limit=1, ceiling=1, overflow_after=30)
-    gate.queue()
-    gate.unqueue()  # refused by a pool shutting down: it still arrived
+    gate.unqueue(gate.queue())  # refused by a pool shutting down: it still arrived
     assert legacy_calls_started() == before + 5 and legacy_idle()
 
 
@@ -236,8 +235,7 @@ def test_turns_follow_the_tickets_whichever_thread_reaches_the_gate_first(monkey
         threads.append(threading.Thread(target=take, daemon=True))
         threads[-1].start()
         if ticket:  # every thread but the first ticket's waits for the earlier ones
-            while gate.waiting != arrived + 1:
-                time.sleep(0.001)
+            _until(lambda: gate.waiting == arrived + 1)
     for thread in threads:
         thread.join(2)
     assert order == tickets and gate.running == 0 and gate.waiting == 0 and gate.queued == 0
@@ -287,20 +285,49 @@ def test_a_turn_given_back_wakes_the_first_in_line_only() -> None:
     threads = []
     for index, token in enumerate(tokens):
         threads.append(_in_thread(gate, token, ticket=gate.queue(), abandoned=counted(index))[0])
-        while gate.waiting != index + 1:
-            time.sleep(0.001)
-    time.sleep(0.05)
-    settled = list(looks)
+        _until(lambda: gate.waiting == index + 1)
+    with gate._lock:  # every waiter is asleep in wait() once it let go of the lock
+        settled = list(looks)
     gate.leave(holder)  # to the first waiter
-    while gate.running != 1 or gate.waiting != 2:
-        time.sleep(0.001)
+    _until(lambda: gate.running == 1 and gate.waiting == 2)
     time.sleep(0.05)
-    assert looks[0] > settled[0] and looks[1:] == settled[1:], "a thread not given the turn was woken"
+    with gate._lock:
+        assert looks[0] > settled[0] and looks[1:] == settled[1:], "a thread not given the turn was woken"
     gate.leave(tokens[0])
-    while gate.waiting != 1:
-        time.sleep(0.001)
+    _until(lambda: gate.waiting == 1)
     gate.leave(tokens[1])
     for thread in threads:
         thread.join(2)
     gate.leave(tokens[2])
     assert gate.running == 0 and gate.waiting == 0
+
+
+def test_a_waiter_that_becomes_first_unwoken_still_lets_itself_in_past_a_stuck_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A turn taken wakes nobody, so the next in line may sleep on a wait it timed while no call
+    ran: it must look again within ``overflow_after`` all the same, and get past the call let in
+    meanwhile once that one is stuck, not wait for it to end."""
+    monkeypatch.setattr(admission, "ARRIVAL_WAIT", 0.3)
+    gate = Admission(limit=1, ceiling=4, overflow_after=0.1)
+    gate.queue()  # ticket 0: its thread never comes
+    first_ticket, second_ticket = gate.queue(), gate.queue()
+    second_thread, second_in = _in_thread(gate, object(), ticket=second_ticket)  # waits for tickets 0 and 1
+    _until(lambda: gate.waiting == 1)
+    time.sleep(0.05)
+    first = object()
+    first_in = _in_thread(gate, first, ticket=first_ticket)[1]  # in front of the second, waiting for ticket 0
+    _until(lambda: gate.waiting == 2)
+    # Ticket 0 is given up on; the first takes the turn, and is slow: it never leaves. Nothing
+    # else happens at the gate that would wake the second.
+    _until(lambda: first_in == [True])
+    started = time.monotonic()
+    second_thread.join(5)
+    assert second_in == [True] and time.monotonic() - started < 2.0
+    assert gate.overflows >= 1
+    gate.leave(first)
+
+
+def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.001)
