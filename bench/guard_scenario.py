@@ -35,13 +35,19 @@ from .servers import RunningServer
 
 __all__ = ["run_scenario"]
 
+KEEPALIVE_EXPIRY = 2.0  # seconds: under uvicorn's --timeout-keep-alive (5 s), which the gateway keeps
+
 
 async def run_scenario(server: RunningServer, plan: Plan, many_logins: Sequence[Login], room_logins: Sequence[Login],
                        flooder: Login, log: Callable[[str], None]) -> tuple[Curve, Curve, dict[str, bool]]:
     """The two curves and, by what each check states, whether it held."""
     def client(login: Login) -> httpx.AsyncClient:
+        # Each login's connections sit idle while the other logins' tabs open (163 of them): one
+        # taken up again just as the server closed it for keep-alive (uvicorn's 5 s) failed a
+        # tab with ReadError(''), and the whole run with it. A browser retries such a request on
+        # a new connection; here an idle connection is dropped well before the server's limit.
         return httpx.AsyncClient(base_url=server.url, cookies=login.cookies, timeout=60,
-                                 limits=httpx.Limits(max_connections=IN_FLIGHT))
+                                 limits=httpx.Limits(max_connections=IN_FLIGHT, keepalive_expiry=KEEPALIVE_EXPIRY))
 
     many = [TabOwner(login, client(login)) for login in many_logins]
     room = [TabOwner(login, client(login)) for login in room_logins]
