@@ -53,12 +53,9 @@ def legacy_idle() -> bool:
 
 
 def legacy_calls_started() -> int:
-    """How many Django calls this process has handed to its bridges so far (every bridge).
-
-    Background work reads it twice to learn whether a page arrived in between: one client's
-    back-to-back pages leave the bridge idle for a fraction of a millisecond between two
-    calls, long enough for ``legacy_idle()`` and too short for a comparison. The bridges that
-    take turns, as ``legacy_idle()``."""
+    """How many Django calls this process has handed to its bridges so far (every bridge that
+    takes turns, as ``legacy_idle()``): a count for tests and operators. Background work asks
+    ``QuietWindow``, which reads when the last one started (``legacy_last_started``)."""
     return sum(gate.started for gate in list(_GATES))
 
 
@@ -106,11 +103,11 @@ class Admission:
         self.ceiling = ceiling
         self.overflow_after = overflow_after
         self._lock = threading.Lock()
-        self._wakers: dict[object, threading.Condition] = {}  # each waiting token's own, on the one lock
         self._fresh: OrderedDict[object, float] = OrderedDict()  # token -> admitted at, oldest first
         self._stuck: set[object] = set()
         self._waiting: deque[object] = deque()  # tokens in threads waiting for their turn, first first
-        self._tickets: dict[object, float] = {}  # the waiting tokens' tickets (inf: none given)
+        # Each waiting token's ticket (inf: none given) and its own condition, on the one lock.
+        self._waiters: dict[object, tuple[float, threading.Condition]] = {}
         self._queued = 0  # calls handed to the pool whose thread has not asked for its turn yet
         self._arrived_below = 0  # every ticket below this has reached the gate (or never will)
         self._early: set[int] = set()  # tickets at the gate before an earlier one
@@ -166,8 +163,7 @@ class Admission:
             if not self._waiting and self._has_room() and self._earlier_arrived(place):
                 self._fresh[token] = time.monotonic()
                 return True
-            waker = self._wakers[token] = threading.Condition(self._lock)
-            self._line_up(token, place)
+            waker = self._line_up(token, place)
             arrived_at = time.monotonic()
             try:
                 while True:
@@ -187,7 +183,7 @@ class Admission:
                     waker.wait(self._next_wake(place, arrived_at))
             finally:
                 self._waiting.remove(token)
-                del self._tickets[token], self._wakers[token]
+                del self._waiters[token]
                 if token not in self._fresh or self._has_room():
                     self._wake_first()  # the next in line may take the turn this one left or did not take
 
@@ -203,7 +199,7 @@ class Admission:
     def wake(self) -> None:
         """Have the waiting threads look again (one of them may have been abandoned)."""
         with self._lock:
-            for waker in self._wakers.values():
+            for _, waker in self._waiters.values():
                 waker.notify()
 
     def _earlier_arrived(self, place: float) -> bool:
@@ -229,15 +225,18 @@ class Admission:
 
     def _wake_first(self) -> None:
         if self._waiting:
-            self._wakers[self._waiting[0]].notify()
+            self._waiters[self._waiting[0]][1].notify()
 
-    def _line_up(self, token: object, place: float) -> None:
-        """Into the waiting line in ticket order (behind every token with a lower one)."""
-        self._tickets[token] = place
+    def _line_up(self, token: object, place: float) -> threading.Condition:
+        """Into the waiting line in ticket order (behind every token with a lower one); returns
+        the condition it waits on."""
+        waker = threading.Condition(self._lock)
+        self._waiters[token] = (place, waker)
         index = len(self._waiting)
-        while index and self._tickets[self._waiting[index - 1]] > place:
+        while index and self._waiters[self._waiting[index - 1]][0] > place:
             index -= 1
         self._waiting.insert(index, token)
+        return waker
 
     def _next_wake(self, place: float, arrived_at: float) -> float:
         overflow = self._next_overflow()
