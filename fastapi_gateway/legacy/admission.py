@@ -35,10 +35,10 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-__all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle", "legacy_last_started"]
+__all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle", "legacy_last_active"]
 
 _GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
-RECENT_SECONDS = 0.005  # a Django call started this recently: pages are arriving back to back
+RECENT_SECONDS = 0.005  # a Django call started or ended this recently: pages are arriving back to back
 ARRIVAL_WAIT = 0.05  # seconds a call waits at the gate for an earlier ticket's thread to arrive
 
 
@@ -55,13 +55,14 @@ def legacy_idle() -> bool:
 def legacy_calls_started() -> int:
     """How many Django calls this process has handed to its bridges so far (every bridge that
     takes turns, as ``legacy_idle()``): a count for tests and operators. Background work asks
-    ``QuietWindow``, which reads when the last one started (``legacy_last_started``)."""
+    ``QuietWindow``, which reads when one last started or ended (``legacy_last_active``)."""
     return sum(gate.started for gate in list(_GATES))
 
 
-def legacy_last_started() -> float:
-    """When (``time.monotonic()``) the last Django call was handed to a bridge; 0 for none."""
-    return max((gate.last_started for gate in list(_GATES)), default=0.0)
+def legacy_last_active() -> float:
+    """When (``time.monotonic()``) a Django call was last handed to a bridge or gave its turn
+    back, whichever is later; 0 for never."""
+    return max((gate.last_active for gate in list(_GATES)), default=0.0)
 
 
 class QuietWindow:
@@ -71,10 +72,11 @@ class QuietWindow:
     ``was_quiet`` at its end: the wait ended within ``late_wake`` of ``window`` (a later wake-up
     means threads queuing for the GIL, or a starved machine, where the CPU share alone would
     look low), the process's threads together used under ``cpu_share`` of a CPU, no Django call
-    runs or waits for its turn (``legacy_idle``), and none started in the last ``RECENT_SECONDS``
-    (one client's back-to-back pages start a call within a millisecond of the last one's end;
-    a whole window with no call started at all was rare at moderate load, and a shadow
-    rollout's step waited for comparisons it never got)."""
+    runs or waits for its turn (``legacy_idle``), and none started or ended in the last
+    ``RECENT_SECONDS`` (one client's back-to-back pages start a call within a millisecond of
+    the last one's end, and a page that took longer than that started before it; a whole
+    window with no call started at all was rare at moderate load, and a shadow rollout's step
+    waited for comparisons it never got)."""
 
     __slots__ = ("cpu", "wall")
 
@@ -85,7 +87,7 @@ class QuietWindow:
         now = time.monotonic()
         elapsed = now - self.wall
         return (elapsed - window < late_wake and time.process_time() - self.cpu < cpu_share * elapsed
-                and legacy_idle() and now - legacy_last_started() >= RECENT_SECONDS)
+                and legacy_idle() and now - legacy_last_active() >= RECENT_SECONDS)
 
 
 class Admission:
@@ -113,7 +115,7 @@ class Admission:
         self._early: set[int] = set()  # tickets at the gate before an earlier one
         self.overflows = 0  # calls that outlived overflow_after while others waited (for tests and operators)
         self.started = 0  # calls handed to the pool so far
-        self.last_started = 0.0  # when the last one was (time.monotonic())
+        self.last_active = 0.0  # when (time.monotonic()) a call was last handed over or gave its turn back
         _GATES.add(self)
 
     @property
@@ -136,7 +138,7 @@ class Admission:
             self._queued += 1
             ticket = self.started
             self.started += 1
-            self.last_started = time.monotonic()
+            self.last_active = time.monotonic()
             return ticket
 
     def unqueue(self, ticket: int) -> None:
@@ -194,6 +196,7 @@ class Admission:
                 if token not in self._stuck:
                     return
                 self._stuck.discard(token)
+            self.last_active = time.monotonic()
             self._wake_first()
 
     def wake(self) -> None:

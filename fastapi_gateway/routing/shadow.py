@@ -13,7 +13,7 @@ the serving process, and the control always wins: a queued comparison starts onl
 process has used less than ``idle_share`` of a CPU over the last ``quiet_window`` seconds, so
 it fills the gaps between users' requests instead of making the next one wait (measured:
 p99 2.6x at one connection when comparisons ran straight after each answer), and only when
-no Django call started in its last 5 ms and none runs or waits for its turn at its end. A comparison
+no Django call started or ended in its last 5 ms and none runs or waits for its turn at its end. A comparison
 that finds no such gap within ``max_wait`` is dropped and counted (``reason="busy"``): a
 saturated worker shadows nothing, a worker with headroom shadows everything.
 
@@ -302,9 +302,9 @@ class ShadowRunner:
         where the CPU share alone would look low), and with no Django call running or waiting
         for its turn at its end (a page arriving now would wait behind the comparison: at 16
         saturating connections the CPU test alone let a few through, p99 1.36x), nor any
-        started in its last 5 ms (one client's back-to-back pages leave the bridge idle for a
-        fraction of a millisecond between two; a comparison started there made the next page
-        wait: p99 1.10x at one connection); False at ``deadline``."""
+        started or ended in its last 5 ms (one client's back-to-back pages leave the bridge idle
+        for a fraction of a millisecond between two; a comparison started there made the next
+        page wait: p99 1.10x at one connection); False at ``deadline``."""
         while True:
             window = QuietWindow()
             if window.wall >= deadline:

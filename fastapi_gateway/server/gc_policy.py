@@ -18,8 +18,8 @@ than the collections it replaces (it covers what the process built at start too:
 2,000 streams open), once a period instead of every few seconds.
 
 With a ``quiet`` test (the served entrypoint gives ``process_quiet``), the walk waits for a
-moment when the process is idle: no Django call running or waiting, none started in the last
-5 ms, the CPU under a quarter busy for ``QUIET_WINDOW_SECONDS``, so that its pause falls where nobody waits on it.
+moment when the process is idle: no Django call running or waiting, none started or ended in
+the last 5 ms, the CPU under a quarter busy for ``QUIET_WINDOW_SECONDS``, so that its pause falls where nobody waits on it.
 A process busy for another whole period walks all the same (``gateway_gc_full_walks_forced``):
 the cycles it frees must not pile up for ever under sustained load.
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fastapi_gateway.legacy import admission
-from fastapi_gateway.legacy.admission import Admission, legacy_calls_started, legacy_idle
+from fastapi_gateway.legacy.admission import Admission, legacy_calls_started, legacy_idle, legacy_last_active
 from fastapi_gateway.legacy.bridge import WSGIBridge
 
 from tests.gateway.legacy.test_bridge import Environ, StartResponse, body_of, call, http_scope, status_of
@@ -171,6 +171,27 @@ async def test_every_call_handed_to_a_bridge_is_counted_as_started() -> None:
     gate = Admission(limit=1, ceiling=1, overflow_after=30)
     gate.unqueue(gate.queue())  # refused by a pool shutting down: it still arrived
     assert legacy_calls_started() == before + 5 and legacy_idle()
+
+
+def test_the_last_activity_is_a_call_handed_over_or_its_turn_given_back() -> None:
+    """Background work waits until no call started or ended for a moment: a long page started
+    well before the gap that follows it, so its end counts too, on whichever gate it was."""
+    first = Admission(limit=1, ceiling=1, overflow_after=30)
+    second = Admission(limit=1, ceiling=1, overflow_after=30)
+    page = object()
+    assert first.enter(page, ticket=first.queue())
+    handed = legacy_last_active()
+    assert handed == first.last_active > 0
+    time.sleep(0.01)
+    assert legacy_last_active() == handed, "a call running is no new activity"
+    first.leave(page)
+    assert legacy_last_active() - handed >= 0.01 and legacy_last_active() == first.last_active
+    ended = legacy_last_active()
+    first.leave(page)  # given back twice: nothing happened
+    assert legacy_last_active() == ended
+    time.sleep(0.001)
+    second.unqueue(second.queue())
+    assert legacy_last_active() == second.last_active > ended
 
 
 def test_the_thread_that_leaves_hands_its_turn_over_in_arrival_order() -> None:

@@ -415,22 +415,77 @@ async def test_shadow_waits_while_a_django_call_runs_even_with_the_cpu_idle(gate
     await _a_comparison_waits_while(gateway, alice_on, slow_view(), "a comparison ran while a Django call was in progress")
 
 
+def _pages_back_to_back(gate: Any, *, page_seconds: float, gaps: list[float]) -> Callable[[threading.Event], None]:
+    """One client's pages through ``gate``: each ``page_seconds`` long (asleep, no CPU: a slow
+    query), the next handed over 1 ms after the last one's end; ``gaps`` gets the longest gap
+    the thread actually left (a thread woken late, on a busy machine, leaves longer ones)."""
+
+    def pages(stop: threading.Event) -> None:
+        longest, ended = 0.0, None
+        while not stop.is_set():
+            page = object()
+            ticket = gate.queue()
+            if ended is not None:
+                longest = max(longest, time.monotonic() - ended)
+            assert gate.enter(page, ticket=ticket)
+            time.sleep(page_seconds)
+            gate.leave(page)
+            ended = time.monotonic()
+            time.sleep(0.001)
+        gaps.append(longest)
+
+    return pages
+
+
+async def _no_comparison_between_pages(gateway: Gateway, alice_on: httpx.AsyncClient, *, page_seconds: float) -> None:
+    """While pages arrive back to back, no comparison runs and the queued one is dropped as
+    busy; after, the next one runs. Only a round in which the pages' thread kept every gap
+    under ``RECENT_SECONDS`` is judged (a longer gap is a quiet moment by the rule): up to
+    three rounds, for a machine too busy to wake a thread in time."""
+    from fastapi_gateway.legacy.admission import RECENT_SECONDS
+
+    gate = _bridge_admission(gateway)
+    await gateway.flip("api-tickets", "shadow")
+    runner = _shadow(gateway)
+    runner.max_wait = 0.6
+    longest: list[float] = []
+    for _ in range(3):
+        gaps: list[float] = []
+        busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
+        started, settled = runner.completed, runner.completed + runner.dropped_busy
+        with _running(_pages_back_to_back(gate, page_seconds=page_seconds, gaps=gaps)):
+            assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+            await asyncio.sleep(1.0)  # past max_wait: the comparison has run, or been dropped
+            for _ in range(100):  # or is running, in a gap the thread left
+                if runner.completed + runner.dropped_busy > settled:
+                    break
+                await asyncio.sleep(0.05)
+            compared = runner.completed - started
+            dropped = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") - busy_before
+        longest += gaps
+        if gaps[0] < RECENT_SECONDS:
+            assert compared == 0, f"a comparison ran between two back-to-back pages (gaps under {gaps[0] * 1000:.1f} ms)"
+            assert dropped == 1
+            break
+    else:
+        pytest.fail(f"the pages' thread never kept its gaps under {RECENT_SECONDS * 1000:.0f} ms: longest {longest}")
+    await alice_on.get("/api/tickets/")
+    await _wait_for_shadow(gateway, runner.completed + 1)
+
+
 async def test_shadow_waits_while_pages_keep_arriving_even_between_them(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
     """One client's back-to-back pages leave the bridge idle for a fraction of a millisecond
     between two calls, with the CPU far from busy: a comparison started in such a gap made the
     next page wait behind it (p99 1.10x at one connection). So a quiet moment is one in which
-    no Django call started at all."""
-    gate = _bridge_admission(gateway)
+    no Django call started or ended for ``RECENT_SECONDS``."""
+    await _no_comparison_between_pages(gateway, alice_on, page_seconds=0.0)
 
-    def pages_back_to_back(stop: threading.Event) -> None:  # each call over at once, the next 2 ms later
-        while not stop.is_set():
-            page = object()
-            assert gate.enter(page, ticket=gate.queue())
-            gate.leave(page)
-            time.sleep(0.002)
 
-    await _a_comparison_waits_while(gateway, alice_on, _running(pages_back_to_back),
-                                    "a comparison ran between two back-to-back pages")
+async def test_shadow_waits_between_back_to_back_pages_longer_than_the_gap(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
+    """A page that took longer than ``RECENT_SECONDS`` (asleep on a slow query: the CPU idle)
+    started before the gap that follows it: judged by when calls start alone, that gap looked
+    quiet, and a comparison made the client's next page wait. A call's end counts as well."""
+    await _no_comparison_between_pages(gateway, alice_on, page_seconds=0.008)
 
 
 async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
