@@ -28,6 +28,7 @@ the GIL, taken from the Django call running (at 16 connections the pool's thread
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -35,11 +36,32 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable
 
-__all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle", "legacy_last_active"]
+__all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle", "legacy_last_active", "on_legacy_call"]
 
+logger = logging.getLogger(__name__)
 _GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
 RECENT_SECONDS = 0.005  # a Django call started or ended this recently: pages are arriving back to back
 ARRIVAL_WAIT = 0.05  # seconds a call waits at the gate for an earlier ticket's thread to arrive
+
+
+_ON_CALL: list[Callable[[], None]] = []  # called as each Django call is handed over
+
+
+def on_legacy_call(hook: Callable[[], None]) -> Callable[[], None]:
+    """Have ``hook()`` called each time a Django call is handed to a bridge that takes turns,
+    from the thread and context that hand it over (the event loop's: an ASGI request's task),
+    until the function returned is called. For background work that competes with pages and
+    can stop (a shadow comparison): the page must not wait for it. A hook must be quick, and
+    not raise: it runs in the page's path."""
+    _ON_CALL.append(hook)
+
+    def remove() -> None:
+        try:
+            _ON_CALL.remove(hook)
+        except ValueError:
+            pass
+
+    return remove
 
 
 def legacy_idle() -> bool:
@@ -139,7 +161,12 @@ class Admission:
             ticket = self.started
             self.started += 1
             self.last_active = time.monotonic()
-            return ticket
+        for hook in tuple(_ON_CALL) if _ON_CALL else ():
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - background work's hook must not fail the page
+                logger.exception("a hook on legacy calls failed; the page goes on")
+        return ticket
 
     def unqueue(self, ticket: int) -> None:
         """The pool refused the call ``ticket`` was given to (it is shutting down): no thread will ``enter``."""

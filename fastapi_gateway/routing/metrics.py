@@ -23,7 +23,8 @@ SHADOW_RESULTS = Counter(
 )
 SHADOW_DROPPED = Counter(
     "gateway_shadow_dropped_total",
-    "Shadow calls dropped: the queue was full (queue_full), or the worker never went quiet enough to run them (busy).",
+    "Shadow calls dropped: the queue was full (queue_full), the worker never went quiet enough to run them (busy), "
+    "or pages kept arriving while they ran (preempted).",
     ["route", "reason"],
 )
 TABLE_VERSION = Gauge("gateway_route_table_version", "Version of the route table this worker serves.")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from fastapi_gateway.legacy import admission
-from fastapi_gateway.legacy.admission import Admission, legacy_calls_started, legacy_idle, legacy_last_active
+from fastapi_gateway.legacy.admission import Admission, legacy_calls_started, legacy_idle, legacy_last_active, on_legacy_call
 from fastapi_gateway.legacy.bridge import WSGIBridge
 
 from tests.gateway.legacy.test_bridge import Environ, StartResponse, body_of, call, http_scope, status_of
@@ -192,6 +192,30 @@ def test_the_last_activity_is_a_call_handed_over_or_its_turn_given_back() -> Non
     time.sleep(0.001)
     second.unqueue(second.queue())
     assert legacy_last_active() == second.last_active > ended
+
+
+def test_hooks_hear_of_each_call_handed_over_until_removed_and_never_fail_it(caplog: pytest.LogCaptureFixture) -> None:
+    """Background work that can stop (a shadow comparison) hears of each page as it arrives;
+    a hook that raises is logged, and the page goes on."""
+    gate = Admission(limit=1, ceiling=1, overflow_after=30)
+    heard: list[int] = []
+
+    def broken() -> None:
+        raise RuntimeError("a broken hook")
+
+    remove = on_legacy_call(lambda: heard.append(gate.started))
+    remove_broken = on_legacy_call(broken)
+    try:
+        first = gate.queue()
+        gate.unqueue(first)
+        assert heard == [first + 1]
+        assert "a hook on legacy calls failed" in caplog.text
+    finally:
+        remove()
+        remove_broken()
+    remove()  # twice: nothing
+    gate.unqueue(gate.queue())
+    assert heard == [first + 1]
 
 
 def test_the_thread_that_leaves_hands_its_turn_over_in_arrival_order() -> None:

@@ -7,7 +7,8 @@ import contextlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Any, ContextManager
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 from django.contrib.auth.models import AbstractUser
 from prometheus_client import REGISTRY
 
+from fastapi_gateway.routing import MigratedRoute
 from fastapi_gateway.routing.middleware import RoutingMiddleware
 from fastapi_gateway.routing.models import ShadowMismatch
 from legacy_django.tickets.models import Ticket
@@ -364,7 +366,8 @@ def _running(work: Callable[[threading.Event], None]) -> Iterator[None]:
         worker.join()
 
 
-async def _a_comparison_waits_while(gateway: Gateway, alice_on: httpx.AsyncClient, busy: ContextManager[Any], why: str,
+async def _a_comparison_waits_while(gateway: Gateway, alice_on: httpx.AsyncClient,
+                                    busy: ContextManager[Any] | AbstractAsyncContextManager[Any], why: str,
                                     *, max_wait: float = 0.6) -> Any:
     """Inside ``busy`` a queued comparison does not run, and past ``max_wait`` it is dropped and
     counted; once out of it, the next one runs. Returns the shadow runner."""
@@ -372,11 +375,15 @@ async def _a_comparison_waits_while(gateway: Gateway, alice_on: httpx.AsyncClien
     runner = _shadow(gateway)
     runner.max_wait = max_wait
     busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
-    with busy:
-        started = runner.completed
+    async with contextlib.AsyncExitStack() as stack:
+        if isinstance(busy, AbstractAsyncContextManager):
+            await stack.enter_async_context(busy)
+        else:
+            stack.enter_context(busy)
+        started, preempted = runner.completed, runner.preempted
         assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"
         await asyncio.sleep(1.0)
-        assert runner.completed == started, why
+        assert (runner.completed, runner.preempted) == (started, preempted), why
         assert metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") == busy_before + 1
     await alice_on.get("/api/tickets/")
     await _wait_for_shadow(gateway, started + 1)
@@ -415,62 +422,38 @@ async def test_shadow_waits_while_a_django_call_runs_even_with_the_cpu_idle(gate
     await _a_comparison_waits_while(gateway, alice_on, slow_view(), "a comparison ran while a Django call was in progress")
 
 
-def _pages_back_to_back(gate: Any, *, page_seconds: float, gaps: list[float]) -> Callable[[threading.Event], None]:
-    """One client's pages through ``gate``: each ``page_seconds`` long (asleep, no CPU: a slow
-    query), the next handed over 1 ms after the last one's end; ``gaps`` gets the longest gap
-    the thread actually left (a thread woken late, on a busy machine, leaves longer ones)."""
+@contextlib.asynccontextmanager
+async def _pages_back_to_back(gate: Any, *, page_seconds: float) -> AsyncIterator[None]:
+    """One client's pages through ``gate`` for as long as the block lasts: each ``page_seconds``
+    long (asleep, no CPU: a slow query), the next handed over 1 ms after the last one's end.
 
-    def pages(stop: threading.Event) -> None:
-        longest, ended = 0.0, None
-        while not stop.is_set():
-            page = object()
+    Handed over on the event loop, as the bridge hands calls over, so the runner's test of a
+    window sees them as it would in a server: each of these pages is due before a window that
+    ends after it, and runs first; a window that ends before it counts only if the loop woke
+    within ``_LATE_WAKE`` (3 ms) of its end, so its last page ended under 4 ms before, not
+    ``RECENT_SECONDS``. A thread's 1 ms sleeps instead overran 5 ms on a loaded machine."""
+
+    async def pages() -> None:
+        while True:
             ticket = gate.queue()
-            if ended is not None:
-                longest = max(longest, time.monotonic() - ended)
-            assert gate.enter(page, ticket=ticket)
-            time.sleep(page_seconds)
-            gate.leave(page)
-            ended = time.monotonic()
-            time.sleep(0.001)
-        gaps.append(longest)
+            if gate.running or gate.waiting or gate.queued > 1:
+                gate.unqueue(ticket)  # a real page holds the gate: this one's arrival is counted all the same
+            else:
+                page = object()
+                assert gate.enter(page, ticket=ticket)  # nobody ahead: at once, the loop never blocks
+                try:
+                    await asyncio.sleep(page_seconds)
+                finally:
+                    gate.leave(page)
+            await asyncio.sleep(0.001)
 
-    return pages
-
-
-async def _no_comparison_between_pages(gateway: Gateway, alice_on: httpx.AsyncClient, *, page_seconds: float) -> None:
-    """While pages arrive back to back, no comparison runs and the queued one is dropped as
-    busy; after, the next one runs. Only a round in which the pages' thread kept every gap
-    under ``RECENT_SECONDS`` is judged (a longer gap is a quiet moment by the rule): up to
-    three rounds, for a machine too busy to wake a thread in time."""
-    from fastapi_gateway.legacy.admission import RECENT_SECONDS
-
-    gate = _bridge_admission(gateway)
-    await gateway.flip("api-tickets", "shadow")
-    runner = _shadow(gateway)
-    runner.max_wait = 0.6
-    longest: list[float] = []
-    for _ in range(3):
-        gaps: list[float] = []
-        busy_before = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy")
-        started, settled = runner.completed, runner.completed + runner.dropped_busy
-        with _running(_pages_back_to_back(gate, page_seconds=page_seconds, gaps=gaps)):
-            assert (await alice_on.get("/api/tickets/")).headers["x-served-by"] == "legacy"
-            await asyncio.sleep(1.0)  # past max_wait: the comparison has run, or been dropped
-            for _ in range(100):  # or is running, in a gap the thread left
-                if runner.completed + runner.dropped_busy > settled:
-                    break
-                await asyncio.sleep(0.05)
-            compared = runner.completed - started
-            dropped = metric("gateway_shadow_dropped_total", route="api-tickets", reason="busy") - busy_before
-        longest += gaps
-        if gaps[0] < RECENT_SECONDS:
-            assert compared == 0, f"a comparison ran between two back-to-back pages (gaps under {gaps[0] * 1000:.1f} ms)"
-            assert dropped == 1
-            break
-    else:
-        pytest.fail(f"the pages' thread never kept its gaps under {RECENT_SECONDS * 1000:.0f} ms: longest {longest}")
-    await alice_on.get("/api/tickets/")
-    await _wait_for_shadow(gateway, runner.completed + 1)
+    task = asyncio.create_task(pages())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def test_shadow_waits_while_pages_keep_arriving_even_between_them(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
@@ -478,14 +461,115 @@ async def test_shadow_waits_while_pages_keep_arriving_even_between_them(gateway:
     between two calls, with the CPU far from busy: a comparison started in such a gap made the
     next page wait behind it (p99 1.10x at one connection). So a quiet moment is one in which
     no Django call started or ended for ``RECENT_SECONDS``."""
-    await _no_comparison_between_pages(gateway, alice_on, page_seconds=0.0)
+    gate = _bridge_admission(gateway)
+    await _a_comparison_waits_while(gateway, alice_on, _pages_back_to_back(gate, page_seconds=0.0),
+                                    "a comparison ran between two back-to-back pages")
 
 
 async def test_shadow_waits_between_back_to_back_pages_longer_than_the_gap(gateway: Gateway, alice_on: httpx.AsyncClient) -> None:
     """A page that took longer than ``RECENT_SECONDS`` (asleep on a slow query: the CPU idle)
     started before the gap that follows it: judged by when calls start alone, that gap looked
     quiet, and a comparison made the client's next page wait. A call's end counts as well."""
-    await _no_comparison_between_pages(gateway, alice_on, page_seconds=0.008)
+    gate = _bridge_admission(gateway)
+    await _a_comparison_waits_while(gateway, alice_on, _pages_back_to_back(gate, page_seconds=0.008),
+                                    "a comparison ran between two back-to-back pages longer than the gap")
+
+
+def _slow_new_side(seen: dict[str, Any]) -> Any:
+    """A new side that takes ``seen["seconds"]`` (0.3) to answer wrongly, counting its starts and
+    cancellations, and (with ``seen["gate"]``) hands a call of its own to the bridge first."""
+    from fastapi import APIRouter
+
+    router = APIRouter()
+
+    @router.get("/tickets")
+    async def slow_tickets() -> list[dict[str, Any]]:
+        seen["started"] = seen.get("started", 0) + 1
+        if (gate := seen.get("gate")) is not None:
+            gate.unqueue(gate.queue())  # the new side asks Django something through the bridge
+        try:
+            await asyncio.sleep(seen.get("seconds", 0.3))
+        except asyncio.CancelledError:
+            seen["cancelled"] = seen.get("cancelled", 0) + 1
+            raise
+        return [{"id": 0, "title": "not the same", "status": "open"}]
+
+    return router
+
+
+SLOW = MigratedRoute(name="slow", legacy="/api/tickets/", new="/slow/tickets")
+
+
+async def _until(predicate: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.005)
+
+
+async def test_a_page_that_arrives_stops_the_comparison_which_runs_again_later(gateway_with: Any, demo_password: str) -> None:
+    """A comparison started in a quiet moment can still be running when a page arrives (paced
+    pages' p99 1.30x the legacy state's): the page does not wait for it. The comparison stops
+    at its next ``await`` (the new side's handler is cancelled), and is done again whole in
+    the next quiet moment, where it is counted and its mismatch stored."""
+    seen: dict[str, Any] = {"seconds": 30.0}  # past its timeout: only a cancellation ends it soon
+    async with gateway_with(SLOW, api_routers={"/slow": _slow_new_side(seen)}) as gateway:
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            await gateway.flip("slow", "shadow")
+            runner, gate = _shadow(gateway), _bridge_admission(gateway)
+            differ = metric("gateway_shadow_comparisons_total", route="slow", result="differ")
+            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+            await _until(lambda: seen.get("started") == 1, "the comparison started")
+            seen["seconds"] = 0.0  # the next try answers at once
+            gate.unqueue(gate.queue())  # a page is handed to Django
+            await _until(lambda: runner.preempted == 1, "the comparison stopped for the page")
+            assert seen["cancelled"] == 1, "the new side ran on beside the page"
+            await _wait_for_shadow(gateway, 1)
+        assert (seen["started"], seen["cancelled"]) == (2, 1)
+        assert metric("gateway_shadow_comparisons_total", route="slow", result="differ") == differ + 1
+        assert (await ShadowMismatch.objects.aget(route="slow")).count == 1
+
+
+async def test_a_comparison_stopped_for_pages_again_and_again_is_dropped(gateway_with: Any, demo_password: str) -> None:
+    """Tried again ``PREEMPTIONS`` times at most, each in a quiet moment, then dropped and
+    counted as ``preempted``: a new side slower than the gaps between pages is never compared
+    at their expense."""
+    from fastapi_gateway.routing.shadow import PREEMPTIONS
+
+    seen: dict[str, Any] = {"seconds": 30.0}
+    async with gateway_with(SLOW, api_routers={"/slow": _slow_new_side(seen)}) as gateway:
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            await gateway.flip("slow", "shadow")
+            runner, gate = _shadow(gateway), _bridge_admission(gateway)
+            dropped = metric("gateway_shadow_dropped_total", route="slow", reason="preempted")
+            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+            for tries in range(1, PREEMPTIONS + 2):
+                await _until(lambda: seen.get("started") == tries, f"try {tries} started")
+                gate.unqueue(gate.queue())
+                await _until(lambda: runner.preempted == tries, f"try {tries} stopped")
+            await _until(lambda: metric("gateway_shadow_dropped_total", route="slow", reason="preempted") == dropped + 1,
+                         "the comparison dropped")
+            assert runner.completed == 0 and seen["started"] == seen["cancelled"] == PREEMPTIONS + 1
+            assert not await ShadowMismatch.objects.filter(route="slow").aexists()
+            seen["seconds"] = 0.0
+            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+            await _wait_for_shadow(gateway, 1)  # the next comparison, left alone, runs
+
+
+async def test_the_new_sides_own_call_to_django_does_not_stop_its_comparison(gateway_with: Any, demo_password: str) -> None:
+    """A new side may ask Django something through the bridge (a handler that proxies part of
+    its answer): that call is the comparison's own, and stopping for it would stop every one."""
+    seen: dict[str, Any] = {"seconds": 0.05}
+    async with gateway_with(SLOW, api_routers={"/slow": _slow_new_side(seen)}) as gateway:
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            await gateway.flip("slow", "shadow")
+            seen["gate"] = _bridge_admission(gateway)
+            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+            await _wait_for_shadow(gateway, 1)
+        assert _shadow(gateway).preempted == 0 and seen["started"] == 1 and "cancelled" not in seen
 
 
 async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
