@@ -102,7 +102,7 @@ class HeldHeartbeat:
         """Wait for the response head, and check it is a 200."""
         import asyncio
 
-        for _ in range(100):
+        for _ in range(500):  # 10 s: the guard's lookups and Gradio's handler, on a loaded machine
             if self.messages:
                 break
             await asyncio.sleep(0.02)

@@ -66,7 +66,7 @@ def test_stalled_uploads_leave_the_site_answering_then_get_408_and_are_closed(ga
                 started = time.monotonic()
                 page = client.get("/accounts/login/")
                 assert page.status_code == 200
-                assert time.monotonic() - started < 1
+                assert time.monotonic() - started < 3  # a page held behind the stalls would wait BODY_TIMEOUT
         readable, _, _ = select.select(sockets, [], [], 0)
         assert not readable, "a stalled upload was answered before the pages were asked for: raise BODY_TIMEOUT"
         answers = [_read_until_closed(sock) for sock in sockets]  # each ends: the server closed it

@@ -197,20 +197,22 @@ async def test_an_open_ended_stream_sends_its_first_chunk_at_once() -> None:
     assert messages[-1]["more_body"] is False
 
 
-def first_then_second(kind: str, release: threading.Event) -> Callable[[Environ, StartResponse], Iterable[bytes]]:
-    """A WSGI app that produces b"first", then works on b"second" for up to 1.5 s (until ``release``)."""
+def first_then_second(kind: str, release: threading.Event,
+                      released: list[bool]) -> Callable[[Environ, StartResponse], Iterable[bytes]]:
+    """A WSGI app that produces b"first", then works on b"second" until ``release`` (30 s at
+    most), noting in ``released`` whether it was released or gave up."""
 
     def generator(environ: Environ, start_response: StartResponse) -> Iterator[bytes]:
         headers = [("Content-Length", "11")] if kind == "generator with Content-Length" else []
         start_response("200 OK", [("Content-Type", "text/plain"), *headers])
         yield b"first"
-        release.wait(1.5)
+        released.append(release.wait(30))
         yield b"second"
 
     def writer(environ: Environ, start_response: StartResponse) -> list[bytes]:
         write = start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "11")])
         write(b"first")
-        release.wait(1.5)
+        released.append(release.wait(30))
         return [b"second"]
 
     return writer if kind == "write()" else generator
@@ -221,17 +223,17 @@ async def test_a_block_leaves_while_the_app_works_on_the_next(kind: str) -> None
     # PEP 3333: a server must not delay the transmission of any block. The bridge used to hold
     # a block back until the next one when the length was declared, or write() was used.
     release = threading.Event()
-    sent: list[tuple[float, bytes]] = []
-    started = time.monotonic()
+    released: list[bool] = []
+    sent: list[bytes] = []
 
     async def on_send(message: Message) -> None:
         if message.get("body"):
-            sent.append((time.monotonic() - started, message["body"]))
+            sent.append(message["body"])
             release.set()
 
-    messages = await call(WSGIBridge(first_then_second(kind, release)), http_scope(), on_send=on_send)
-    assert sent[0][1] == b"first"
-    assert sent[0][0] < 0.5, sent
+    messages = await call(WSGIBridge(first_then_second(kind, release, released)), http_scope(), on_send=on_send)
+    assert sent[0] == b"first"
+    assert released == [True], "the first block reached the client only once the app gave up waiting"
     assert body_of(messages) == b"firstsecond"
     assert messages[-1]["more_body"] is False
 
@@ -452,7 +454,7 @@ async def test_stalled_uploads_hold_no_thread() -> None:
     ]
     try:
         await asyncio.wait_for(all_sent.wait(), 5)
-        page = await asyncio.wait_for(call(bridge, http_scope("/page")), 1)
+        page = await asyncio.wait_for(call(bridge, http_scope("/page")), 10)  # a thread held by a stall would be held for good
         assert body_of(page) == b"hello"
     finally:
         gone.set()
@@ -505,7 +507,7 @@ async def test_a_slow_disk_does_not_hold_up_other_requests(monkeypatch: pytest.M
         def writelines(self, lines: Iterable[bytes]) -> None:
             stuck_since.append(time.monotonic())
             writing.set()
-            release.wait(5)  # the kernel throttling a writer, or a slow volume
+            release.wait(30)  # the kernel throttling a writer, or a slow volume
             super().writelines(lines)
 
     monkeypatch.setattr(tempfile, "SpooledTemporaryFile", StuckDisk)
@@ -520,9 +522,9 @@ async def test_a_slow_disk_does_not_hold_up_other_requests(monkeypatch: pytest.M
     upload = asyncio.create_task(call(bridge, scope, body_messages(*[b"x" * BODY_SPOOL_LIMIT] * 4)))
     try:
         assert await asyncio.to_thread(writing.wait, 5)
-        page = await asyncio.wait_for(call(bridge, http_scope("/page")), 2)
+        page = await asyncio.wait_for(call(bridge, http_scope("/page")), 10)
         assert body_of(page) == b"hello"
-        assert time.monotonic() - stuck_since[0] < 1  # answered while the disk was still stuck
+        assert not upload.done() and stuck_since  # answered while the disk was still stuck
     finally:
         release.set()
     assert body_of(await asyncio.wait_for(upload, 5)) == f"complete {size}".encode()
@@ -631,7 +633,7 @@ async def test_abandoned_streams_give_their_threads_back() -> None:
         await call(bridge, http_scope("/stream"), until(gone), leave_after_first_chunk)
 
     await asyncio.wait_for(asyncio.gather(*(abandoned_stream() for _ in range(4))), 5)
-    page = await asyncio.wait_for(call(bridge, http_scope("/page")), 1)
+    page = await asyncio.wait_for(call(bridge, http_scope("/page")), 5)  # a stream left running holds its thread for 10 s
     assert body_of(page) == b"hello"
     assert len(streams) == 4
     assert all(stream.closed.wait(1) for stream in streams)

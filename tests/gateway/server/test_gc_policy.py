@@ -209,7 +209,7 @@ def test_a_quiet_test_that_raises_does_not_stop_the_walks() -> None:
 def test_the_process_is_quiet_only_with_no_django_call_and_the_cpu_idle() -> None:
     lines = _run("""
         import threading, time
-        from fastapi_gateway.legacy.admission import Admission
+        from fastapi_gateway.legacy.admission import RECENT_SECONDS, Admission
         from fastapi_gateway.server.gc_policy import process_quiet
 
         def quiet_within(seconds):  # a loaded machine may wake a sleep late now and then
@@ -227,12 +227,18 @@ def test_the_process_is_quiet_only_with_no_django_call_and_the_cpu_idle() -> Non
         gate.leave(running)
         print("idle", quiet_within(5))
         stop = threading.Event()
+        gaps = []
 
         def pages_back_to_back():  # each call over at once, the next 2 ms later
+            last = None
             while not stop.is_set():
                 page = object()
-                assert gate.enter(page, ticket=gate.queue())
+                ticket = gate.queue()
+                if last is not None:
+                    gaps.append(gate.last_active - last)
+                assert gate.enter(page, ticket=ticket)
                 gate.leave(page)
+                last = gate.last_active
                 time.sleep(0.002)
 
         def burn():  # pure CPU, as a Gradio event or a new route's handler
@@ -240,12 +246,21 @@ def test_the_process_is_quiet_only_with_no_django_call_and_the_cpu_idle() -> Non
                 time.perf_counter()
 
         for busy in (pages_back_to_back, burn):
-            stop.clear()
-            worker = threading.Thread(target=busy, daemon=True)
-            worker.start()
-            print(busy.__name__, quiet_within(0.5))
-            stop.set()
-            worker.join()
+            # On a loaded machine the pages' thread can wake from its 2 ms sleep late: a gap of
+            # RECENT_SECONDS or more is a quiet moment by the rule, and a round that found one
+            # in such a gap proves nothing (tried again, 3 rounds at most).
+            for _ in range(3):
+                gaps.clear()
+                stop.clear()
+                worker = threading.Thread(target=busy, daemon=True)
+                worker.start()
+                quiet = quiet_within(0.5)
+                open_gap = time.monotonic() - gate.last_active
+                stop.set()
+                worker.join()
+                if not quiet or busy is burn or max(gaps + [open_gap]) < RECENT_SECONDS:
+                    break
+            print(busy.__name__, quiet)
         print("idle", quiet_within(5))
     """)
     assert lines == ["idle", "True", "call-running", "False", "idle", "True", "pages_back_to_back", "False",

@@ -111,8 +111,10 @@ async def test_a_hung_check_answers_within_the_timeout_and_is_never_started_twic
     assert report.checks == {"database": "no answer within 0.2 s", "route_table": "ok"}
     assert (await readiness.report()).checks["database"] == "no answer within 0.2 s"
     assert len(calls) == 1  # the second probe waited on the same hung call
+    hung = readiness._in_thread["database"]
     release.set()
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(asyncio.shield(hung), 10)  # it ends, and is let go (its callback ran first)
+    assert "database" not in readiness._in_thread
     assert (await readiness.report()).ready
     assert len(calls) == 2
 

@@ -383,12 +383,23 @@ def test_a_connection_that_sends_nothing_is_closed_quietly(timed_port: int) -> N
         assert time.monotonic() - started < HEAD_TIMEOUT + 1.5
 
 
-def test_each_request_of_a_kept_alive_connection_has_its_own_head_time(timed_port: int) -> None:
-    """The limit is on each head, not the connection: four requests over 1.2 s, each head in time."""
-    with socket.create_connection(("127.0.0.1", timed_port), timeout=5) as sock:
+# What must be kept within a limit is timed against a longer one: this test's thread shares its
+# process with the server's, and a late wake-up of 0.2 s on a loaded machine is not the server's doing.
+KEPT_TIMEOUT = 2.0
+
+
+@pytest.fixture(scope="module")
+def kept_port() -> Iterator[int]:
+    with serving(timeouts=(KEPT_TIMEOUT, KEPT_TIMEOUT, KEPT_TIMEOUT)) as port:
+        yield port
+
+
+def test_each_request_of_a_kept_alive_connection_has_its_own_head_time(kept_port: int) -> None:
+    """The limit is on each head, not the connection: four requests over 2.7 s, each head in time."""
+    with socket.create_connection(("127.0.0.1", kept_port), timeout=10) as sock:
         for n in range(4):
             if n:
-                time.sleep(HEAD_TIMEOUT * 0.6)
+                time.sleep(KEPT_TIMEOUT * 0.45)
             sock.sendall(get("/", close=False))
             assert statuses(sock.recv(65536)) == [200]
 
@@ -544,12 +555,12 @@ def test_a_body_that_stops_coming_loses_its_connection_and_never_reaches_the_app
     assert DISCONNECTS == ["/read"]
 
 
-def test_a_body_slow_but_coming_is_served(body_timed_port: int) -> None:
+def test_a_body_slow_but_coming_is_served(kept_port: int) -> None:
     """The limit is between the body's bytes, not on the whole body: a byte every 0.3 s for 3 s."""
-    with socket.create_connection(("127.0.0.1", body_timed_port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", kept_port), timeout=10) as sock:
         sock.sendall(b"POST /read HTTP/1.1\r\nHost: test\r\nContent-Length: 10\r\nConnection: close\r\n\r\n")
         for _ in range(10):
-            time.sleep(HEAD_TIMEOUT * 0.6)
+            time.sleep(0.3)
             sock.sendall(b"x")
         assert statuses(sock.recv(65536)) == [200]
 
