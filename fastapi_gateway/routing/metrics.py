@@ -27,5 +27,11 @@ SHADOW_DROPPED = Counter(
     "or pages kept arriving while they ran (preempted).",
     ["route", "reason"],
 )
+SHADOW_PREEMPTED = Counter(
+    "gateway_shadow_preempted_total",
+    "Shadow comparisons stopped for a page that arrived while they ran: each is done again in the next quiet "
+    "moment, twice at most, then dropped (gateway_shadow_dropped_total, reason preempted).",
+    ["route"],
+)
 TABLE_VERSION = Gauge("gateway_route_table_version", "Version of the route table this worker serves.")
 ROUTE_STATE = Gauge("gateway_route_state", "1 for the state each route is in on this worker.", ["route", "state"])

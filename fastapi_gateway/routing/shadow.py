@@ -53,7 +53,7 @@ from fastapi_gateway.parity.compare import Difference, Reply, Rules, compare_rep
 from fastapi_gateway.parity.html_document import html_lines, parse_html
 from fastapi_gateway.parity.redaction import Redactor
 from fastapi_gateway.migrated_route import MigratedRoute
-from fastapi_gateway.routing.metrics import SHADOW_DROPPED, SHADOW_RESULTS
+from fastapi_gateway.routing.metrics import SHADOW_DROPPED, SHADOW_PREEMPTED, SHADOW_RESULTS
 from fastapi_gateway.routing.replay import Answer, call_in_process, legacy_path
 from fastapi_gateway.routing.identity import verified_identity
 from fastapi_gateway.routing.traffic import RECORDER
@@ -331,6 +331,7 @@ class ShadowRunner:
             tries = 1
             while (compared := await self._preemptible(job)) is None:
                 self.preempted += 1
+                SHADOW_PREEMPTED.labels(job.route.name).inc()
                 if tries > PREEMPTIONS or not await self._quiet_moment(deadline):
                     _dropped(job.route.name, "preempted")
                     return

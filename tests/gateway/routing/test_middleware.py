@@ -520,12 +520,14 @@ async def test_a_page_that_arrives_stops_the_comparison_which_runs_again_later(g
             await gateway.flip("slow", "shadow")
             runner, gate = _shadow(gateway), _bridge_admission(gateway)
             differ = metric("gateway_shadow_comparisons_total", route="slow", result="differ")
+            preempted = metric("gateway_shadow_preempted_total", route="slow")
             assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
             await _until(lambda: seen.get("started") == 1, "the comparison started")
             seen["seconds"] = 0.0  # the next try answers at once
             gate.unqueue(gate.queue())  # a page is handed to Django
             await _until(lambda: runner.preempted == 1, "the comparison stopped for the page")
             assert seen["cancelled"] == 1, "the new side ran on beside the page"
+            assert metric("gateway_shadow_preempted_total", route="slow") == preempted + 1
             await _wait_for_shadow(gateway, 1)
         assert (seen["started"], seen["cancelled"]) == (2, 1)
         assert metric("gateway_shadow_comparisons_total", route="slow", result="differ") == differ + 1
