@@ -501,6 +501,16 @@ def _slow_new_side(seen: dict[str, Any]) -> Any:
 SLOW = MigratedRoute(name="slow", legacy="/api/tickets/", new="/slow/tickets")
 
 
+@contextlib.asynccontextmanager
+async def _shadowing_slow(gateway_with: Any, demo_password: str, seen: dict[str, Any]) -> AsyncIterator[tuple[Gateway, httpx.AsyncClient]]:
+    """A gateway shadowing ``SLOW`` (``_slow_new_side(seen)``), and alice's client on it."""
+    async with gateway_with(SLOW, api_routers={"/slow": _slow_new_side(seen)}) as gateway:
+        async with gateway.client() as client:
+            await login(client, "alice", demo_password)
+            await gateway.flip("slow", "shadow")
+            yield gateway, client
+
+
 async def _until(predicate: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
     deadline = time.monotonic() + seconds
     while not predicate():
@@ -514,21 +524,18 @@ async def test_a_page_that_arrives_stops_the_comparison_which_runs_again_later(g
     at its next ``await`` (the new side's handler is cancelled), and is done again whole in
     the next quiet moment, where it is counted and its mismatch stored."""
     seen: dict[str, Any] = {"seconds": 30.0}  # past its timeout: only a cancellation ends it soon
-    async with gateway_with(SLOW, api_routers={"/slow": _slow_new_side(seen)}) as gateway:
-        async with gateway.client() as client:
-            await login(client, "alice", demo_password)
-            await gateway.flip("slow", "shadow")
-            runner, gate = _shadow(gateway), _bridge_admission(gateway)
-            differ = metric("gateway_shadow_comparisons_total", route="slow", result="differ")
-            preempted = metric("gateway_shadow_preempted_total", route="slow")
-            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
-            await _until(lambda: seen.get("started") == 1, "the comparison started")
-            seen["seconds"] = 0.0  # the next try answers at once
-            gate.unqueue(gate.queue())  # a page is handed to Django
-            await _until(lambda: runner.preempted == 1, "the comparison stopped for the page")
-            assert seen["cancelled"] == 1, "the new side ran on beside the page"
-            assert metric("gateway_shadow_preempted_total", route="slow") == preempted + 1
-            await _wait_for_shadow(gateway, 1)
+    async with _shadowing_slow(gateway_with, demo_password, seen) as (gateway, client):
+        runner, gate = _shadow(gateway), _bridge_admission(gateway)
+        differ = metric("gateway_shadow_comparisons_total", route="slow", result="differ")
+        preempted = metric("gateway_shadow_preempted_total", route="slow")
+        assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+        await _until(lambda: seen.get("started") == 1, "the comparison started")
+        seen["seconds"] = 0.0  # the next try answers at once
+        gate.unqueue(gate.queue())  # a page is handed to Django
+        await _until(lambda: runner.preempted == 1, "the comparison stopped for the page")
+        assert seen["cancelled"] == 1, "the new side ran on beside the page"
+        assert metric("gateway_shadow_preempted_total", route="slow") == preempted + 1
+        await _wait_for_shadow(gateway, 1)
         assert (seen["started"], seen["cancelled"]) == (2, 1)
         assert metric("gateway_shadow_comparisons_total", route="slow", result="differ") == differ + 1
         assert (await ShadowMismatch.objects.aget(route="slow")).count == 1
@@ -541,37 +548,31 @@ async def test_a_comparison_stopped_for_pages_again_and_again_is_dropped(gateway
     from fastapi_gateway.routing.shadow import PREEMPTIONS
 
     seen: dict[str, Any] = {"seconds": 30.0}
-    async with gateway_with(SLOW, api_routers={"/slow": _slow_new_side(seen)}) as gateway:
-        async with gateway.client() as client:
-            await login(client, "alice", demo_password)
-            await gateway.flip("slow", "shadow")
-            runner, gate = _shadow(gateway), _bridge_admission(gateway)
-            dropped = metric("gateway_shadow_dropped_total", route="slow", reason="preempted")
-            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
-            for tries in range(1, PREEMPTIONS + 2):
-                await _until(lambda: seen.get("started") == tries, f"try {tries} started")
-                gate.unqueue(gate.queue())
-                await _until(lambda: runner.preempted == tries, f"try {tries} stopped")
-            await _until(lambda: metric("gateway_shadow_dropped_total", route="slow", reason="preempted") == dropped + 1,
-                         "the comparison dropped")
-            assert runner.completed == 0 and seen["started"] == seen["cancelled"] == PREEMPTIONS + 1
-            assert not await ShadowMismatch.objects.filter(route="slow").aexists()
-            seen["seconds"] = 0.0
-            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
-            await _wait_for_shadow(gateway, 1)  # the next comparison, left alone, runs
+    async with _shadowing_slow(gateway_with, demo_password, seen) as (gateway, client):
+        runner, gate = _shadow(gateway), _bridge_admission(gateway)
+        dropped = metric("gateway_shadow_dropped_total", route="slow", reason="preempted")
+        assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+        for tries in range(1, PREEMPTIONS + 2):
+            await _until(lambda: seen.get("started") == tries, f"try {tries} started")
+            gate.unqueue(gate.queue())
+            await _until(lambda: runner.preempted == tries, f"try {tries} stopped")
+        await _until(lambda: metric("gateway_shadow_dropped_total", route="slow", reason="preempted") == dropped + 1,
+                     "the comparison dropped")
+        assert runner.completed == 0 and seen["started"] == seen["cancelled"] == PREEMPTIONS + 1
+        assert not await ShadowMismatch.objects.filter(route="slow").aexists()
+        seen["seconds"] = 0.0
+        assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+        await _wait_for_shadow(gateway, 1)  # the next comparison, left alone, runs
 
 
 async def test_the_new_sides_own_call_to_django_does_not_stop_its_comparison(gateway_with: Any, demo_password: str) -> None:
     """A new side may ask Django something through the bridge (a handler that proxies part of
     its answer): that call is the comparison's own, and stopping for it would stop every one."""
     seen: dict[str, Any] = {"seconds": 0.05}
-    async with gateway_with(SLOW, api_routers={"/slow": _slow_new_side(seen)}) as gateway:
-        async with gateway.client() as client:
-            await login(client, "alice", demo_password)
-            await gateway.flip("slow", "shadow")
-            seen["gate"] = _bridge_admission(gateway)
-            assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
-            await _wait_for_shadow(gateway, 1)
+    async with _shadowing_slow(gateway_with, demo_password, seen) as (gateway, client):
+        seen["gate"] = _bridge_admission(gateway)
+        assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+        await _wait_for_shadow(gateway, 1)
         assert _shadow(gateway).preempted == 0 and seen["started"] == 1 and "cancelled" not in seen
 
 
