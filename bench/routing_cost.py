@@ -207,6 +207,6 @@ def _figures(results: dict[str, list[WrkResult]], c: int, compared: dict[str, di
                "requests served in those runs", Series.of([100.0], "higher"), compare=False,
                note="a comparison waits for a 20 ms window with the CPU under half busy, no Django call running or "
                     "waiting at its end and none started or ended in its last 5 ms, and stops for a page that arrives "
-                    "while it runs (done again twice at most); past 10 s, or with 100 waiting, it is dropped and counted"),
+                    "while it runs (done again; the third try runs to its end); past 10 s, or with 100 waiting, it is dropped and counted"),
     ]
     return figures

@@ -24,13 +24,13 @@ SHADOW_RESULTS = Counter(
 SHADOW_DROPPED = Counter(
     "gateway_shadow_dropped_total",
     "Shadow calls dropped: the queue was full (queue_full), the worker never went quiet enough to run them (busy), "
-    "or pages kept arriving while they ran (preempted).",
+    "or not again after a page stopped them (preempted).",
     ["route", "reason"],
 )
 SHADOW_PREEMPTED = Counter(
     "gateway_shadow_preempted_total",
     "Shadow comparisons stopped for a page that arrived while they ran: each is done again in the next quiet "
-    "moment, twice at most, then dropped (gateway_shadow_dropped_total, reason preempted).",
+    "moment, and its third try runs to its end (none in time: gateway_shadow_dropped_total, reason preempted).",
     ["route"],
 )
 TABLE_VERSION = Gauge("gateway_route_table_version", "Version of the route table this worker serves.")

@@ -17,8 +17,9 @@ no Django call started or ended in its last 5 ms and none runs or waits for its 
 that finds no such gap within ``max_wait`` is dropped and counted (``reason="busy"``): a
 saturated worker shadows nothing, a worker with headroom shadows everything. A page that
 arrives while a comparison runs does not wait for it either: the comparison stops at its next
-``await`` and is done again in the next quiet moment, ``PREEMPTIONS`` times at most before it
-is dropped (``reason="preempted"``).
+``await`` and is done again in the next quiet moment, and its third try runs to its end (a
+slow new side's answers must be counted too); one that finds no quiet moment again in time is
+dropped (``reason="preempted"``).
 
 A comparison that fails is counted (``result="error"``) and logged the way its cause deserves:
 an outage of the database or session store as one line when it starts and one when
@@ -28,12 +29,12 @@ comparisons succeed again, a bug with its traceback (see ``_FailureLog``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import json
 import logging
 import math
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -65,7 +66,8 @@ logger = logging.getLogger("fastapi_gateway.routing")
 _STORED_BODY_LIMIT = 4096
 _LATE_WAKE = 0.003  # timers fire within about a millisecond when the loop has the GIL to itself
 _TRACEBACK_EVERY_SECONDS = 10.0  # per route and kind of exception, as OutageMiddleware logs its 503s
-#: Times a comparison abandoned for a page is tried again, each in a quiet moment of its own.
+#: Times a comparison is stopped for a page that arrived, at most: the next try, in a quiet
+#: moment of its own, runs to its end.
 PREEMPTIONS = 2
 _COMPARING: contextvars.ContextVar[bool] = contextvars.ContextVar("shadow_comparing", default=False)
 
@@ -265,7 +267,7 @@ class ShadowRunner:
         self.max_wait = max_wait
         self._send: MemoryObjectSendStream[tuple[float, ShadowJob]] | None = None
         self.completed = 0
-        self.dropped_busy = 0  # dropped for want of a quiet moment
+        self.dropped_busy = 0  # dropped for want of a quiet moment (first, or after being stopped for a page)
         self.preempted = 0  # comparisons abandoned for a page (tried again, or dropped)
         self.failures = _FailureLog(outage_quiet)
 
@@ -325,17 +327,21 @@ class ShadowRunner:
 
     async def _run(self, job: ShadowJob, deadline: float) -> None:
         """Compare, in this quiet moment or, each time a page arrives before the new side has
-        answered and been compared, in the next one until ``deadline`` (``PREEMPTIONS`` times
-        at most); then dropped, counted as ``preempted``."""
+        answered, in the next one until ``deadline``: ``PREEMPTIONS`` times, and the last try
+        runs to its end whatever arrives. Stopped every time, the slow answers (a new side that
+        hangs until its timeout, slow errors) would never be counted, and a rollout's gate
+        would see only the quick ones. No quiet moment by ``deadline``: dropped, counted as
+        ``preempted``."""
         try:
-            tries = 1
-            while (compared := await self._preemptible(job)) is None:
+            tries = 0
+            while (compared := await self._preemptible(job, preemptible=tries < PREEMPTIONS)) is None:
+                tries += 1
                 self.preempted += 1
                 SHADOW_PREEMPTED.labels(job.route.name).inc()
-                if tries > PREEMPTIONS or not await self._quiet_moment(deadline):
+                if not await self._quiet_moment(deadline):
+                    self.dropped_busy += 1
                     _dropped(job.route.name, "preempted")
                     return
-                tries += 1
             await self._conclude(job, *compared)
         except Exception as exc:  # noqa: BLE001 - a broken comparison must not stop the next ones
             _result(job.route.name, "error")
@@ -344,25 +350,31 @@ class ShadowRunner:
             self.failures.succeeded()
         self.completed += 1
 
-    async def _preemptible(self, job: ShadowJob) -> tuple[bool, Answer | None, list[Difference]] | None:
+    async def _preemptible(self, job: ShadowJob, *, preemptible: bool) -> tuple[bool, Answer | None, list[Difference]] | None:
         """The comparison's own work (the identity, the new side's answer, the differences), or
-        None, abandoned, if a Django call was handed over meanwhile: a page that arrives while
-        a comparison runs would wait for it (paced pages' p99 1.30x the legacy state's), so
-        the comparison stops at its next ``await``, the control wins, and it is tried again in
-        the next quiet moment. A call the new side itself makes to Django does not count. Work
-        the new side handed to a thread (a query) runs to its end there; its answer is not
-        awaited."""
+        None, abandoned, if a Django call was handed over meanwhile (``preemptible``): a page
+        that arrives while a comparison runs would wait for it (paced pages' p99 1.30x the
+        legacy state's), so the comparison stops at its next ``await``, the control wins, and
+        it is tried again in the next quiet moment. A call the new side itself makes to Django
+        does not count. Work handed to a thread (the identity's lookup, a query through
+        ``run_orm`` or a sync endpoint) is shielded: the comparison stops once it returns."""
+        if not preemptible:
+            return await self._compare(job)
         loop = asyncio.get_running_loop()
-        owner = threading.get_ident()
         with anyio.CancelScope() as scope:
 
             def page_arrived() -> None:
                 if _COMPARING.get():
                     return  # this comparison's own call
-                if threading.get_ident() == owner:
+                try:
+                    on_loop = asyncio.get_running_loop() is loop
+                except RuntimeError:  # a thread with no loop
+                    on_loop = False
+                if on_loop:
                     scope.cancel()
                 else:
-                    loop.call_soon_threadsafe(scope.cancel)
+                    with contextlib.suppress(RuntimeError):  # the loop closed: nothing runs to stop
+                        loop.call_soon_threadsafe(scope.cancel)
 
             stop_watching = on_legacy_call(page_arrived)
             token = _COMPARING.set(True)

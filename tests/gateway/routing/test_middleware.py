@@ -541,26 +541,51 @@ async def test_a_page_that_arrives_stops_the_comparison_which_runs_again_later(g
         assert (await ShadowMismatch.objects.aget(route="slow")).count == 1
 
 
-async def test_a_comparison_stopped_for_pages_again_and_again_is_dropped(gateway_with: Any, demo_password: str) -> None:
-    """Tried again ``PREEMPTIONS`` times at most, each in a quiet moment, then dropped and
-    counted as ``preempted``: a new side slower than the gaps between pages is never compared
-    at their expense."""
+async def test_the_last_try_of_a_comparison_stopped_again_and_again_runs_to_its_end(gateway_with: Any, demo_password: str) -> None:
+    """Stopped ``PREEMPTIONS`` times, a comparison's next try runs whatever arrives: stopped
+    every time, a new side that hangs until its timeout (or errs slowly) would never be counted,
+    and a rollout's gate would see only the quick answers."""
     from fastapi_gateway.routing.shadow import PREEMPTIONS
 
     seen: dict[str, Any] = {"seconds": 30.0}
     async with _shadowing_slow(gateway_with, demo_password, seen) as (gateway, client):
         runner, gate = _shadow(gateway), _bridge_admission(gateway)
-        dropped = metric("gateway_shadow_dropped_total", route="slow", reason="preempted")
+        timeouts = metric("gateway_shadow_comparisons_total", route="slow", result="timeout")
         assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
-        for tries in range(1, PREEMPTIONS + 2):
+        for tries in range(1, PREEMPTIONS + 1):
             await _until(lambda: seen.get("started") == tries, f"try {tries} started")
             gate.unqueue(gate.queue())
             await _until(lambda: runner.preempted == tries, f"try {tries} stopped")
-        await _until(lambda: metric("gateway_shadow_dropped_total", route="slow", reason="preempted") == dropped + 1,
-                     "the comparison dropped")
-        assert runner.completed == 0 and seen["started"] == seen["cancelled"] == PREEMPTIONS + 1
+        await _until(lambda: seen.get("started") == PREEMPTIONS + 1, "the last try started")
+        gate.unqueue(gate.queue())  # this one it does not stop for
+        await _wait_for_shadow(gateway, 1)  # the runner's 2 s timeout: the hang is counted
+        assert runner.preempted == PREEMPTIONS and seen["started"] == PREEMPTIONS + 1
+        assert seen["cancelled"] == PREEMPTIONS + 1  # the last one by its timeout, not by the page
+        assert metric("gateway_shadow_comparisons_total", route="slow", result="timeout") == timeouts + 1
+        assert (await ShadowMismatch.objects.aget(route="slow")).new_status is None
+
+
+async def test_a_comparison_stopped_for_a_page_that_finds_no_quiet_moment_again_is_dropped(
+    gateway_with: Any, demo_password: str
+) -> None:
+    seen: dict[str, Any] = {"seconds": 30.0}
+    async with _shadowing_slow(gateway_with, demo_password, seen) as (gateway, client):
+        runner, gate = _shadow(gateway), _bridge_admission(gateway)
+        runner.max_wait = 1.0
+        dropped = metric("gateway_shadow_dropped_total", route="slow", reason="preempted")
+        assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
+        await _until(lambda: seen.get("started") == 1, "the comparison started")
+        page = object()
+        assert gate.enter(page, ticket=gate.queue())  # a page arrives, and is still being made at the deadline
+        try:
+            await _until(lambda: metric("gateway_shadow_dropped_total", route="slow", reason="preempted") == dropped + 1,
+                         "the comparison dropped")
+        finally:
+            gate.leave(page)
+        assert (runner.preempted, runner.dropped_busy, runner.completed) == (1, 1, 0) and seen["started"] == 1
         assert not await ShadowMismatch.objects.filter(route="slow").aexists()
         seen["seconds"] = 0.0
+        runner.max_wait = 10.0
         assert (await client.get("/api/tickets/")).headers["x-served-by"] == "legacy"
         await _wait_for_shadow(gateway, 1)  # the next comparison, left alone, runs
 
