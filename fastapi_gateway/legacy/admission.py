@@ -38,7 +38,7 @@ from collections.abc import Callable
 
 __all__ = ["Admission", "QuietWindow", "legacy_calls_started", "legacy_idle", "legacy_last_active", "on_legacy_call"]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("fastapi_gateway.legacy.bridge")  # the page's path: filtered as the bridge's (routing.log_redaction)
 _GATES: weakref.WeakSet[Admission] = weakref.WeakSet()
 RECENT_SECONDS = 0.005  # a Django call started or ended this recently: pages are arriving back to back
 ARRIVAL_WAIT = 0.05  # seconds a call waits at the gate for an earlier ticket's thread to arrive
