@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import secrets
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import count
@@ -34,10 +35,12 @@ class Browser:
         self.base_url = base_url.rstrip("/")
         self.label = label
         self._numbers = count(1)
+        self.last_request_id = ""
         self.client = httpx.Client(base_url=self.base_url, timeout=20, event_hooks={"request": [self._tag]})
 
     def _tag(self, request: httpx.Request) -> None:
-        request.headers["X-Request-ID"] = f"{self.label}-{next(self._numbers)}"
+        self.last_request_id = f"{self.label}-{next(self._numbers)}"
+        request.headers["X-Request-ID"] = self.last_request_id
 
     def close(self) -> None:
         self.client.close()
@@ -150,6 +153,17 @@ class HeldStream:
 # What the access log says ------------------------------------------------------------------
 
 
+def logged(access_log: AccessLog, request_id: str, timeout: float = 10.0) -> list[dict[str, Any]]:
+    """The whole access log once the line of ``request_id`` is in it. nginx writes a request's
+    line after the client has its answer, so a test that reads the log at once can miss it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = access_log()
+        if any(e["request_id"] == request_id for e in entries) or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.05)
+
+
 def served_by(entries: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
     """The access log lines of one browser's requests, in order."""
     prefix = f"{label}-"
@@ -232,7 +246,7 @@ def run_journey(
             assert client.get(f"/tickets/{ticket_id}/").status_code == 200
             assert client.get(f"/api/v2/tickets/{ticket_id}").status_code == 200
 
-        lines = served_by(access_log(), label)
+        lines = served_by(logged(access_log, browser.last_request_id), label)
         login = next(e for e in lines if e["method"] == "POST" and e["uri"] == "/accounts/login/")
         login_upstream = final_upstream(login)
         ui_upstreams = {final_upstream(e) for e in lines if e["uri"].startswith("/ui/") and e["status"] == 200}

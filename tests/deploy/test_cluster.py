@@ -33,7 +33,7 @@ from .conftest import (
     port_refuses,
     running_cluster,
 )
-from .journey import Browser, final_upstream, run_journey, served_by
+from .journey import Browser, final_upstream, logged, run_journey, served_by
 from .netns import NetworkHost, network_hosts, tcp_forwarders
 
 pytestmark = pytest.mark.deploy
@@ -224,7 +224,8 @@ class TestOneHost:
             assert browser.log_in("alice").status_code == 302
             page = browser.open_gradio_page("/ui/tickets")
             assert page.run("signed_in_text") == ["Signed in as alice"]
-            sticky = {final_upstream(e) for e in served_by(cluster.access_log(), "kill") if e["uri"].startswith("/ui/")}
+            kill_lines = served_by(logged(cluster.access_log, browser.last_request_id), "kill")
+            sticky = {final_upstream(e) for e in kill_lines if e["uri"].startswith("/ui/")}
             assert len(sticky) == 1
             (sticky_address,) = sticky
             victim = next(g for g in cluster.gateways if g["address"] == sticky_address)
@@ -267,7 +268,8 @@ class TestOneHost:
                 recovered_after = time.monotonic() - killed_at
                 gradio_ticket = reloaded.create_ticket("deploy kill gradio after reload")
                 assert recovered_after < 5, f"the Gradio page took {recovered_after:.1f} s to come back"
-                reload_lines = [e for e in served_by(cluster.access_log(), "kill") if e["uri"].startswith("/ui/")]
+                kill_lines = served_by(logged(cluster.access_log, browser.last_request_id), "kill")
+                reload_lines = [e for e in kill_lines if e["uri"].startswith("/ui/")]
                 moved_to = {final_upstream(e) for e in reload_lines if e["status"] == 200} - {victim["address"]}
                 assert len(moved_to) == 1, f"after the reload the session is not sticky: {moved_to}"
                 assert port_refuses(victim_host, int(victim_port)), "the gateway was back before the checks ended"
@@ -335,8 +337,8 @@ class TestOneHost:
             answered = httpx.get(cluster.nginx_url + "/tickets/", headers={"X-Request-ID": hostile.encode()})
             made_up = answered.headers["X-Request-ID"]
             assert re.fullmatch(r"[0-9a-f]{32}", made_up), (hostile, made_up)
-            logged = [e for e in cluster.access_log() if e["request_id"] == made_up]
-            assert logged and logged[0]["uri"] == "/tickets/"
+            lines = [e for e in logged(cluster.access_log, made_up) if e["request_id"] == made_up]
+            assert lines and lines[0]["uri"] == "/tickets/"
         assert not [e for e in cluster.access_log() if "a b" == e["request_id"] or '"status"' in str(e["request_id"])]
 
     def test_a_clients_own_forwarding_headers_never_reach_the_gateway(self, one_host_cluster: RunningCluster) -> None:
