@@ -71,13 +71,26 @@ def _layer_of(filename: str) -> str | None:
     return "other"
 
 
-def _charged_layer(frame: FrameType | None) -> str:
+def _charged(frame: FrameType | None) -> tuple[str, str]:
+    """The layer a call is charged to, and the file of the frame that charged it."""
     while frame is not None:
-        layer = _layer_of(frame.f_code.co_filename)
+        filename = frame.f_code.co_filename
+        layer = _layer_of(filename)
         if layer is not None:
-            return layer
+            return layer, filename
         frame = frame.f_back
-    return "scheduling"
+    return "scheduling", ""
+
+
+_GATEWAY_ROOT = f"{_ROOT}fastapi_gateway{os.sep}"
+
+
+@functools.lru_cache(maxsize=None)
+def _part_of(filename: str) -> str:
+    """The gateway's package a gateway file belongs to (``routing``, ``legacy``...), or the
+    module's name for its top-level modules (``migrated_route``...)."""
+    inner = filename[len(_GATEWAY_ROOT):].split(os.sep)
+    return inner[0] if len(inner) > 1 else inner[0].removesuffix(".py")
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,7 @@ class HotPathCost:
     calls: dict[str, int] = field(default_factory=dict)  # per layer, whole loop
     hops: dict[str, int] = field(default_factory=dict)
     by_thread: dict[str, dict[str, int]] = field(default_factory=dict)  # the calls per thread (by name), per layer
+    gateway_parts: dict[str, int] = field(default_factory=dict)  # the gateway layer's calls, per package of it
 
     def thread_figures(self) -> dict[str, dict[str, float]]:
         """Per request, per thread and layer: where an unexpected count came from."""
@@ -107,6 +121,11 @@ class HotPathCost:
             figures[f"hops {kind}"] = count / self.requests
         return figures
 
+    def gateway_part_per_request(self, *parts: str) -> float:
+        """The gateway's calls a request made in some of its packages or top-level modules
+        (``routing``, ``migrated_route``...)."""
+        return sum(self.gateway_parts.get(part, 0) for part in parts) / self.requests
+
     def as_json(self) -> dict[str, Any]:
         return {**asdict(self), "per_request": {k: round(v, 2) for k, v in self.per_request().items()}}
 
@@ -118,6 +137,7 @@ class _CallMeter:
         self.active = False
         self.calls: dict[int, Counter[str]] = {}
         self.hops: dict[int, Counter[str]] = {}
+        self.parts: dict[int, Counter[str]] = {}  # the gateway layer's calls, per package of it
         self.names: dict[int, str] = {}
 
     def __call__(self, frame: FrameType, event: str, arg: Any) -> None:
@@ -125,14 +145,14 @@ class _CallMeter:
             return
         if event == "call":
             code = frame.f_code
-            layer = _charged_layer(frame)
+            layer, charged_by = _charged(frame)
             name = code.co_name
             if name == "call_soon_threadsafe":
                 self._hop("to loop")
             elif any(name == n and code.co_filename.endswith(f) for n, f in _SUBMITS):
                 self._hop("to thread")
         elif event == "c_call":
-            layer = _charged_layer(frame)
+            layer, charged_by = _charged(frame)
             if getattr(arg, "__name__", "") == "call_soon_threadsafe":
                 self._hop("to loop")
         else:
@@ -143,6 +163,11 @@ class _CallMeter:
             counter = self.calls.setdefault(ident, Counter())
             self.names[ident] = threading.current_thread().name
         counter[layer] += 1
+        if layer == "gateway":
+            parts = self.parts.get(ident)
+            if parts is None:
+                parts = self.parts.setdefault(ident, Counter())
+            parts[_part_of(charged_by)] += 1
 
     def _hop(self, kind: str) -> None:
         ident = threading.get_ident()
@@ -153,6 +178,9 @@ class _CallMeter:
 
     def totals(self) -> tuple[dict[str, int], dict[str, int]]:
         return dict(sum(self.calls.values(), Counter())), dict(sum(self.hops.values(), Counter()))
+
+    def gateway_parts(self) -> dict[str, int]:
+        return dict(sum(self.parts.values(), Counter()))
 
     def by_thread(self) -> dict[str, dict[str, int]]:
         named: dict[str, Counter[str]] = {}
@@ -272,7 +300,8 @@ def count_hot_path(app_factory: Any, requests: Sequence[LegacyRequest], *, round
         if gc_was_enabled:
             gc.enable()
     calls, hops = meter.totals()
-    return HotPathCost(requests=rounds * len(requests), calls=calls, hops=hops, by_thread=meter.by_thread())
+    return HotPathCost(requests=rounds * len(requests), calls=calls, hops=hops, by_thread=meter.by_thread(),
+                       gateway_parts=meter.gateway_parts())
 
 
 def load_baseline(path: Path = BASELINE) -> dict[str, Any]:
