@@ -131,6 +131,18 @@ def _wait_for(db: Path, predicate: object, timeout: float) -> tuple[int, str, in
     raise AssertionError(f"rollout still at {_rollout(db)} after {timeout} s")
 
 
+SETTLE = 1.5  # seconds after a route change by which every worker serves it (3 polls of 0.5 s)
+
+
+def _load_past_settling(db: Path, since_id: int) -> None:
+    """Keep the load on until a whole second of requests has been served after the last route
+    change settled. The rollout's row says it ended a poll or more after that change was written,
+    and on a loaded machine the change can be written well before: a fixed pause after the row
+    could leave no request at all in the settled window to judge."""
+    settled = _changes(db, since_id)[-1][5] + SETTLE
+    time.sleep(max(0.0, settled + 1.0 - time.time()))
+
+
 def _start(server: GatewayServer, steps: str) -> str:
     # p99 over a few dozen requests is their slowest one: the gate allows 3x legacy's here
     # (the slow fault is 0.6 s, ten times legacy's), where a production hold has hundreds.
@@ -145,7 +157,7 @@ def test_a_healthy_new_side_rolls_through_to_new(workers: tuple[GatewayServer, P
     with load(server) as results:
         _start(server, "shadow,canary:50,new")
         rollout = _wait_for(db, lambda r: r[1] not in ("running", ""), timeout=90)
-        time.sleep(1.5)  # every worker has the final state
+        _load_past_settling(db, last)  # every worker has the final state
     assert rollout[1] == "done", rollout
     changes = _changes(db, last)
     assert [(state, percent) for _, state, percent, *_ in changes] == [("shadow", 0), ("canary", 50), ("new", 0)]
@@ -155,7 +167,7 @@ def test_a_healthy_new_side_rolls_through_to_new(workers: tuple[GatewayServer, P
     assert row["state"] == "new" and row["rollout"]["status"] == "done" and row["rollout"]["id"] == rollout[0]
     print(f"\nhealthy: rolled through {len(changes)} steps in {changes[-1][5] - changes[0][5]:.1f} s, "
           f"{len(results)} requests, none failed")
-    served_last = {side for t, _, side in results if t > changes[-1][5] + 1.5}
+    served_last = {side for t, _, side in results if t > changes[-1][5] + SETTLE}
     assert served_last == {"new"}, served_last
 
 
@@ -177,7 +189,7 @@ def test_a_new_side_that_starts_failing_goes_back_to_legacy_within_a_gate_window
         broke_at = time.time()
         mode.write_text(fault)
         rollout = _wait_for(db, lambda r: r[1] != "running", timeout=HOLD + 15)
-        time.sleep(1.5)
+        _load_past_settling(db, last)
     assert rollout[1] == "rolled_back", rollout
     changes = _changes(db, last)
     back = changes[-1]
@@ -189,4 +201,4 @@ def test_a_new_side_that_starts_failing_goes_back_to_legacy_within_a_gate_window
     # One gate window: the step's first whole bucket, then MIN_REQUESTS answers of the new side
     # (at 0.6 s each when it is slow, a few seconds), plus a write and a tick.
     assert took < BUCKET_SECONDS + HOLD + 10
-    assert {side for t, _, side in results if t > back[5] + 1.5} == {"legacy"}
+    assert {side for t, _, side in results if t > back[5] + SETTLE} == {"legacy"}
