@@ -359,7 +359,11 @@ class ShadowRunner:
         does not count. Work handed to a thread (the identity's lookup, a query through
         ``run_orm`` or a sync endpoint) is shielded: the comparison stops once it returns."""
         if not preemptible:
-            return await self._compare(job)
+            token = _COMPARING.set(True)  # no page stops it; its calls still are not pages to another's
+            try:
+                return await self._compare(job)
+            finally:
+                _COMPARING.reset(token)
         loop = asyncio.get_running_loop()
         with anyio.CancelScope() as scope:
 

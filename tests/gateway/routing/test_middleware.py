@@ -601,6 +601,24 @@ async def test_the_new_sides_own_call_to_django_does_not_stop_its_comparison(gat
         assert _shadow(gateway).preempted == 0 and seen["started"] == 1 and "cancelled" not in seen
 
 
+@pytest.mark.parametrize("preemptible", [True, False])
+async def test_every_try_of_a_comparison_marks_its_own_calls_to_django(preemptible: bool) -> None:
+    """A comparison's own Django calls are never pages, to it or to another comparison running
+    in the process (a second gateway's): the last try, which no page stops, marks them too."""
+    from fastapi_gateway.routing import shadow
+
+    runner = shadow.ShadowRunner()
+    marked: list[bool] = []
+
+    async def compare(job: Any) -> tuple[bool, None, list[Any]]:
+        marked.append(shadow._COMPARING.get())
+        return True, None, []
+
+    runner._compare = compare  # type: ignore[method-assign]
+    assert await runner._preemptible(object(), preemptible=preemptible) == (True, None, [])  # type: ignore[arg-type]
+    assert marked == [True] and shadow._COMPARING.get() is False
+
+
 async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
     gateway: Gateway, alice_on: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
