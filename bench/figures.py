@@ -2,11 +2,15 @@
 
 Every figure is best-of-N on a shared machine, so each side keeps all its samples: the best
 one is the figure, the range is printed beside it so a reader sees how much the run moved.
+A few figures are the median of more rounds instead (``pick="median"``, both sides alike): a
+tail latency compared between two states of one server, where the best of three picked each
+side's luckiest run, and the luck was not the same on both (bench/routing_cost.py).
 """
 
 from __future__ import annotations
 
 import operator
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -14,26 +18,33 @@ from typing import Any, Literal
 __all__ = ["Figure", "Goal", "Series"]
 
 Better = Literal["higher", "lower"]
+Pick = Literal["best", "median"]
 
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {"<=": operator.le, ">=": operator.ge}
 
 
 @dataclass(frozen=True)
 class Series:
-    """The samples of one measurement; ``best`` is the max or min depending on the direction."""
+    """The samples of one measurement; ``best`` is the max or min depending on the direction,
+    ``figure`` the one the figure shows: the best, or the median (``pick``)."""
 
     samples: tuple[float, ...]
     better: Better = "lower"
+    pick: Pick = "best"
 
     @classmethod
-    def of(cls, samples: Sequence[float], better: Better = "lower") -> Series:
+    def of(cls, samples: Sequence[float], better: Better = "lower", pick: Pick = "best") -> Series:
         if not samples:
             raise ValueError("a series needs at least one sample")
-        return cls(tuple(float(s) for s in samples), better)
+        return cls(tuple(float(s) for s in samples), better, pick)
 
     @property
     def best(self) -> float:
         return max(self.samples) if self.better == "higher" else min(self.samples)
+
+    @property
+    def figure(self) -> float:
+        return statistics.median(self.samples) if self.pick == "median" else self.best
 
     @property
     def spread(self) -> tuple[float, float]:
@@ -73,18 +84,18 @@ class Figure:
 
     @property
     def ratio(self) -> float | None:
-        base = self.baseline.best
-        return self.value.best / base if base and self.compare else None
+        base = self.baseline.figure
+        return self.value.figure / base if base and self.compare else None
 
     @property
     def delta(self) -> float:
-        return self.value.best - self.baseline.best
+        return self.value.figure - self.baseline.figure
 
     @property
     def goal_met(self) -> bool | None:
         if self.goal is None:
             return None
-        measured = {"ratio": self.ratio, "delta": self.delta, "value": self.value.best}[self.goal.what]
+        measured = {"ratio": self.ratio, "delta": self.delta, "value": self.value.figure}[self.goal.what]
         if measured is None:
             return None
         return _OPERATORS[self.goal.op](measured, self.goal.limit)
@@ -95,10 +106,10 @@ class Figure:
             "key": self.key,
             "label": self.label,
             "unit": self.unit,
-            "value": self.value.best,
+            "value": self.value.figure,
             "value_samples": list(self.value.samples),
             "baseline_label": self.baseline_label,
-            "baseline": self.baseline.best,
+            "baseline": self.baseline.figure,
             "baseline_samples": list(self.baseline.samples),
             "better": self.value.better,
             "ratio": self.ratio,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .figures import Figure
+from .figures import Figure, Series
 
 __all__ = ["CHARTS", "SECTIONS", "terminal_table", "write_json", "write_results_md"]
 
@@ -51,13 +51,17 @@ def _goal(figure: Figure) -> str:
     return f"{figure.goal.text(figure.unit)}: {mark}"
 
 
+def _picked(series: Series) -> str:
+    return f" (median of {len(series.samples)})" if series.pick == "median" else ""
+
+
 def _row(figure: Figure) -> list[str]:
     ratio = "—" if figure.ratio is None else f"{figure.ratio:.2f}×"
     delta = f"{figure.delta:+.{_DIGITS.get(figure.unit, 2)}f}"
     return [
         figure.label,
-        f"{_number(figure.value.best, figure.unit)} {figure.unit}",
-        f"{figure.baseline_label}: {_number(figure.baseline.best, figure.unit)}",
+        f"{_number(figure.value.figure, figure.unit)} {figure.unit}{_picked(figure.value)}",
+        f"{figure.baseline_label}: {_number(figure.baseline.figure, figure.unit)}{_picked(figure.baseline)}",
         ratio,
         delta,
         _spread(figure),
@@ -149,8 +153,8 @@ def write_results_md(path: Path, figures: Sequence[Figure], context: dict[str, A
             if chart:
                 lines += [f"![{title}]({chart})", ""]
     lines += ["## Goals missed in this run", ""]
-    lines += [f"- {f.label}: {_number(f.value.best, f.unit)} {f.unit} vs {f.baseline_label} "
-              f"{_number(f.baseline.best, f.unit)} — goal {f.goal.text(f.unit) if f.goal else ''} ({f.goal.source if f.goal else ''})"
+    lines += [f"- {f.label}: {_number(f.value.figure, f.unit)} {f.unit} vs {f.baseline_label} "
+              f"{_number(f.baseline.figure, f.unit)} — goal {f.goal.text(f.unit) if f.goal else ''} ({f.goal.source if f.goal else ''})"
               for f in missed] or ["- none"]
     notes = context.get("notes") or []
     if notes:
