@@ -112,6 +112,7 @@ class Figure:
             "baseline": self.baseline.figure,
             "baseline_samples": list(self.baseline.samples),
             "better": self.value.better,
+            "pick": self.value.pick,
             "ratio": self.ratio,
             "delta": self.delta,
             "goal": None if self.goal is None else self.goal.text(self.unit),

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .figures import Figure, Series
+from .routing_cost import STATE_ROUNDS
 
 __all__ = ["CHARTS", "SECTIONS", "terminal_table", "write_json", "write_results_md"]
 
@@ -69,7 +70,7 @@ def _row(figure: Figure) -> list[str]:
     ]
 
 
-_HEADERS = ["figure", "value (best)", "baseline (best)", "ratio", "Δ", "range: value / baseline", "goal"]
+_HEADERS = ["figure", "value (best, or as marked)", "baseline", "ratio", "Δ", "range: value / baseline", "goal"]
 
 
 def terminal_table(figures: Sequence[Figure]) -> str:
@@ -127,7 +128,8 @@ def write_results_md(path: Path, figures: Sequence[Figure], context: dict[str, A
         f"- Legacy bridge installed in the gateway: `{machine['bridge']}`",
         f"- {shared}",
         f"- Run: {'--quick (smoke) ' if config['quick'] else ''}wrk {config['duration']:g} s per run, best of "
-        f"{config['repeats']}, {config['connections']} connections, 1 wrk thread; Gradio {config['gradio_events']} "
+        f"{config['repeats']} (the shadow and legacy states of (g): median of {STATE_ROUNDS * config['repeats']} rounds), "
+        f"{config['connections']} connections, 1 wrk thread; Gradio {config['gradio_events']} "
         f"events × {config['gradio_repeats']}; transfers {config['transfer_mb']} MB × {config['transfer_repeats']}; "
         f"cold start × {config['cold_start_repeats']}; adapter timeit best of {config['micro_repeats']} × "
         f"{config['micro_number']} calls.",

@@ -13,8 +13,8 @@ matches through ``RouteIndex``; the same sizes run once more with every route tr
 
 The goal (#17.3): per-request cost flat from 3 to 1,000 declared routes, judged on the
 route table's own work counted per request (``bench.hot_path``: the function calls made in
-``fastapi_gateway/routing/`` and ``migrated_route.py``, where the table, its index and its
-middleware live), in a process
+``fastapi_gateway/routing/`` and ``migrated_route.py``: the table's lookup, ``RouteIndex``, and
+what a routed page goes through there), in a process
 of each table size with the same settings: at 1,000 routes ≤ 1.0× at 3, to the call. The whole
 gateway's and framework's calls stay beside it as context, without the goal: they move by a few
 calls in ten requests with how the Django thread and the loop interleave (one full run read
@@ -96,8 +96,8 @@ def measure_route_count(config: BenchConfig, sites: SiteFactory, pool: ServerPoo
                f"{path}: the route table's calls per request at {last:,} declared routes ({label})",
                "calls", Series.of([counted[last][path]["routing"]]), f"the same at {first} routes",
                Series.of([counted[first][path]["routing"]]), goal=Goal("ratio", "<=", 1.0, "#17.3"),
-               note="counted (bench.hot_path: the calls made in fastapi_gateway/routing/ and migrated_route.py, "
-                    "which hold the table, its index and its middleware), the same on every run")
+               note="counted (bench.hot_path: the calls made in fastapi_gateway/routing/ and migrated_route.py: "
+                    "the table's lookup and what a routed page goes through there), the same on every run")
         for key, (path, label) in zip(("declared", "undeclared"), PATHS.items())
     ]
     figures += [

@@ -141,7 +141,9 @@ same to the call, and so are those in ``migrated_route.py``. A lookup that tried
             request.path, small.per_request(), [cost.per_request() for cost in tries],
             "per thread:", small.thread_figures(), [cost.thread_figures() for cost in tries],
         )
-        # The route table's own code (routing/, migrated_route.py: its index, its middleware) does
-        # the same work to the call: nothing there waits on a thread, so no scheduling moves it.
+        # The route table's code (routing/, migrated_route.py: its lookup, and what a routed page
+        # goes through there) does the same work to the call. It does wait for the Django thread,
+        # but the bridge resolves that wait in one wake-up and these answers go out whole, in two
+        # sends, so its coroutines resume the same number of times whatever the timing.
         routing = [cost.gateway_part_per_request(*ROUTE_TABLE) for cost in (small, *tries)]
         assert routing[0] > 0 and len(set(routing)) == 1, (request.path, routing)

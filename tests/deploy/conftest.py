@@ -161,7 +161,9 @@ class RunningCluster:
         path = self.run_dir / "nginx-access.log"
         if not path.exists():
             return []
-        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        text = path.read_text()
+        whole = text[: text.rfind("\n") + 1]  # a line nginx is still writing is read next time
+        return [json.loads(line) for line in whole.splitlines() if line.strip()]
 
     def logs(self) -> str:
         parts = [f"--- launcher\n{self.output.read_text(errors='replace')}"]

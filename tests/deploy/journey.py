@@ -159,8 +159,10 @@ def logged(access_log: AccessLog, request_id: str, timeout: float = 10.0) -> lis
     deadline = time.monotonic() + timeout
     while True:
         entries = access_log()
-        if any(e["request_id"] == request_id for e in entries) or time.monotonic() > deadline:
+        if any(e["request_id"] == request_id for e in entries):
             return entries
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nginx logged no line for {request_id} within {timeout:g} s; last lines: {entries[-3:]}")
         time.sleep(0.05)
 
 

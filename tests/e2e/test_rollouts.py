@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -118,7 +118,13 @@ def _changes(db: Path, since_id: int = 0) -> list[tuple[int, str, int, str, str,
         rows = connection.execute(
             "SELECT id, to_state, to_percent, changed_by, reason, changed_at FROM gateway_routing_routechange "
             "WHERE name = 'api-tickets' AND id > ? ORDER BY id", (since_id,)).fetchall()
-    return [(*row[:5], datetime.fromisoformat(row[5]).timestamp()) for row in rows]
+    return [(*row[:5], _utc_timestamp(row[5])) for row in rows]
+
+
+def _utc_timestamp(stored: str) -> float:
+    """Django (USE_TZ) stores UTC in SQLite without an offset: read as UTC, not as local time."""
+    moment = datetime.fromisoformat(stored)
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
 
 
 def _wait_for(db: Path, predicate: object, timeout: float) -> tuple[int, str, int, str]:
@@ -140,7 +146,9 @@ def _load_past_settling(db: Path, since_id: int) -> None:
     and on a loaded machine the change can be written well before: a fixed pause after the row
     could leave no request at all in the settled window to judge."""
     settled = _changes(db, since_id)[-1][5] + SETTLE
-    time.sleep(max(0.0, settled + 1.0 - time.time()))
+    wait = settled + 1.0 - time.time()
+    assert wait < 30, f"the last route change is {wait:.0f} s in the future: the test reads its time wrong"
+    time.sleep(max(0.0, wait))
 
 
 def _start(server: GatewayServer, steps: str) -> str:

@@ -601,22 +601,42 @@ async def test_the_new_sides_own_call_to_django_does_not_stop_its_comparison(gat
         assert _shadow(gateway).preempted == 0 and seen["started"] == 1 and "cancelled" not in seen
 
 
-@pytest.mark.parametrize("preemptible", [True, False])
-async def test_every_try_of_a_comparison_marks_its_own_calls_to_django(preemptible: bool) -> None:
-    """A comparison's own Django calls are never pages, to it or to another comparison running
-    in the process (a second gateway's): the last try, which no page stops, marks them too."""
+async def test_the_last_try_of_one_comparison_is_no_page_to_another_running_beside_it() -> None:
+    """Two gateways in one process, each comparing: the Django calls of one's last try (which
+    no page stops) must not stop the other's comparison, and a page still does. A last try
+    that fails leaves its calls marked no longer."""
+    from fastapi_gateway.legacy.admission import Admission
     from fastapi_gateway.routing import shadow
 
-    runner = shadow.ShadowRunner()
-    marked: list[bool] = []
+    gate = Admission(limit=1, ceiling=1, overflow_after=1.0)
+    first, last = shadow.ShadowRunner(), shadow.ShadowRunner()
+    waiting, release = asyncio.Event(), asyncio.Event()
 
-    async def compare(job: Any) -> tuple[bool, None, list[Any]]:
-        marked.append(shadow._COMPARING.get())
+    async def long_comparison(job: Any) -> tuple[bool, None, list[Any]]:
+        waiting.set()
+        await release.wait()
         return True, None, []
 
-    runner._compare = compare  # type: ignore[method-assign]
-    assert await runner._preemptible(object(), preemptible=preemptible) == (True, None, [])  # type: ignore[arg-type]
-    assert marked == [True] and shadow._COMPARING.get() is False
+    async def calls_django_then(outcome: BaseException | None) -> tuple[bool, None, list[Any]]:
+        gate.queue()  # the new side asks Django something through a bridge
+        if outcome is not None:
+            raise outcome
+        return True, None, []
+
+    first._compare = long_comparison  # type: ignore[method-assign]
+    running = asyncio.create_task(first._preemptible(object(), preemptible=True))  # type: ignore[arg-type]
+    await waiting.wait()
+    for outcome in (None, RuntimeError("the new side broke")):
+        last._compare = lambda job, outcome=outcome: calls_django_then(outcome)  # type: ignore[method-assign]
+        try:
+            await last._preemptible(object(), preemptible=False)  # type: ignore[arg-type]
+        except RuntimeError:
+            assert outcome is not None
+        await asyncio.sleep(0)
+        assert not running.done(), "another comparison's own call to Django stopped this one"
+        assert shadow._COMPARING.get() is False
+    gate.queue()  # a page
+    assert await asyncio.wait_for(running, 5) is None, "a page did not stop the comparison"
 
 
 async def test_a_full_shadow_queue_drops_at_once_and_copies_nothing(
