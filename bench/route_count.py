@@ -42,8 +42,8 @@ from .wrk import run_wrk
 
 __all__ = ["measure_route_count"]
 
-ROUTE_TABLE = ("routing", "migrated_route")  # the gateway's parts that hold the route table: its package, and the
-# module of MigratedRoute and RouteIndex
+#: The gateway's parts that hold the route table: its package, and the module of MigratedRoute and RouteIndex.
+ROUTE_TABLE = ("routing", "migrated_route")
 PATHS = {"/api/tickets/": "a declared route (legacy state, declared last)", "/accounts/login/": "a page no route declares"}
 
 

@@ -181,8 +181,8 @@ def _series(results: dict[str, list[WrkResult]], key: str, metric: str) -> Serie
 
 def _paired(results: dict[str, list[WrkResult]], run: str, metric: str = "p99_ms") -> str:
     """The median and range of the rounds' own shadow/legacy ratios (each round runs both)."""
-    ratios = sorted(getattr(s, metric) / getattr(l, metric)
-                    for s, l in zip(results[f"shadow {run}"], results[f"legacy {run}"]) if getattr(l, metric))
+    ratios = sorted(getattr(shadow, metric) / getattr(legacy, metric)
+                    for shadow, legacy in zip(results[f"shadow {run}"], results[f"legacy {run}"]) if getattr(legacy, metric))
     if not ratios:
         return "no rounds"
     return (f"round by round {statistics.median(ratios):.2f}x ({ratios[0]:.2f}-{ratios[-1]:.2f}x) "

@@ -120,8 +120,8 @@ def test_a_request_costs_the_same_at_1000_declared_routes_as_at_3(alice: Abstrac
     4.4 gateway calls a request in a whole-suite CI run; a count over the limit is counted
     again, up to twice, and one within it holds, as work from outside the request only adds (the
     same CI had once 31 more framework calls a request on one path, never twice in a row).
-    What is left stays within 2 % + 2 calls; the calls made in ``fastapi_gateway/routing/`` are the
-same to the call, and so are those in ``migrated_route.py``. A lookup that tried each route would add
+    What is left stays within 2 % + 2 calls; the calls made in ``fastapi_gateway/routing/`` and
+    ``migrated_route.py`` are the same to the call. A lookup that tried each route would add
     thousands of calls a request, every time."""
     requests = _requests(alice)
 
